@@ -1,0 +1,1 @@
+"""Procedure YAML files shipped with runbook, grouped by vendor."""

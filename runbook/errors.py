@@ -1,0 +1,89 @@
+"""One error hierarchy: every error a user can see has a title, a message and an exit code."""
+
+from __future__ import annotations
+
+
+class RunbookError(Exception):
+    """Base of every error shown to a user; the CLI prints `title: message`, the TUI a modal."""
+
+    title = "runbook error"
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(RunbookError):
+    """The command line or a parameter value is wrong."""
+
+    title = "invalid input"
+    exit_code = 2
+
+
+class ProcedureError(RunbookError):
+    """A procedure file is malformed; carries file, line and column (1-based)."""
+
+    title = "invalid procedure"
+    exit_code = 2
+
+    def __init__(self, file: str, line: int, column: int, message: str) -> None:
+        super().__init__(f"{file}:{line}:{column}: {message}")
+        self.file, self.line, self.column, self.detail = file, line, column, message
+
+
+class InventoryError(RunbookError):
+    """An inventory file is malformed or names an unknown host."""
+
+    title = "invalid inventory"
+    exit_code = 2
+
+
+class TemplateError(RunbookError):
+    """A template references an unknown name or uses an unknown filter."""
+
+    title = "template error"
+    exit_code = 2
+
+
+class TransportError(RunbookError):
+    """A device could not be reached, refused authentication or dropped the connection."""
+
+    title = "connection problem"
+    exit_code = 5
+
+
+class HostKeyError(TransportError):
+    """A device's host key is unknown (not yet trusted) or has changed."""
+
+    title = "host key not trusted"
+
+    def __init__(self, message: str, *, target: str, fingerprint: str,
+                 known: list[str] | None = None, key_line: str = "") -> None:
+        super().__init__(message)
+        self.target = target
+        self.fingerprint = fingerprint
+        self.known = known or []
+        self.key_line = key_line
+
+    @property
+    def changed(self) -> bool:
+        """True when a different key is already trusted for this device (possible attack)."""
+        return bool(self.known)
+
+
+class JournalError(RunbookError):
+    """The run store cannot be opened, is locked by another process, or is damaged."""
+
+    title = "run store problem"
+    exit_code = 6
+
+
+class RunNotFound(JournalError):
+    """No run with that id (or prefix) exists."""
+
+    title = "no such run"
+    exit_code = 2

@@ -1,0 +1,108 @@
+"""Typed events the engine emits; the CLI prints them and the TUI renders them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "in_doubt",
+                     "rolled_back", "waiting"]
+RunState = Literal["created", "running", "waiting", "in_doubt", "failed", "succeeded",
+                   "aborted", "rolled_back"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every engine event; `run_id` names the run it belongs to."""
+
+    run_id: str
+
+    @property
+    def kind(self) -> str:
+        """Snake-case event name, as stored in the journal."""
+        name = type(self).__name__
+        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+    def data(self) -> dict[str, Any]:
+        """The event's fields except `run_id`, JSON-serialisable."""
+        d = asdict(self)
+        d.pop("run_id")
+        return d
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    procedure_id: str
+    title: str
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class StepStarted(Event):
+    step_id: str
+    target: str | None
+    attempt: int
+    command: str = ""  # rendered and redacted
+
+
+@dataclass(frozen=True)
+class OutputLine(Event):
+    """One line of a step's output, already redacted (no trailing newline)."""
+
+    step_id: str
+    target: str | None
+    line: str
+    stream: Literal["stdout", "stderr"] = "stdout"
+
+
+@dataclass(frozen=True)
+class StepFinished(Event):
+    step_id: str
+    target: str | None
+    status: StepStatus
+    exit_status: int | None = None
+    duration: float = 0.0
+    reason: str = ""  # why it failed or was skipped, redacted
+
+
+@dataclass(frozen=True)
+class StepSkipped(Event):
+    step_id: str
+    target: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecisionNeeded(Event):
+    """The engine waits for the operator: confirm, manual, in_doubt or host_key."""
+
+    step_id: str | None
+    target: str | None
+    question: Literal["confirm", "manual", "in_doubt", "host_key"]
+    prompt: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionMade(Event):
+    step_id: str | None
+    target: str | None
+    question: str
+    answer: str
+    by: str = "operator"
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Anything worth telling the operator that is not a state change (reconnects, retries)."""
+
+    message: str
+    level: Literal["info", "warning", "error"] = "info"
+    step_id: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    state: RunState
+    reason: str = ""

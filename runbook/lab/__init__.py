@@ -1,0 +1,1 @@
+"""Simulated devices over real SSH, for rehearsal, the demo and the tests."""

@@ -1,0 +1,200 @@
+"""Procedure, parameter and step types: the in-memory form of a procedure YAML file."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+PARAM_PATTERN = r"^[a-z_][a-z0-9_]*$"
+
+ParamType = Literal["string", "int", "bool", "ip", "choice", "secret", "target", "targets"]
+Risk = Literal["low", "medium", "high", "critical"]
+
+
+class Strict(BaseModel):
+    """Base for file models: unknown keys are errors, values are never coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+    return value
+
+
+class Source(Strict):
+    """The vendor document a procedure encodes, and the part of it."""
+
+    document: str = Field(description="Title or file name of the source document.")
+    section: str = Field("", description="Section, step numbers or heading within the document.")
+    url: str = Field("", description="Where the document can be read, when public.")
+
+
+class Param(Strict):
+    """A typed procedure parameter."""
+
+    type: ParamType = Field(description="Value type; `secret` values are never stored.")
+    description: str = ""
+    default: Any = None
+    required: bool = Field(True, description="Whether a value must be given (or defaulted).")
+    choices: list[str] | None = Field(None, description="Allowed values for `choice`.")
+    pattern: str | None = Field(None, description="Regular expression a string value must match.")
+
+    _check_pattern = field_validator("pattern")(lambda v: v if v is None else _check_regex(v))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Param:
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a `choice` parameter needs a non-empty `choices` list")
+        if self.type != "choice" and self.choices is not None:
+            raise ValueError("`choices` is only allowed on `choice` parameters")
+        if self.type == "secret" and self.default is not None:
+            raise ValueError("a `secret` parameter cannot have a default (it would be stored)")
+        if self.type == "choice" and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of the choices")
+        return self
+
+
+class Expect(Strict):
+    """What a step's result must look like to count as success."""
+
+    exit: int | list[int] | Literal["any"] = Field(
+        0, description="Accepted exit status(es), or `any`.")
+    match: list[str] = Field(default_factory=list,
+                             description="Regexes that must all match the output.")
+    not_match: list[str] = Field(default_factory=list,
+                                 description="Regexes that must not match the output.")
+
+    @field_validator("match", "not_match", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def exit_ok(self, status: int | None) -> bool:
+        """Whether `status` is an accepted exit status."""
+        if self.exit == "any":
+            return True
+        accepted = [self.exit] if isinstance(self.exit, int) else self.exit
+        return status in accepted
+
+
+class StepBase(Strict):
+    """Fields every step kind shares."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Unique within the procedure.")
+    title: str
+    description: str = Field("", description="Markdown: what the step does and why.")
+    target: str | None = Field(None, description="Name of a `target` parameter to run on.")
+    foreach: str | None = Field(None, description="Name of a `targets` parameter to fan out over.")
+    concurrency: int = Field(10, ge=1, le=1000, description="Fan-out limit with `foreach`.")
+    timeout: float = Field(300, gt=0, description="Seconds before the step is stopped.")
+    retries: int = Field(0, ge=0, le=100)
+    retry_delay: float = Field(2, ge=0)
+    confirm: bool | str = Field(False, description="Ask the operator before running (message).")
+    when: str | None = Field(None, description="Condition on params and captures, e.g. "
+                                               "`mode == 'push_cert'`.")
+    modifies: list[str] = Field(default_factory=list,
+                                description="Remote files the step changes; backed up first.")
+    rollback: list[str] = Field(default_factory=list,
+                                description="Commands that undo the step, run on its target.")
+    verify: str | None = Field(None, description="Command that succeeds if the step took effect; "
+                                                 "offered when the step is in doubt.")
+    expect: Expect = Field(default_factory=Expect)
+    capture: dict[str, str] = Field(default_factory=dict,
+                                    description="name -> regex with one group, read from output.")
+
+    @field_validator("rollback", "modifies", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("capture")
+    @classmethod
+    def _check_capture(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():
+            if not re.match(PARAM_PATTERN, name):
+                raise ValueError(f"capture name {name!r} must match {PARAM_PATTERN}")
+            if re.compile(_check_regex(pattern)).groups < 1:
+                raise ValueError(f"capture {name!r}: the regex needs one group ( ... )")
+        return v
+
+    @model_validator(mode="after")
+    def _one_place(self) -> StepBase:
+        if self.target and self.foreach:
+            raise ValueError("use either `target` or `foreach`, not both")
+        return self
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the step talks to a device."""
+        return True
+
+
+class RunStep(StepBase):
+    """Run a shell command on the target over SSH exec."""
+
+    kind: Literal["run"]
+    command: str
+
+
+class WaitStep(StepBase):
+    """Poll a command until `expect` holds or `timeout` passes."""
+
+    kind: Literal["wait"]
+    command: str
+    interval: float = Field(5, gt=0, description="Seconds between polls.")
+    poll_timeout: float = Field(30, gt=0, description="Seconds one poll may take.")
+
+
+class ManualStep(StepBase):
+    """Show the Markdown `description` and wait for the operator to confirm it was done."""
+
+    kind: Literal["manual"]
+
+    @property
+    def on_device(self) -> bool:
+        return False
+
+
+Step = Annotated[RunStep | WaitStep | ManualStep, Field(discriminator="kind")]
+STEP_KINDS = ("run", "wait", "manual")
+
+
+class Procedure(Strict):
+    """A documented procedure: metadata, typed params and ordered steps."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    vendor: str
+    source: Source
+    risk: Risk
+    version: str = "1"
+    description: str = ""
+    params: dict[str, Param] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, v: dict[str, Param]) -> dict[str, Param]:
+        for name in v:
+            if not re.match(PARAM_PATTERN, name):
+                raise ValueError(f"parameter name {name!r} must match {PARAM_PATTERN}")
+        return v
+
+    def step(self, step_id: str) -> StepBase:
+        """Return the step with that id; raises KeyError."""
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    @property
+    def secret_params(self) -> list[str]:
+        """Names of the `secret` params."""
+        return [n for n, p in self.params.items() if p.type == "secret"]
