@@ -1,0 +1,5 @@
+"""Allow `python -m runbook`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,311 @@
+"""The `runbook` command: the TUI by default, and the same engine headless."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import library
+from .errors import RunbookError, UsageError
+from .headless import EXIT_CODES, FlagDecider, Printer
+from .journal import Journal
+from .paths import data_dir, private_file
+
+IN_DOUBT = ["rerun", "skip", "done", "verify", "abort"]
+
+
+class Ctx:
+    """What every command shares: where the data lives and how to print."""
+
+    def __init__(self, data: str | None, as_json: bool) -> None:
+        self._data = data
+        self.as_json = as_json
+
+    @property
+    def data_dir(self) -> Path:
+        return data_dir(self._data)
+
+    def journal(self) -> Journal:
+        return Journal.open(self.data_dir)
+
+    def emit(self, obj: Any, human: str) -> None:
+        click.echo(json.dumps(obj, indent=2, default=str) if self.as_json else human)
+
+
+def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
+    """Print one line for the user; a bug goes to a private log with its traceback."""
+    if isinstance(exc, RunbookError):
+        click.echo(f"runbook: {exc.title}: {exc}", err=True)
+        return exc.exit_code
+    log = None
+    try:
+        log = private_file((ctx.data_dir if ctx else data_dir()) / "runbook.log")
+        with open(log, "a") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+    except Exception:  # noqa: BLE001 - reporting must never fail
+        pass
+    where = f" (details in {log})" if log else ""
+    click.echo(f"runbook: internal error: {type(exc).__name__}: {exc}{where}", err=True)
+    return 70
+
+
+def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly and leave the run resumable."""
+
+    async def main() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        return await factory()
+
+    try:
+        return asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo("runbook: interrupted; the run can be resumed with `runbook resume RUN`",
+                   err=True)
+        return 130
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, str]:
+    """`-p name=value` pairs into a dict; raises UsageError on a malformed one."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"-p {item!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
+    """Secrets from environment variables named by the user, else asked without echo."""
+    mapping = parse_params(env_map)
+    unknown = sorted(set(mapping) - set(names))
+    if unknown:
+        raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
+                         f"not take as secrets ({', '.join(names) or 'none'})")
+    secrets = {}
+    for name in names:
+        if name in mapping:
+            value = os.environ.get(mapping[name])
+            if value is None:
+                raise UsageError(f"secret {name!r}: environment variable {mapping[name]} is "
+                                 "not set")
+        elif sys.stdin.isatty():
+            value = getpass.getpass(f"{name} (secret, not echoed): ")
+        else:
+            raise UsageError(f"secret {name!r} is needed and there is no terminal to ask on: "
+                             f"use --secret-env {name}=ENVVAR")
+        secrets[name] = value
+    return secrets
+
+
+def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
+    """An engine whose transport verifies host keys against known_hosts and our trust file."""
+    from .engine import Engine
+    from .hostkeys import HostKeyStore
+    from .inventory import Inventory
+    from .transport import Transport
+
+    store = HostKeyStore(ctx.data_dir)
+    engine = Engine(journal, decider,
+                    transport_factory=lambda inv: Transport(inv, store),
+                    inventory_from_snapshot=Inventory.from_snapshot)
+    return engine
+
+
+async def execute(ctx: Ctx, engine: Any, run_id: str, secrets: dict[str, str]) -> int:
+    """Run the engine on `run_id`, printing events; return the exit code for its state."""
+    engine.subscribe(Printer(as_json=ctx.as_json))
+    state = await engine.execute(run_id, secrets)
+    if state != "succeeded" and not ctx.as_json:
+        hint = {"waiting": "confirm with `runbook resume {id} --confirm STEP` (or --yes)",
+                "in_doubt": "decide with `runbook resume {id} --in-doubt CHOICE`",
+                "failed": "fix the cause, then `runbook resume {id}` retries the failed step"}
+        if state in hint:
+            click.echo("runbook: " + hint[state].format(id=run_id), err=True)
+    code = EXIT_CODES.get(state, 1)
+    if state == "failed" and engine.failure_code:
+        code = engine.failure_code
+    return code
+
+
+decision_options = [
+    click.option("--yes", "-y", is_flag=True, help="Approve every step marked `confirm`."),
+    click.option("--confirm", "confirm", multiple=True, metavar="STEP",
+                 help="Approve this confirm step, or mark this manual step done (repeatable)."),
+    click.option("--secret-env", multiple=True, metavar="NAME=ENVVAR",
+                 help="Read secret NAME from environment variable ENVVAR (never from argv)."),
+    click.option("--accept-new-host-key", is_flag=True,
+                 help="Trust (and record) host keys never seen before. A changed key is "
+                      "always refused."),
+]
+
+
+def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(decision_options):
+        fn = opt(fn)
+    return fn
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h",
+                                                                                   "--help"]})
+@click.option("--data-dir", envvar="RUNBOOK_HOME", metavar="DIR",
+              help="Where runs, backups and trust are kept (default: the user data dir).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.version_option(package_name="runbook")
+@click.pass_context
+def main(cctx: click.Context, data_dir: str | None, as_json: bool) -> None:
+    """Step through trust re-establishment procedures on security devices, with resume,
+    rollback and a change record. Without a command, opens the terminal UI."""
+    cctx.obj = Ctx(data_dir, as_json)
+    if cctx.invoked_subcommand is None:
+        click.echo(cctx.get_help())
+
+
+@main.command("validate")
+@click.argument("files", nargs=-1, required=True)
+@click.pass_obj
+def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
+    """Check procedure files; print FILE:LINE:COL: message for each problem."""
+    from .loader import load_procedure
+
+    bad = 0
+    for f in files:
+        try:
+            p = load_procedure(library.resolve(f))
+            if not ctx.as_json:
+                click.echo(f"{f}: ok ({p.id}, {len(p.steps)} steps)")
+        except RunbookError as exc:
+            bad += 1
+            click.echo(str(exc), err=True)
+    sys.exit(2 if bad else 0)
+
+
+@main.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of procedure files (for editors: yaml-language-server)."""
+    from .loader import procedure_schema
+
+    click.echo(json.dumps(procedure_schema(), indent=2))
+
+
+@main.command("list")
+@click.pass_obj
+def list_cmd(ctx: Ctx) -> None:
+    """List the procedures shipped with runbook."""
+    items = library.catalogue()
+    ctx.emit([i.__dict__ for i in items],
+             "\n".join(f"{i.ref:40} {i.risk:8} {i.title}" for i in items) or "no procedures")
+
+
+@main.command("run")
+@click.argument("procedure")
+@click.option("--inventory", "-i", metavar="FILE", help="Ansible-style YAML inventory.")
+@click.option("--param", "-p", multiple=True, metavar="NAME=VALUE", help="A parameter value.")
+@with_decisions
+@click.pass_obj
+def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, ...],
+            yes: bool, confirm: tuple[str, ...], secret_env: tuple[str, ...],
+            accept_new_host_key: bool) -> None:
+    """Run PROCEDURE (a file, or a name from `runbook list`) headless."""
+    from .inventory import Inventory
+    from .loader import load_procedure
+
+    def start() -> tuple[Journal, Any, str, dict[str, str]]:
+        path = library.resolve(procedure)
+        proc = load_procedure(path)
+        text = Path(path).read_text()
+        inv = Inventory.load(inventory) if inventory else None
+        secrets = read_secrets(proc.secret_params, secret_env)
+        journal = ctx.journal()
+        engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,
+                                                       accept_new_host_key))
+        run_id = engine.create(proc, text, str(path), parse_params(param), secrets, inv)
+        return journal, engine, run_id, secrets
+
+    sys.exit(_guarded(ctx, start))
+
+
+@main.command("resume")
+@click.argument("run")
+@click.option("--in-doubt", type=click.Choice(IN_DOUBT), metavar="|".join(IN_DOUBT),
+              help="What to do with a step that was interrupted mid-way (default: stop and "
+                   "say which step and what it was running).")
+@with_decisions
+@click.pass_obj
+def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tuple[str, ...],
+               secret_env: tuple[str, ...], accept_new_host_key: bool) -> None:
+    """Resume RUN (an id, a unique part of one, or `last`) where it stopped."""
+
+    def start() -> tuple[Journal, Any, str, dict[str, str]]:
+        journal = ctx.journal()
+        rec = journal.get_run(run)
+        secrets = read_secrets(rec.secret_names, secret_env)
+        engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), in_doubt,
+                                                       accept_new_host_key))
+        return journal, engine, rec.id, secrets
+
+    sys.exit(_guarded(ctx, start))
+
+
+def _guarded(ctx: Ctx, start: Callable[[], tuple[Journal, Any, str, dict[str, str]]]) -> int:
+    journal = None
+    try:
+        journal, engine, run_id, secrets = start()
+        return run_async(ctx, lambda: execute(ctx, engine, run_id, secrets))
+    except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
+        return fail(exc, ctx)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+@main.command("runs")
+@click.pass_obj
+def runs_cmd(ctx: Ctx) -> None:
+    """List runs, unfinished first."""
+    try:
+        journal = ctx.journal()
+        runs = sorted(journal.list_runs(), key=lambda r: (r.finished, r.created_at[::-1]))
+        rows = [{"id": r.id, "state": r.state, "procedure": r.procedure_id,
+                 "created_at": r.created_at, "reason": r.reason} for r in runs]
+        ctx.emit(rows, "\n".join(f"{r['id']:22} {r['state']:11} {r['procedure']:32} "
+                                 f"{r['created_at'][:19]}" for r in rows) or "no runs yet")
+    except Exception as exc:  # noqa: BLE001
+        sys.exit(fail(exc, ctx))
+
+
+@main.command("show")
+@click.argument("run")
+@click.pass_obj
+def show_cmd(ctx: Ctx, run: str) -> None:
+    """Show RUN's steps and where it stopped."""
+    try:
+        journal = ctx.journal()
+        rec = journal.get_run(run)
+        engine = make_engine(ctx, journal, FlagDecider())
+        rows = engine.view(rec.id)
+        head = (f"run {rec.id}: {rec.procedure_title} ({rec.procedure_id})\nstate: {rec.state}"
+                + (f" — {rec.reason}" if rec.reason else ""))
+        body = "\n".join(f"  {v.status:11} {v.step_id:28} {v.target or '':12} {v.reason}"
+                         for v in rows)
+        ctx.emit({"run": rec.id, "state": rec.state, "reason": rec.reason,
+                  "params": rec.params, "steps": [v.__dict__ for v in rows]}, head + "\n" + body)
+    except Exception as exc:  # noqa: BLE001
+        sys.exit(fail(exc, ctx))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+"""The run state machine: executes a procedure's steps, journals every move, emits events.
+
+The engine is the only writer of run state. A user interface (the CLI, the TUI) subscribes to
+events and answers `DecisionNeeded` requests through a `Decider`; it never changes state itself.
+
+Write-ahead rule: an attempt is committed as `running` before its command is sent, and as
+finished afterwards. An attempt found `running` when a run is resumed is *in doubt*: the decider
+chooses rerun, skip, done, verify (run the step's `verify` command), stop or abort; the engine
+never re-runs it on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .conditions import evaluate
+from .errors import HostKeyError, RunbookError, TransportError, UsageError
+from .events import (
+    DecisionMade,
+    DecisionNeeded,
+    Event,
+    Notice,
+    OutputLine,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
+from .journal import Attempt, Journal
+from .loader import load_procedure_text, procedure_hash
+from .model import ManualStep, Procedure, StepBase
+from .params import resolve, storable
+from .redact import Redactor
+from .steps import RUNNERS
+from .steps.base import Outcome, Output, StepContext
+from .template import Value, render
+
+DONE = ("succeeded", "skipped", "rolled_back")
+IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "stop", "abort")
+
+
+class Decider(Protocol):
+    """Answers the engine's questions; the CLI maps flags, the TUI opens modals."""
+
+    async def decide(self, request: DecisionNeeded) -> str:
+        """Return one of `request.details['choices']`."""
+        ...
+
+
+@dataclass
+class LoadedRun:
+    """A run's procedure and values, rebuilt from the journal."""
+
+    id: str
+    procedure: Procedure
+    values: dict[str, Value]
+    inventory: Any
+    redactor: Redactor
+    captures: dict[str, str] = field(default_factory=dict)
+
+    def template_values(self, target: Any = None) -> dict[str, Value]:
+        """Params, captures and the current target, for rendering."""
+        vals = dict(self.values)
+        vals.update({k: Value(v) for k, v in self.captures.items()})
+        if target is not None:
+            vals["target"] = Value(target)
+        return vals
+
+    def condition_values(self) -> dict[str, Any]:
+        """Plain values for `when` conditions (devices by name)."""
+        out: dict[str, Any] = {}
+        for name, v in self.values.items():
+            val = v.value
+            if hasattr(val, "host"):
+                val = val.name
+            elif isinstance(val, list):
+                val = [getattr(t, "name", t) for t in val]
+            out[name] = val
+        out.update(self.captures)
+        return out
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One row of a run's step list, for `runbook show` and the TUI."""
+
+    step_id: str
+    title: str
+    kind: str
+    target: str | None
+    status: str
+    attempt: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    exit_status: int | None = None
+    reason: str = ""
+
+
+def _name(target: Any) -> str | None:
+    return getattr(target, "name", None)
+
+
+class Engine:
+    """Runs and resumes procedures against devices, journaling before and after every step."""
+
+    def __init__(self, journal: Journal, decider: Decider, *,
+                 transport_factory: Callable[[Any], Any],
+                 inventory_from_snapshot: Callable[[dict[str, Any]], Any]) -> None:
+        self.journal = journal
+        self.decider = decider
+        self.transport_factory = transport_factory
+        self.inventory_from_snapshot = inventory_from_snapshot
+        self._subscribers: list[Callable[[Event], None]] = []
+        self.transport: Any = None
+        self.failure_code: int | None = None  # exit code hint when a device was unreachable
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        """Call `callback` with every event, in order, as it happens."""
+        self._subscribers.append(callback)
+
+    def emit(self, event: Event) -> None:
+        """Journal the event (output lines go to the output table instead) and publish it."""
+        if not isinstance(event, OutputLine):
+            data = event.data()
+            self.journal.append_event(event.run_id, event.kind, data,
+                                      data.get("step_id"), data.get("target"))
+        for cb in self._subscribers:
+            cb(event)
+
+    # ---- creating and loading runs ---------------------------------------------------------
+
+    def create(self, procedure: Procedure, text: str, path: str, given: Mapping[str, Any],
+               secrets: Mapping[str, str], inventory: Any) -> str:
+        """Validate the params and store a new run; raises UsageError on a bad parameter."""
+        values = resolve(procedure, given, secrets, inventory)
+        return self.journal.create_run(
+            procedure_id=procedure.id, procedure_title=procedure.title,
+            procedure_path=path, procedure_hash=procedure_hash(text), procedure_text=text,
+            params=storable(procedure, values), secret_names=procedure.secret_params,
+            inventory=inventory.snapshot() if inventory is not None else {})
+
+    def load(self, run_id: str, secrets: Mapping[str, str]) -> LoadedRun:
+        """Rebuild a run from the journal; raises UsageError when a secret is missing."""
+        rec = self.journal.get_run(run_id)
+        procedure = load_procedure_text(rec.procedure_text, rec.procedure_path)
+        inventory = self.inventory_from_snapshot(rec.inventory) if rec.inventory else None
+        missing = [n for n in rec.secret_names if n not in secrets]
+        if missing:
+            raise UsageError(f"run {rec.id} needs the secret(s) {', '.join(missing)} again "
+                             "(secrets are never stored)")
+        values = resolve(procedure, rec.params, secrets, inventory)
+        return LoadedRun(rec.id, procedure, values, inventory,
+                         Redactor(s for s in secrets.values()), self.journal.captures(rec.id))
+
+    def targets(self, run: LoadedRun, step: StepBase) -> list[Any]:
+        """The devices a step runs on: its target, every device of its foreach, or [None]."""
+        if step.target:
+            return [run.values[step.target].value]
+        if step.foreach:
+            return list(run.values[step.foreach].value)
+        return [None]
+
+    def view(self, run_id: str) -> list[StepView]:
+        """The run's steps with their current state, per target (works without secrets)."""
+        rec = self.journal.get_run(run_id)
+        procedure = load_procedure_text(rec.procedure_text, rec.procedure_path)
+        latest = self.journal.latest_attempts(run_id)
+        rows = []
+        for step in procedure.steps:
+            names: list[str | None] = [None]
+            ref = step.target or step.foreach
+            if ref and ref in rec.params:
+                names = [n.strip() for n in str(rec.params[ref]).split(",") if n.strip()]
+                if step.foreach and rec.inventory:
+                    inv = self.inventory_from_snapshot(rec.inventory)
+                    names = [t.name for t in inv.select(str(rec.params[ref]))]
+            seen = {t for (s, t) in latest if s == step.id}
+            names += sorted(n for n in seen if n not in names and n is not None)
+            for name in names:
+                a = latest.get((step.id, name))
+                rows.append(StepView(step.id, step.title, step.kind, name,
+                                     a.status if a else "pending", a.attempt if a else 0,
+                                     a.started_at if a else None, a.finished_at if a else None,
+                                     a.exit_status if a else None, a.reason if a else ""))
+        return rows
+
+    # ---- running ---------------------------------------------------------------------------
+
+    async def execute(self, run_id: str, secrets: Mapping[str, str]) -> str:
+        """Run or resume `run_id` until it ends, waits, fails or is in doubt; return the state.
+
+        Raises RunbookError for problems before the run could start (lock held, secret
+        missing, run already finished). Cancellation leaves the current attempt `running`,
+        so it is in doubt when the run is resumed.
+        """
+        rec = self.journal.get_run(run_id)
+        if rec.finished:
+            raise UsageError(f"run {rec.id} is already {rec.state}; nothing to resume")
+        run = self.load(rec.id, secrets)
+        self.journal.lock(rec.id)
+        self.transport = self.transport_factory(run.inventory)
+        resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
+        try:
+            self.journal.set_run_state(rec.id, "running")
+            self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
+            state, reason = await self._drive(run)
+            self.journal.set_run_state(rec.id, state, reason)
+            self.emit(RunFinished(rec.id, state, reason))  # type: ignore[arg-type]
+            return state
+        finally:
+            await self.transport.close()
+            self.journal.unlock(rec.id)
+
+    async def _drive(self, run: LoadedRun) -> tuple[str, str]:
+        for a in self.journal.latest_attempts(run.id).values():
+            if a.status in ("running", "in_doubt"):
+                stop = await self._settle(run, a)
+                if stop:
+                    return stop
+        for step in run.procedure.steps:
+            stop = await self._step(run, step)
+            if stop:
+                return stop
+        return "succeeded", ""
+
+    async def _ask(self, run: LoadedRun, question: str, prompt: str, choices: Iterable[str],
+                   step_id: str | None = None, target: str | None = None,
+                   **details: Any) -> str:
+        choices = list(choices)
+        request = DecisionNeeded(run.id, step_id, target, question,  # type: ignore[arg-type]
+                                 run.redactor(prompt), {**details, "choices": choices})
+        self.emit(request)
+        answer = await self.decider.decide(request)
+        if answer not in choices:
+            raise UsageError(f"answer {answer!r} is not one of {', '.join(choices)}")
+        self.emit(DecisionMade(run.id, step_id, target, question, answer))
+        return answer
+
+    async def _settle(self, run: LoadedRun, a: Attempt) -> tuple[str, str] | None:
+        """Resolve one in-doubt attempt with the operator; return a stop state or None."""
+        if a.status == "running":
+            self.journal.set_attempt_status(a.id, "in_doubt", "interrupted before it finished")
+            self.emit(StepFinished(run.id, a.step_id, a.target, "in_doubt", None, 0.0,
+                                   "interrupted before it finished"))
+        step = run.procedure.step(a.step_id)
+        choices = [c for c in IN_DOUBT_CHOICES if c != "verify" or step.verify]
+        where = f" on {a.target}" if a.target else ""
+        prompt = (f"Step {a.step_id}{where} was running `{a.command}` when the run was "
+                  "interrupted; it may or may not have taken effect.")
+        while True:
+            answer = await self._ask(run, "in_doubt", prompt, choices, a.step_id, a.target,
+                                     command=a.command, started_at=a.started_at,
+                                     attempt=a.attempt, verify=step.verify or "",
+                                     output=self.journal.output(a.id)[-8000:])
+            if answer == "rerun":
+                return None  # the step loop runs a new attempt
+            if answer == "skip":
+                self.journal.set_attempt_status(a.id, "skipped", "skipped by the operator "
+                                                "after an interruption")
+                return None
+            if answer == "done":
+                self.journal.set_attempt_status(a.id, "succeeded", "marked done by the operator "
+                                                "after an interruption")
+                return None
+            if answer == "abort":
+                return "aborted", f"aborted by the operator at in-doubt step {a.step_id}{where}"
+            if answer == "stop":
+                return "in_doubt", (f"step {a.step_id}{where} is in doubt: it was running "
+                                    f"`{a.command}` when the run was interrupted; resume with "
+                                    "--in-doubt rerun|skip|done|verify|abort")
+            if await self._verify(run, step, a):
+                self.journal.set_attempt_status(a.id, "succeeded", "verified after an "
+                                                "interruption")
+                return None
+            choices = [c for c in choices if c != "verify"]
+            prompt += " Its verify command did not succeed."
+
+    async def _verify(self, run: LoadedRun, step: StepBase, a: Attempt) -> bool:
+        target = run.inventory.get(a.target) if a.target else None
+        command = render(step.verify or "", run.template_values(target)).text
+        await self._connect(run, target)
+        lines: list[str] = []
+
+        def on_line(stream: str, text: str) -> None:
+            text = run.redactor(text)
+            lines.append(text)
+            self.emit(OutputLine(run.id, step.id, a.target, text))
+
+        result = await self.transport.exec(a.target, command, timeout=step.timeout,
+                                           on_line=on_line)
+        ok = not result.timed_out and result.exit_status == 0
+        self.emit(Notice(run.id, f"verify `{run.redactor(command)}` "
+                                 f"{'succeeded' if ok else 'did not succeed'}",
+                         "info" if ok else "warning", step.id, a.target))
+        return ok
+
+    async def _step(self, run: LoadedRun, step: StepBase) -> tuple[str, str] | None:
+        latest = self.journal.latest_attempts(run.id)
+        todo = [t for t in self.targets(run, step)
+                if (a := latest.get((step.id, _name(t)))) is None or a.status not in DONE]
+        if not todo:
+            return None
+        if step.when:
+            if not evaluate(step.when, run.condition_values()):
+                for t in todo:
+                    reason = f"condition `{step.when}` is false"
+                    a = self.journal.start_attempt(run.id, step.id, _name(t), "", "skipped")
+                    self.journal.finish_attempt(a.id, status="skipped", reason=reason)
+                    self.emit(StepSkipped(run.id, step.id, _name(t), reason))
+                return None
+        if step.confirm:
+            prompt = step.confirm if isinstance(step.confirm, str) else f"Run step {step.id}: " \
+                f"{step.title}?"
+            text = render(prompt, run.template_values(), "text").text
+            answer = await self._ask(run, "confirm", text, ["yes", "no"], step.id,
+                                     targets=[_name(t) for t in todo])
+            if answer != "yes":
+                return "waiting", f"step {step.id} waits for the operator's confirmation"
+        if isinstance(step, ManualStep):
+            return await self._manual(run, step)
+        sem = asyncio.Semaphore(step.concurrency)
+        outcomes = await asyncio.gather(*(self._instance(run, step, t, sem) for t in todo))
+        for t, o in zip(todo, outcomes, strict=True):
+            where = f" on {_name(t)}" if _name(t) else ""
+            if o.status == "in_doubt":
+                return "in_doubt", f"step {step.id}{where} is in doubt: {o.reason}"
+        for t, o in zip(todo, outcomes, strict=True):
+            where = f" on {_name(t)}" if _name(t) else ""
+            if o.status != "succeeded":
+                return "failed", f"step {step.id}{where} failed: {o.reason}"
+        return None
+
+    async def _manual(self, run: LoadedRun, step: ManualStep) -> tuple[str, str] | None:
+        text = render(step.description or step.title, run.template_values(), "text").text
+        answer = await self._ask(run, "manual", text, ["done", "wait", "abort"], step.id,
+                                 title=step.title)
+        if answer == "wait":
+            return "waiting", f"manual step {step.id} waits for the operator"
+        if answer == "abort":
+            return "aborted", f"aborted by the operator at manual step {step.id}"
+        a = self.journal.start_attempt(run.id, step.id, None, "")
+        self.emit(StepStarted(run.id, step.id, None, a.attempt))
+        self.journal.finish_attempt(a.id, status="succeeded", reason="done by the operator")
+        self.emit(StepFinished(run.id, step.id, None, "succeeded", None, 0.0,
+                               "done by the operator"))
+        return None
+
+    async def _instance(self, run: LoadedRun, step: StepBase, target: Any,
+                        sem: asyncio.Semaphore) -> Outcome:
+        async with sem:
+            for n in range(step.retries + 1):
+                outcome = await self._attempt(run, step, target)
+                if outcome.status != "failed" or n == step.retries:
+                    return outcome
+                self.emit(Notice(run.id, f"attempt {n + 1} failed ({outcome.reason}); retrying "
+                                         f"in {step.retry_delay:g} s", "warning", step.id,
+                                 _name(target)))
+                await asyncio.sleep(step.retry_delay)
+        raise AssertionError("unreachable")
+
+    async def _connect(self, run: LoadedRun, target: Any) -> None:
+        """Open (or reuse) the device connection, asking the operator about unknown host keys."""
+        while True:
+            try:
+                await self.transport.connect(target.name)
+                return
+            except HostKeyError as err:
+                if err.changed:
+                    raise
+                answer = await self._ask(
+                    run, "host_key", f"{target.name} offers an unknown host key "
+                    f"{err.fingerprint}. Trust it?", ["accept", "refuse"], None, target.name,
+                    fingerprint=err.fingerprint, host=target.host, port=target.port)
+                if answer != "accept":
+                    raise
+                self.transport.trust(err)
+
+    async def _attempt(self, run: LoadedRun, step: StepBase, target: Any) -> Outcome:
+        name = _name(target)
+        values = run.template_values(target)
+        rendered = render(getattr(step, "command", ""), values)
+        run.redactor.add(rendered.secrets)
+        match = [render(p, values, "regex").text for p in step.expect.match]
+        not_match = [render(p, values, "regex").text for p in step.expect.not_match]
+        try:
+            await self._connect(run, target)
+        except TransportError as exc:
+            reason = run.redactor(str(exc))
+            self.failure_code = exc.exit_code
+            self.emit(Notice(run.id, reason, "error", step.id, name))
+            return Outcome("failed", None, reason)
+        a = self.journal.start_attempt(run.id, step.id, name, run.redactor(rendered.text))
+        self.emit(StepStarted(run.id, step.id, name, a.attempt, a.command))
+        output = Output(run_id=run.id, step=step, target=name, attempt_id=a.id,
+                        journal=self.journal, redactor=run.redactor, emit=self.emit,
+                        match=match, not_match=not_match)
+        ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
+                          self.emit)
+        started = time.monotonic()
+        try:
+            outcome = await RUNNERS[step.kind](ctx, rendered.text)
+        except TransportError as exc:
+            output.flush()
+            outcome = Outcome("in_doubt", None, run.redactor(str(exc)))
+        except asyncio.CancelledError:
+            output.flush()
+            raise
+        except RunbookError as exc:
+            output.flush()
+            outcome = Outcome("failed", None, run.redactor(str(exc)))
+        self.journal.finish_attempt(
+            a.id, status=outcome.status, exit_status=outcome.exit_status,
+            output_sha256=output.digest.hexdigest(), output_bytes=output.bytes,
+            output_lines=output.lines, reason=outcome.reason)
+        if outcome.status == "succeeded":
+            for cap, value in output.captured.items():
+                self.journal.set_capture(run.id, cap, value, step.id, name)
+                run.captures[cap] = value
+        self.emit(StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
+                               outcome.exit_status, time.monotonic() - started, outcome.reason))
+        return outcome

@@ -1,0 +1,107 @@
+"""Headless operation: answer the engine's questions from flags and print its events."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from .events import (
+    DecisionMade,
+    DecisionNeeded,
+    Event,
+    Notice,
+    OutputLine,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "waiting": 3, "in_doubt": 4, "aborted": 7,
+              "rolled_back": 0}
+
+
+@dataclass
+class FlagDecider:
+    """Decides as the command line said: nothing is approved that was not asked for.
+
+    - confirm steps: approved with `--yes` or `--confirm STEP`;
+    - manual steps: done only with `--confirm STEP`, else the run waits (exit 3);
+    - in-doubt steps: the `--in-doubt` choice, else the run stops and says why (exit 4);
+    - unknown host keys: accepted only with `--accept-new-host-key`.
+    """
+
+    yes: bool = False
+    confirmed: set[str] = field(default_factory=set)
+    in_doubt: str | None = None
+    accept_new_host_key: bool = False
+
+    async def decide(self, request: DecisionNeeded) -> str:
+        choices = request.details.get("choices", [])
+        match request.question:
+            case "confirm":
+                return "yes" if self.yes or request.step_id in self.confirmed else "no"
+            case "manual":
+                return "done" if request.step_id in self.confirmed else "wait"
+            case "in_doubt":
+                return self.in_doubt if self.in_doubt in choices else "stop"
+            case "host_key":
+                return "accept" if self.accept_new_host_key else "refuse"
+        return choices[-1] if choices else ""
+
+
+class Printer:
+    """Prints engine events for people (default) or as JSON lines (`--json`)."""
+
+    def __init__(self, out: TextIO | None = None, as_json: bool = False) -> None:
+        self.out = out or sys.stdout
+        self.as_json = as_json
+
+    def __call__(self, event: Event) -> None:
+        if self.as_json:
+            self.out.write(json.dumps({"event": event.kind, "run_id": event.run_id,
+                                       **event.data()}) + "\n")
+            self.out.flush()
+            return
+        line = self.format(event)
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    @staticmethod
+    def format(event: Event) -> str | None:
+        """One human line for an event (None for events not worth a line)."""
+        where = ""
+        if getattr(event, "target", None):
+            where = f" on {event.target}"  # type: ignore[attr-defined]
+        match event:
+            case RunStarted():
+                verb = "resuming" if event.resumed else "starting"
+                return f"== {verb} run {event.run_id}: {event.title} ({event.procedure_id})"
+            case StepStarted():
+                cmd = f": $ {event.command}" if event.command else ""
+                return f"-- {event.step_id}{where} (attempt {event.attempt}){cmd}"
+            case OutputLine():
+                prefix = f"{event.target}| " if event.target else "| "
+                return f"   {prefix}{event.line}"
+            case StepFinished():
+                mark = {"succeeded": "ok", "in_doubt": "??"}.get(event.status, "!!")
+                code = f", exit {event.exit_status}" if event.exit_status is not None else ""
+                why = f": {event.reason}" if event.reason else ""
+                return (f"{mark} {event.step_id}{where} {event.status}{code} "
+                        f"({event.duration:.1f} s){why}")
+            case StepSkipped():
+                return f"-- {event.step_id}{where} skipped: {event.reason}"
+            case Notice():
+                return f"!  {event.message}"
+            case DecisionNeeded():
+                return f"?  {event.question}{where}: {event.prompt}"
+            case DecisionMade():
+                return f"   -> {event.answer}"
+            case RunFinished():
+                why = f": {event.reason}" if event.reason else ""
+                return f"== run {event.run_id} {event.state}{why}"
+        return None

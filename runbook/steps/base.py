@@ -1,0 +1,149 @@
+"""What a step kind gets to work with, and what it hands back to the engine."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..events import Event, OutputLine
+from ..model import Expect, StepBase
+from ..redact import Redactor
+from ..template import Value, render
+
+if TYPE_CHECKING:
+    from ..journal import Journal
+
+FLUSH_BYTES = 256 * 1024
+FLUSH_SECONDS = 1.0
+
+
+@dataclass
+class Outcome:
+    """How a step instance ended."""
+
+    status: str  # succeeded | failed | in_doubt
+    exit_status: int | None = None
+    reason: str = ""
+
+
+class Output:
+    """One attempt's output: redacted, streamed to subscribers, hashed, stored, and checked.
+
+    Lines are handled one at a time so that huge output never sits in memory: `expect.match`
+    patterns must each match some line, `not_match` patterns no line, and captures take the
+    first line that matches.
+    """
+
+    def __init__(self, *, run_id: str, step: StepBase, target: str | None, attempt_id: int,
+                 journal: Journal, redactor: Redactor, emit: Callable[[Event], None],
+                 match: list[str], not_match: list[str]) -> None:
+        self.run_id, self.step, self.target = run_id, step, target
+        self.attempt_id, self.journal, self.redact, self.emit = attempt_id, journal, redactor, emit
+        self.digest = hashlib.sha256()
+        self.bytes = self.lines = self.stored = 0
+        self.truncated = False
+        self._buf: list[str] = []
+        self._buf_bytes = 0
+        self._last_flush = time.monotonic()
+        self._match = [re.compile(p) for p in match]
+        self._matched = [False] * len(match)
+        self._not_match = [re.compile(p) for p in not_match]
+        self.forbidden: str | None = None
+        self._capture = {k: re.compile(v) for k, v in step.capture.items()}
+        self.captured: dict[str, str] = {}
+        self.tail: list[str] = []
+
+    def reset_checks(self) -> None:
+        """Forget pattern results (a `wait` step checks each poll on its own)."""
+        self._matched = [False] * len(self._match)
+        self.forbidden = None
+
+    def line(self, stream: str, text: str) -> None:
+        """Take one line of output (without its newline)."""
+        text = self.redact(text)
+        data = text + "\n"
+        raw = data.encode()
+        self.digest.update(raw)
+        self.bytes += len(raw)
+        self.lines += 1
+        self.tail = (self.tail + [text])[-20:]
+        self.emit(OutputLine(self.run_id, self.step.id, self.target, text,
+                             "stderr" if stream == "stderr" else "stdout"))
+        for i, rx in enumerate(self._match):
+            if not self._matched[i] and rx.search(text):
+                self._matched[i] = True
+        if self.forbidden is None:
+            for rx in self._not_match:
+                if rx.search(text):
+                    self.forbidden = f"output matched forbidden pattern {rx.pattern!r}: {text!r}"
+        for name, rx in list(self._capture.items()):
+            m = rx.search(text)
+            if m:
+                self.captured[name] = m.group(1)
+                del self._capture[name]
+        if self.stored + len(raw) > OUTPUT_LIMIT:
+            self.truncated = True
+            return
+        self._buf.append(data)
+        self._buf_bytes += len(raw)
+        self.stored += len(raw)
+        if self._buf_bytes >= FLUSH_BYTES or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit buffered output to the journal."""
+        if self._buf:
+            self.journal.append_output(self.attempt_id, "".join(self._buf))
+            self._buf, self._buf_bytes = [], 0
+        self._last_flush = time.monotonic()
+
+    def check(self, expect: Expect, exit_status: int | None) -> str | None:
+        """The reason the result does not meet `expect`, or None when it does."""
+        if not expect.exit_ok(exit_status):
+            return f"exit status {exit_status}, expected {expect.exit}"
+        if self.forbidden:
+            return self.forbidden
+        missing = [rx.pattern for rx, ok in zip(self._match, self._matched, strict=True) if not ok]
+        if missing:
+            return f"output did not match {missing[0]!r}"
+        return None
+
+
+OUTPUT_LIMIT = 64 * 1024 * 1024
+
+
+class Exec(Protocol):
+    """The transport call a step uses to run a command."""
+
+    async def __call__(self, target: str, command: str, *, timeout: float,
+                       on_line: Callable[[str, str], None]) -> Any: ...
+
+
+@dataclass
+class StepContext:
+    """Everything one step instance may use; built by the engine per attempt."""
+
+    run_id: str
+    step: StepBase
+    target: Any  # inventory Target or None
+    values: Mapping[str, Value]
+    output: Output
+    transport: Any
+    redactor: Redactor
+    emit: Callable[[Event], None]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target_name(self) -> str | None:
+        """The device's inventory name, if the step runs on one."""
+        return self.target.name if self.target is not None else None
+
+    def render(self, template: str, mode: str = "shell") -> str:
+        """Render with the step's values, tracking secrets in the redactor."""
+        r = render(template, self.values, mode)  # type: ignore[arg-type]
+        self.redactor.add(r.secrets)
+        return r.text

@@ -1,0 +1,76 @@
+"""Shared helpers for tests: run the CLI in-process or as a subprocess, collect engine events."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runbook.hostkeys import HostKeyStore
+from runbook.inventory import Inventory
+from runbook.transport import Transport
+
+from runbook.engine import Engine
+from runbook.events import Event, OutputLine
+from runbook.headless import FlagDecider
+from runbook.journal import Journal
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_procedure(dir: Path, body: str, name: str = "proc.yaml") -> Path:
+    """Write a procedure file from an indented YAML string."""
+    path = dir / name
+    path.write_text(textwrap.dedent(body).lstrip())
+    return path
+
+
+def cli_env(data_dir: Path, home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `runbook` subprocess: private data dir and HOME, no terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")}
+    env.update({"RUNBOOK_HOME": str(data_dir), "HOME": str(home), "PYTHONPATH": str(REPO),
+                "PYTHONUNBUFFERED": "1", **extra})
+    env.pop("SSH_AUTH_SOCK", None)
+    return env
+
+
+async def cli(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run `python -m runbook ARGS` to completion; return (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "runbook", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+@dataclass
+class Recorder:
+    """Collects engine events in order."""
+
+    events: list[Event] = field(default_factory=list)
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def lines(self, step_id: str | None = None) -> list[str]:
+        return [e.line for e in self.events
+                if isinstance(e, OutputLine) and (step_id is None or e.step_id == step_id)]
+
+    def of(self, cls: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, cls)]
+
+
+def engine_for(data_dir: Path, decider: Any = None) -> tuple[Engine, Journal, Recorder]:
+    """A real engine over a real journal and transport in `data_dir`, with a recorder."""
+    journal = Journal.open(data_dir)
+    store = HostKeyStore(data_dir)
+    engine = Engine(journal, decider or FlagDecider(yes=True),
+                    transport_factory=lambda inv: Transport(inv, store),
+                    inventory_from_snapshot=Inventory.from_snapshot)
+    rec = Recorder()
+    engine.subscribe(rec)
+    return engine, journal, rec
