@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .backups import BackupStore, record_after, take
 from .conditions import evaluate
 from .errors import HostKeyError, RunbookError, TransportError, UsageError
 from .events import (
+    BackupTaken,
     DecisionMade,
     DecisionNeeded,
     Event,
@@ -31,16 +33,18 @@ from .events import (
     StepSkipped,
     StepStarted,
 )
-from .journal import Attempt, Journal
+from .journal import Journal
 from .loader import load_procedure_text, procedure_hash
-from .model import ManualStep, Procedure, StepBase
+from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
 from .params import resolve, storable
+from .records import Attempt, Backup
 from .redact import Redactor
+from .remote import RemoteFiles
 from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
 from .template import Value, render
 
-DONE = ("succeeded", "skipped", "rolled_back")
+DONE = ("succeeded", "skipped")  # rolled-back steps run again when a run is resumed
 IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "stop", "abort")
 
 
@@ -117,6 +121,8 @@ class Engine:
         self.inventory_from_snapshot = inventory_from_snapshot
         self._subscribers: list[Callable[[Event], None]] = []
         self.transport: Any = None
+        self.store = BackupStore(journal.path.parent)
+        self._files: dict[str, RemoteFiles] = {}
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
 
     # ---- events ----------------------------------------------------------------------------
@@ -206,6 +212,7 @@ class Engine:
         run = self.load(rec.id, secrets)
         self.journal.lock(rec.id)
         self.transport = self.transport_factory(run.inventory)
+        self._files = {}
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
         try:
             self.journal.set_run_state(rec.id, "running")
@@ -382,10 +389,41 @@ class Engine:
                     raise
                 self.transport.trust(err)
 
+    def files(self, target: Any) -> RemoteFiles:
+        """File access to a device, one per device per execution."""
+        if target.name not in self._files:
+            self._files[target.name] = RemoteFiles(self.transport, target)
+        return self._files[target.name]
+
+    def paths_to_save(self, run: LoadedRun, step: StepBase, target: Any) -> list[str]:
+        """Remote paths backed up before the step runs: `modifies`, plus what the kind changes."""
+        values = run.template_values(target)
+        paths = [render(p, values, "text").text for p in step.modifies]
+        if isinstance(step, BackupStep):
+            paths += [render(p, values, "text").text for p in step.paths]
+        elif isinstance(step, CopyStep):
+            paths.append(render(step.path, values, "text").text)
+        elif isinstance(step, RestoreStep):
+            paths += sorted({b.path for b in self.journal.backups(run.id, step.from_step)
+                             if b.target == target.name and b.state != "dir"})
+        return list(dict.fromkeys(paths))
+
+    async def _save(self, run: LoadedRun, step: StepBase, target: Any) -> list[Backup]:
+        """Back up every path the step changes; the bytes and records are durable on return."""
+        saved: list[Backup] = []
+        for path in self.paths_to_save(run, step, target):
+            for b in await take(self.journal, self.store, self.files(target), run_id=run.id,
+                                step_id=step.id, host=target.host, path=path):
+                saved.append(b)
+                self.emit(BackupTaken(run.id, step.id, target.name, b.path, b.state, b.sha256,
+                                      b.size, b.mode))
+        return saved
+
     async def _attempt(self, run: LoadedRun, step: StepBase, target: Any) -> Outcome:
         name = _name(target)
         values = run.template_values(target)
-        rendered = render(getattr(step, "command", ""), values)
+        command = getattr(step, "command", None)
+        rendered = render(command, values) if command else render(describe(step), values, "text")
         run.redactor.add(rendered.secrets)
         match = [render(p, values, "regex").text for p in step.expect.match]
         not_match = [render(p, values, "regex").text for p in step.expect.not_match]
@@ -396,13 +434,25 @@ class Engine:
             self.failure_code = exc.exit_code
             self.emit(Notice(run.id, reason, "error", step.id, name))
             return Outcome("failed", None, reason)
+        saved: list[Backup] = []
+        if target is not None:
+            try:
+                saved = await self._save(run, step, target)
+            except TransportError as exc:
+                reason = run.redactor(f"could not back up a file on {name} ({exc}); the step "
+                                      "was not started")
+                self.emit(Notice(run.id, reason, "error", step.id, name))
+                return Outcome("failed", None, reason)
         a = self.journal.start_attempt(run.id, step.id, name, run.redactor(rendered.text))
         self.emit(StepStarted(run.id, step.id, name, a.attempt, a.command))
         output = Output(run_id=run.id, step=step, target=name, attempt_id=a.id,
                         journal=self.journal, redactor=run.redactor, emit=self.emit,
                         match=match, not_match=not_match)
+        extra = {"backups": saved, "journal": self.journal, "store": self.store,
+                 "connect": lambda t: self._connect(run, t), "files_for": self.files,
+                 "files": self.files(target) if target else None}
         ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
-                          self.emit)
+                          self.emit, extra)
         started = time.monotonic()
         try:
             outcome = await RUNNERS[step.kind](ctx, rendered.text)
@@ -415,6 +465,12 @@ class Engine:
         except RunbookError as exc:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))
+        if saved and outcome.status != "in_doubt":
+            try:
+                await record_after(self.journal, self.files(target), saved)
+            except TransportError as exc:
+                self.emit(Notice(run.id, run.redactor(f"could not read back changed files on "
+                                                      f"{name}: {exc}"), "warning", step.id, name))
         self.journal.finish_attempt(
             a.id, status=outcome.status, exit_status=outcome.exit_status,
             output_sha256=output.digest.hexdigest(), output_bytes=output.bytes,
@@ -426,3 +482,15 @@ class Engine:
         self.emit(StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
                                outcome.exit_status, time.monotonic() - started, outcome.reason))
         return outcome
+
+
+def describe(step: StepBase) -> str:
+    """What a step without a command does, in one line (shown and journaled as its command)."""
+    if isinstance(step, BackupStep):
+        return "backup " + " ".join(step.paths)
+    if isinstance(step, RestoreStep):
+        return f"restore the backups of step {step.from_step}" + (
+            ": " + " ".join(step.paths) if step.paths else "")
+    if isinstance(step, CopyStep):
+        return f"copy {{{{ {step.source.target}.name }}}}:{step.source.path} to {step.path}"
+    return ""

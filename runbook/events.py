@@ -106,3 +106,57 @@ class Notice(Event):
 class RunFinished(Event):
     state: RunState
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class BackupTaken(Event):
+    """A remote path was saved before a step changed it (`state` absent: it did not exist)."""
+
+    step_id: str
+    target: str | None
+    path: str
+    state: str
+    sha256: str | None = None
+    size: int | None = None
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class RollbackStarted(Event):
+    steps: list[str] = field(default_factory=list)
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class FileRestored(Event):
+    """A backed-up path was put back; `verified` means the read-back hash matched."""
+
+    step_id: str
+    target: str | None
+    path: str
+    action: str  # restored | removed | cleaned
+    sha256: str | None = None
+    verified: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RollbackCommand(Event):
+    step_id: str
+    target: str | None
+    index: int
+    command: str
+    status: str  # started | succeeded | failed
+    exit_status: int | None = None
+
+
+@dataclass(frozen=True)
+class StepRolledBack(Event):
+    step_id: str
+    target: str | None
+
+
+@dataclass(frozen=True)
+class RollbackFinished(Event):
+    state: str
+    reason: str = ""

@@ -11,13 +11,13 @@ import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import JournalError, RunNotFound
 from .paths import data_dir, private_file
+from .records import Attempt, Backup, EventRecord, RunRecord
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS output(
 CREATE TABLE IF NOT EXISTS captures(
     run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value TEXT NOT NULL,
     step_id TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY(run_id, name));
+CREATE TABLE IF NOT EXISTS backups(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL, target TEXT NOT NULL, host TEXT NOT NULL, path TEXT NOT NULL,
+    state TEXT NOT NULL, sha256 TEXT, size INTEGER, mode INTEGER, uid INTEGER, gid INTEGER,
+    mtime INTEGER, method TEXT NOT NULL, taken_at TEXT NOT NULL, after_sha256 TEXT,
+    after_state TEXT, restored_at TEXT, restore_note TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS backups_run ON backups(run_id, step_id, target);
 CREATE TABLE IF NOT EXISTS events(
     run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL, ts TEXT NOT NULL,
     kind TEXT NOT NULL, step_id TEXT, target TEXT, data TEXT NOT NULL,
@@ -66,75 +73,6 @@ def canonical(obj: Any) -> str:
 def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
     """Hash of one event: sha256 over the previous hash and the event's canonical JSON."""
     return hashlib.sha256((prev_hash + canonical(body)).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as stored."""
-
-    id: str
-    created_at: str
-    updated_at: str
-    state: str
-    reason: str
-    procedure_id: str
-    procedure_title: str
-    procedure_path: str
-    procedure_hash: str
-    procedure_text: str
-    params: dict[str, Any]
-    secret_names: list[str]
-    inventory: dict[str, Any]
-    user: str
-    hostname: str
-    lock_pid: int | None
-    lock_host: str | None
-    lock_at: str | None
-
-    @property
-    def finished(self) -> bool:
-        """Whether the run has nothing left to do."""
-        return self.state in ("succeeded", "aborted", "rolled_back")
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try of one step on one target."""
-
-    id: int
-    run_id: str
-    step_id: str
-    target: str | None
-    attempt: int
-    status: str
-    command: str
-    started_at: str
-    finished_at: str | None
-    exit_status: int | None
-    output_sha256: str | None
-    output_bytes: int | None
-    output_lines: int | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """One hash-chained journal event."""
-
-    run_id: str
-    seq: int
-    ts: str
-    kind: str
-    step_id: str | None
-    target: str | None
-    data: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-    def body(self) -> dict[str, Any]:
-        """The fields the hash covers."""
-        return {"run_id": self.run_id, "seq": self.seq, "ts": self.ts, "kind": self.kind,
-                "step_id": self.step_id, "target": self.target, "data": self.data}
 
 
 def _t(target: str | None) -> str:
@@ -328,6 +266,47 @@ class Journal:
         for a in self.attempts(run_id):
             latest[(a.step_id, a.target)] = a
         return latest
+
+    # ---- backups ---------------------------------------------------------------------------
+
+    def add_backup(self, *, run_id: str, step_id: str, target: str | None, host: str,
+                   path: str, state: str, sha256: str | None, size: int | None,
+                   mode: int | None, uid: int | None, gid: int | None, mtime: int | None,
+                   method: str) -> Backup:
+        """Record a backup whose bytes are already durable in the store."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO backups(run_id, step_id, target, host, path, state, sha256, size,"
+                " mode, uid, gid, mtime, method, taken_at) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, step_id, _t(target), host, path, state, sha256, size, mode, uid, gid,
+                 mtime, method, now()))
+        return self.backup(int(cur.lastrowid or 0))
+
+    def set_backup_after(self, backup_id: int, state: str, sha256: str | None) -> None:
+        """Record the file as the step left it."""
+        with self.tx() as db:
+            db.execute("UPDATE backups SET after_state = ?, after_sha256 = ? WHERE id = ?",
+                       (state, sha256, backup_id))
+
+    def set_backup_restored(self, backup_id: int, note: str) -> None:
+        """Record that the file was put back (and checked)."""
+        with self.tx() as db:
+            db.execute("UPDATE backups SET restored_at = ?, restore_note = ? WHERE id = ?",
+                       (now(), note, backup_id))
+
+    def backup(self, backup_id: int) -> Backup:
+        """One backup by id."""
+        row = self.db.execute("SELECT * FROM backups WHERE id = ?", (backup_id,)).fetchone()
+        return Backup(**{**dict(row), "target": row["target"] or None})
+
+    def backups(self, run_id: str, step_id: str | None = None) -> list[Backup]:
+        """A run's backups (of one step), in the order they were taken."""
+        q, args = "SELECT * FROM backups WHERE run_id = ?", [run_id]
+        if step_id is not None:
+            q, args = q + " AND step_id = ?", [run_id, step_id]
+        rows = self.db.execute(q + " ORDER BY id", args)
+        return [Backup(**{**dict(r), "target": r["target"] or None}) for r in rows]
 
     # ---- captures --------------------------------------------------------------------------
 

@@ -162,8 +162,48 @@ class ManualStep(StepBase):
         return False
 
 
-Step = Annotated[RunStep | WaitStep | ManualStep, Field(discriminator="kind")]
-STEP_KINDS = ("run", "wait", "manual")
+class BackupStep(StepBase):
+    """Save remote files (or whole folders) so that a later step or a rollback can restore them."""
+
+    kind: Literal["backup"]
+    paths: list[str] = Field(min_length=1, description="Files or folders to save.")
+
+
+class RestoreStep(StepBase):
+    """Put back files saved by an earlier step of this run, checking their hashes."""
+
+    kind: Literal["restore"]
+    from_step: str = Field(description="Id of the step whose backups to restore.")
+    paths: list[str] = Field(default_factory=list,
+                             description="Only these paths (default: all of that step's).")
+
+
+class Endpoint(Strict):
+    """One end of a copy: a device (target param) and a path on it."""
+
+    target: str = Field(description="Name of a `target` parameter.")
+    path: str
+
+
+class CopyStep(StepBase):
+    """Copy a file from one device to another through this machine, hashes checked at both ends.
+
+    The destination is the step's `target` (or each device of `foreach`) at `path`; it is backed
+    up before it is replaced. The file's mode is kept unless `mode` is given.
+    """
+
+    kind: Literal["copy"]
+    source: Endpoint = Field(alias="from")
+    path: str = Field(description="Destination path on the step's target(s).")
+    mode: str | None = Field(None, pattern=r"^0?[0-7]{3,4}$",
+                             description="Octal mode for the copy (default: the source's).")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Step = Annotated[RunStep | WaitStep | ManualStep | BackupStep | RestoreStep | CopyStep,
+                 Field(discriminator="kind")]
+STEP_KINDS = ("run", "wait", "manual", "backup", "restore", "copy")
 
 
 class Procedure(Strict):

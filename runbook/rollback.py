@@ -1,0 +1,213 @@
+"""Undo a run: restore backed-up files in reverse order of change, then run `rollback` commands.
+
+Every action is journaled as it completes, so a rollback that is interrupted can simply be
+started again: files already put back (and checked) are not touched twice, and rollback
+commands that finished are not run again. Before anything changes, each file's present state
+is compared with the state its step left it in; if someone else changed it since, rollback
+refuses (unless forced) and names the files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .backups import BackupStore, current, sha256
+from .errors import RunbookError, UsageError
+from .events import (
+    FileRestored,
+    Notice,
+    OutputLine,
+    RollbackCommand,
+    RollbackFinished,
+    RollbackStarted,
+    StepRolledBack,
+)
+from .records import Backup
+from .remote import RemoteFileError, RemoteFiles
+from .template import render
+
+UNDOABLE = ("succeeded", "failed", "in_doubt")
+
+
+class RollbackRefused(RunbookError):
+    """A file changed since its step finished; restoring it would lose someone's change."""
+
+    title = "rollback refused"
+    exit_code = 8
+
+
+class RestoreMismatch(RunbookError):
+    """A restored file does not read back with the backed-up hash."""
+
+    title = "restore not verified"
+    exit_code = 8
+
+
+async def restore(files: RemoteFiles, store: BackupStore, b: Backup) -> tuple[str, str]:
+    """Put one backup back; return (action, note). Raises RestoreMismatch if the check fails."""
+    if b.state == "absent":
+        await files.remove(b.path)
+        state, _ = await current(files, b.path)
+        if state != "absent":
+            raise RestoreMismatch(f"{files.name}:{b.path} still exists after removing it")
+        return "removed", "did not exist before the step"
+    if b.state == "dir":
+        keep = set(json.loads(store.get(b.sha256 or "")))
+        extra = [p for p in await files.files_under(b.path) if p not in keep]
+        for p in extra:
+            await files.remove(p)
+        return "cleaned", f"removed {len(extra)} file(s) created since" if extra else ""
+    data = store.get(b.sha256 or "")
+    await files.write(b.path, data, b.mode if b.mode is not None else 0o600)
+    note = ""
+    info = await files.stat(b.path)
+    if b.uid is not None and (info.uid, info.gid) != (b.uid, b.gid):
+        try:
+            await files.chown(b.path, b.uid, b.gid or 0)
+        except (RemoteFileError, OSError) as exc:
+            note = f"owner not restored: {exc}"
+    back = sha256(await files.read(b.path))
+    if back != b.sha256:
+        raise RestoreMismatch(f"{files.name}:{b.path} reads back as {back[:12]}, expected "
+                              f"{(b.sha256 or '')[:12]}")
+    if b.mode is not None and info.mode != b.mode:
+        raise RestoreMismatch(f"{files.name}:{b.path} has mode {info.mode:o}, expected "
+                              f"{b.mode:o}")
+    return "restored", note
+
+
+def select_steps(procedure: Any, latest: Mapping[tuple[str, str | None], Any],
+                 backups: list[Backup], to_step: str | None, only_step: str | None) -> list[Any]:
+    """The steps to undo, in procedure order; raises UsageError for an unknown step id."""
+    ids = [s.id for s in procedure.steps]
+    for ref in (to_step, only_step):
+        if ref is not None and ref not in ids:
+            raise UsageError(f"no step {ref!r} in this procedure ({', '.join(ids)})")
+    touched = {sid for (sid, _), a in latest.items() if a.status in UNDOABLE}
+    touched |= {b.step_id for b in backups if b.restored_at is None}
+    if only_step:
+        chosen = [only_step]
+    elif to_step:
+        chosen = ids[ids.index(to_step):]
+    else:
+        chosen = ids
+    return [s for s in procedure.steps if s.id in chosen and s.id in touched]
+
+
+async def rollback(engine: Any, run_id: str, secrets: Mapping[str, str], *,
+                   to_step: str | None = None, only_step: str | None = None,
+                   force: bool = False) -> str:
+    """Undo steps of a run (all, from `to_step` on, or just `only_step`); return the run state.
+
+    Raises RollbackRefused before changing anything when a file changed behind our back.
+    """
+    journal = engine.journal
+    rec = journal.get_run(run_id)
+    run = engine.load(rec.id, secrets)
+    store = BackupStore(journal.path.parent)
+    journal.lock(rec.id)
+    engine.transport = engine.transport_factory(run.inventory)
+    files: dict[str, RemoteFiles] = {}
+
+    def remote(name: str) -> RemoteFiles:
+        if name not in files:
+            files[name] = RemoteFiles(engine.transport, run.inventory.get(name))
+        return files[name]
+
+    try:
+        latest = journal.latest_attempts(rec.id)
+        all_backups = journal.backups(rec.id)
+        steps = select_steps(run.procedure, latest, all_backups, to_step, only_step)
+        ids = {s.id for s in steps}
+        backups = [b for b in all_backups if b.step_id in ids]
+        engine.emit(RollbackStarted(rec.id, [s.id for s in steps], force))
+        await _preflight(engine, run, backups, remote, force)
+        done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(rec.id)
+                     if e.kind == "rollback_command" and e.data["status"] == "succeeded"}
+        for step in reversed(steps):
+            for b in reversed([b for b in backups if b.step_id == step.id]):
+                if b.restored_at is not None:
+                    continue
+                await engine._connect(run, run.inventory.get(b.target))
+                action, note = await restore(remote(b.target or ""), store, b)
+                journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
+                engine.emit(FileRestored(rec.id, b.step_id, b.target, b.path, action, b.sha256,
+                                         True, note))
+            names = sorted({t for (sid, t), a in latest.items()
+                            if sid == step.id and a.status in UNDOABLE and t})
+            for name in names:
+                target = run.inventory.get(name)
+                for i, template in enumerate(step.rollback):
+                    if (step.id, name, i) in done_cmds:
+                        continue
+                    await engine._connect(run, target)
+                    ok = await _command(engine, run, step, target, i, template)
+                    if not ok:
+                        reason = f"rollback command {i + 1} of step {step.id} failed on {name}"
+                        journal.set_run_state(rec.id, "failed", reason)
+                        engine.emit(RollbackFinished(rec.id, "failed", reason))
+                        return "failed"
+            for (sid, t), a in latest.items():
+                if sid == step.id and a.status in UNDOABLE:
+                    journal.set_attempt_status(a.id, "rolled_back")
+                    engine.emit(StepRolledBack(rec.id, sid, t))
+        partial = bool(to_step or only_step)
+        state = "waiting" if partial else "rolled_back"
+        reason = (f"rolled back {', '.join(s.id for s in steps) or 'nothing'}; `runbook resume`"
+                  " runs those steps again") if partial else ""
+        journal.set_run_state(rec.id, state, reason)
+        engine.emit(RollbackFinished(rec.id, state, reason))
+        return state
+    finally:
+        await engine.transport.close()
+        journal.unlock(rec.id)
+
+
+async def _preflight(engine: Any, run: Any, backups: list[Backup], remote: Any,
+                     force: bool) -> None:
+    """Refuse when a file is not as its last step left it (someone else changed it)."""
+    latest: dict[tuple[str | None, str], Backup] = {}
+    for b in backups:
+        if b.restored_at is None:
+            latest[(b.target, b.path)] = b
+    changed = []
+    for (target, path), b in latest.items():
+        if b.after_state is None:
+            engine.emit(Notice(run.id, f"{target}:{path}: its state after step {b.step_id} was "
+                                       "not recorded (the step was interrupted); restoring "
+                                       "the backup anyway", "warning", b.step_id, target))
+            continue
+        await engine._connect(run, run.inventory.get(target))
+        state, digest = await current(remote(target), path)
+        if b.state == "dir" or (state, digest) == (b.after_state, b.after_sha256):
+            continue
+        changed.append(f"{target}:{path}")
+    if changed and not force:
+        raise RollbackRefused(
+            f"{', '.join(changed)} changed since the step that modified "
+            f"{'it' if len(changed) == 1 else 'them'} finished; someone else may have changed "
+            "it. Nothing was restored. Check, then use --force to restore anyway.")
+    for c in changed:
+        engine.emit(Notice(run.id, f"{c} changed since its step; restoring it anyway (--force)",
+                           "warning"))
+
+
+async def _command(engine: Any, run: Any, step: Any, target: Any, index: int,
+                   template: str) -> bool:
+    """Run one rollback command, journaling it before and after."""
+    rendered = render(template, run.template_values(target))
+    run.redactor.add(rendered.secrets)
+    shown = run.redactor(rendered.text)
+    engine.emit(RollbackCommand(run.id, step.id, target.name, index, shown, "started"))
+
+    def on_line(stream: str, line: str) -> None:
+        engine.emit(OutputLine(run.id, step.id, target.name, run.redactor(line)))
+
+    result = await engine.transport.exec(target.name, rendered.text, timeout=step.timeout,
+                                         on_line=on_line)
+    ok = not result.timed_out and result.exit_status == 0
+    engine.emit(RollbackCommand(run.id, step.id, target.name, index, shown,
+                                "succeeded" if ok else "failed", result.exit_status))
+    return ok
