@@ -307,5 +307,4 @@ def show_cmd(ctx: Ctx, run: str) -> None:
         sys.exit(fail(exc, ctx))
 
 
-if __name__ == "__main__":
-    main()
+from . import cli_records  # noqa: E402,F401 - registers rollback, export, plan, ...

@@ -22,6 +22,8 @@ from .conditions import evaluate
 from .errors import HostKeyError, RunbookError, TransportError, UsageError
 from .events import (
     BackupTaken,
+    Comment,
+    Connected,
     DecisionMade,
     DecisionNeeded,
     Event,
@@ -123,6 +125,7 @@ class Engine:
         self.transport: Any = None
         self.store = BackupStore(journal.path.parent)
         self._files: dict[str, RemoteFiles] = {}
+        self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
 
     # ---- events ----------------------------------------------------------------------------
@@ -197,6 +200,12 @@ class Engine:
                                      a.exit_status if a else None, a.reason if a else ""))
         return rows
 
+    def comment(self, run_id: str, text: str, step_id: str | None = None,
+                target: str | None = None) -> None:
+        """Add an operator's comment to the run's record."""
+        rec = self.journal.get_run(run_id)
+        self.emit(Comment(rec.id, text, step_id, target))
+
     # ---- running ---------------------------------------------------------------------------
 
     async def execute(self, run_id: str, secrets: Mapping[str, str]) -> str:
@@ -213,6 +222,7 @@ class Engine:
         self.journal.lock(rec.id)
         self.transport = self.transport_factory(run.inventory)
         self._files = {}
+        self._connected: set[str] = set()
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
         try:
             self.journal.set_run_state(rec.id, "running")
@@ -376,7 +386,12 @@ class Engine:
         """Open (or reuse) the device connection, asking the operator about unknown host keys."""
         while True:
             try:
+                fresh = target.name not in self._connected
                 await self.transport.connect(target.name)
+                if fresh:
+                    self._connected.add(target.name)
+                    self.emit(Connected(run.id, target.name, target.host, target.port,
+                                        self.transport.host_key_fingerprint(target.name)))
                 return
             except HostKeyError as err:
                 if err.changed:

@@ -160,3 +160,22 @@ class StepRolledBack(Event):
 class RollbackFinished(Event):
     state: str
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Connected(Event):
+    """A device connection was opened and its host key verified."""
+
+    target: str
+    host: str
+    port: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Comment(Event):
+    """An operator's note, kept in the change record."""
+
+    text: str
+    step_id: str | None = None
+    target: str | None = None

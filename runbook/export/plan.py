@@ -1,0 +1,78 @@
+"""The implementation and backout plan of a procedure, before it runs, for approval."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..model import ManualStep, Procedure
+from ..params import resolve
+from ..template import Value, render
+
+
+def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[str, Any],
+               inventory: Any) -> dict[str, Any]:
+    """Every step with its rendered commands, the backups it will take and how it is undone.
+
+    Secrets are not asked for: they appear as `<secret NAME>`. Raises UsageError for bad params.
+    """
+    placeholders = {n: f"<secret {n}>" for n in procedure.secret_params}
+    values = resolve(procedure, given, {n: "x" * 8 for n in placeholders}, inventory)
+    for n, shown in placeholders.items():
+        values[n] = Value(shown, secret=False)
+    steps = []
+    for step in procedure.steps:
+        targets: list[Any] = [None]
+        if step.target:
+            targets = [values[step.target].value]
+        elif step.foreach:
+            targets = list(values[step.foreach].value)
+        rows = []
+        for t in targets:
+            vals = dict(values)
+            for cap in _captures_before(procedure, step.id):
+                vals[cap] = Value(f"<{cap} from an earlier step>")
+            if t is not None:
+                vals["target"] = Value(t)
+            command = getattr(step, "command", None)
+            modifies = [render(p, vals, "text").text for p in step.modifies]
+            for attr in ("paths",):
+                modifies += [render(p, vals, "text").text for p in getattr(step, attr, []) or []]
+            if step.kind == "copy":
+                modifies.append(render(step.path, vals, "text").text)  # type: ignore[attr-defined]
+            rows.append({
+                "target": getattr(t, "name", None),
+                "command": render(command, vals).text if command else None,
+                "backups": modifies,
+                "rollback": [render(c, vals).text for c in step.rollback],
+                "verify": render(step.verify, vals).text if step.verify else None})
+        steps.append({"id": step.id, "title": step.title, "kind": step.kind,
+                      "description": step.description, "confirm": bool(step.confirm),
+                      "when": step.when, "manual": isinstance(step, ManualStep),
+                      "timeout": step.timeout, "retries": step.retries,
+                      "expect": step.expect.model_dump(), "on": rows})
+    return {"format": "runbook-plan", "version": 1,
+            "procedure": {"id": procedure.id, "title": procedure.title,
+                          "vendor": procedure.vendor, "risk": procedure.risk,
+                          "version": procedure.version, "sha256": text_hash, "path": path,
+                          "source": procedure.source.model_dump(),
+                          "description": procedure.description},
+            "params": {n: (placeholders.get(n) or _shown(v.value)) for n, v in values.items()},
+            "steps": steps}
+
+
+def _shown(value: Any) -> Any:
+    if hasattr(value, "host"):
+        return value.name
+    if isinstance(value, list):
+        return ", ".join(getattr(v, "name", str(v)) for v in value)
+    return value
+
+
+def _captures_before(procedure: Procedure, step_id: str) -> list[str]:
+    names: list[str] = []
+    for s in procedure.steps:
+        if s.id == step_id:
+            break
+        names += list(s.capture)
+    return names

@@ -1,0 +1,240 @@
+"""Write a change record or a plan as JSON, Markdown (for the ticket) or HTML (for people)."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from ..errors import UsageError
+
+FORMATS = ("json", "md", "html")
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    """The document in `fmt`; raises UsageError for an unknown format."""
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    lines = markdown(doc)
+    if fmt == "md":
+        return "\n".join(lines) + "\n"
+    if fmt == "html":
+        return to_html(doc)
+    raise UsageError(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
+
+
+def _fence(text: str) -> list[str]:
+    fence = "````" if "```" in text else "```"
+    return [fence, text.rstrip("\n"), fence]
+
+
+def _cell(value: Any) -> str:
+    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(doc: dict[str, Any]) -> list[str]:
+    """Markdown lines for a record or a plan."""
+    p = doc["procedure"]
+    plan = doc["format"] == "runbook-plan"
+    src = p["source"]
+    out = [f"# {'Plan' if plan else 'Change record'}: {p['title']}", ""]
+    out += [f"- Procedure: `{p['id']}` version {p['version']} (sha256 `{p['sha256'][:16]}`)",
+            f"- Vendor: {p['vendor']}; risk: **{p['risk']}**",
+            f"- Source: {src['document']}" + (f", {src['section']}" if src.get("section") else "")]
+    if not plan:
+        r = doc["run"]
+        out += [f"- Run: `{r['id']}`, state **{r['state']}**" + (f" ({r['reason']})"
+                                                                 if r["reason"] else ""),
+                f"- By: {r['user']} on {r['hostname']}",
+                f"- When: {r['started_at']} to {r['finished_at']} UTC "
+                f"({r['started_local']} to {r['finished_local']} local)"]
+    out += ["", "## Parameters", "", "| name | value |", "| --- | --- |"]
+    out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in doc["params"].items()]
+    if not plan and doc["targets"]:
+        out += ["", "## Devices", "", "| name | address | user | host key |",
+                "| --- | --- | --- | --- |"]
+        out += [f"| {t['name']} | {t.get('host')}:{t.get('port')} | {_cell(t.get('user'))} | "
+                f"`{t.get('host_key') or 'not connected'}` |" for t in doc["targets"]]
+    out += ["", "## Steps", ""]
+    if plan:
+        out += _plan_steps(doc)
+    else:
+        out += _record_steps(doc)
+    return out
+
+
+def _plan_steps(doc: dict[str, Any]) -> list[str]:
+    out = ["| # | step | kind | on | confirm |", "| --- | --- | --- | --- | --- |"]
+    for i, s in enumerate(doc["steps"], 1):
+        on = ", ".join(r["target"] for r in s["on"] if r["target"]) or "-"
+        out.append(f"| {i} | {_cell(s['title'])} (`{s['id']}`) | {s['kind']} | {on} | "
+                   f"{'yes' if s['confirm'] else ''} |")
+    out += ["", "## Implementation", ""]
+    for i, s in enumerate(doc["steps"], 1):
+        out += [f"### {i}. {s['title']} (`{s['id']}`)", ""]
+        if s["description"]:
+            out += [s["description"].strip(), ""]
+        if s["when"]:
+            out += [f"Only when `{s['when']}`.", ""]
+        for r in s["on"]:
+            where = f" on **{r['target']}**" if r["target"] else ""
+            if r["command"]:
+                out += [f"Run{where}:", ""] + _fence(r["command"]) + [""]
+            if r["backups"]:
+                out += [f"Backed up first{where}: " + ", ".join(f"`{b}`" for b in r["backups"]),
+                        ""]
+    out += ["## Backout plan", "",
+            "`runbook rollback RUN` restores every backed-up file (newest change first, each "
+            "checked by hash) and runs these commands, last step first:", ""]
+    any_rb = False
+    for s in reversed(doc["steps"]):
+        for r in s["on"]:
+            if r["rollback"] or r["backups"]:
+                any_rb = True
+                where = f" on {r['target']}" if r["target"] else ""
+                out.append(f"- `{s['id']}`{where}: restore "
+                           + (", ".join(f"`{b}`" for b in r["backups"]) or "nothing")
+                           + ("; then " + "; ".join(f"`{c}`" for c in r["rollback"])
+                              if r["rollback"] else ""))
+    if not any_rb:
+        out.append("- Nothing to undo: no step changes files or declares rollback commands.")
+    return out
+
+
+def _record_steps(doc: dict[str, Any]) -> list[str]:
+    out = ["| step | device | status | exit | seconds | started (UTC) |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for s in doc["steps"]:
+        if not s["attempts"]:
+            out.append(f"| {_cell(s['title'])} | | {s['status']} | | | |")
+        for a in s["attempts"]:
+            out.append(f"| {_cell(s['title'])} | {_cell(a['target'])} | {a['status']} | "
+                       f"{_cell(a['exit_status'])} | {_cell(a['seconds'])} | "
+                       f"{a['started_at'][:19]} |")
+    for s in doc["steps"]:
+        out += ["", f"### {s['title']} (`{s['id']}`)", ""]
+        for a in s["attempts"]:
+            where = f" on {a['target']}" if a["target"] else ""
+            out.append(f"**Attempt {a['attempt']}{where}: {a['status']}**"
+                       + (f" — {a['reason']}" if a["reason"] else ""))
+            if a["command"]:
+                out += [""] + _fence(a["command"])
+            o = a["output"]
+            if o["text"]:
+                note = (f"output trimmed: {o['lines']} lines, sha256 `{o['sha256']}`"
+                        + (f", full log `{o['full_log']}`" if o["full_log"] else ""))
+                out += ["", "Output" + (f" ({note})" if o["trimmed"] else "") + ":", ""]
+                out += _fence(o["text"])
+            out.append("")
+        if s["backups"]:
+            out += ["Backups:", "", "| device | path | state | sha256 | mode | restored |",
+                    "| --- | --- | --- | --- | --- | --- |"]
+            out += [f"| {b['target']} | `{b['path']}` | {b['state']} | "
+                    f"`{(b['sha256'] or '-')[:16]}` | {b['mode'] or ''} | "
+                    f"{b['restored_at'] or ''} |" for b in s["backups"]]
+            out.append("")
+        for c in s["certificates"]:
+            out += ["Certificate facts:", "", "| fact | value |", "| --- | --- |"]
+            out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in c.items()]
+            out.append("")
+    if doc["decisions"]:
+        out += ["## Operator decisions", ""]
+        out += [f"- {d['ts'][:19]} {d['question']}"
+                + (f" ({d['step_id']}" + (f" on {d['target']}" if d['target'] else "") + ")"
+                   if d["step_id"] else "") + f": **{d['answer']}**" for d in doc["decisions"]]
+    if doc["comments"]:
+        out += ["", "## Comments", ""]
+        out += [f"- {c['ts'][:19]} " + (f"({c['step_id']}) " if c["step_id"] else "")
+                + c["text"] for c in doc["comments"]]
+    if doc["rollbacks"]:
+        out += ["", "## Rollback", ""]
+        for r in doc["rollbacks"]:
+            detail = {k: v for k, v in r.items() if k not in ("seq", "ts", "step_id", "target")}
+            out.append(f"- {r['ts'][:19]} " + (f"{r['step_id']} " if r["step_id"] else "")
+                       + (f"on {r['target']} " if r["target"] else "")
+                       + ", ".join(f"{k}: {v}" for k, v in detail.items()))
+    out += ["", "## Integrity", "",
+            f"{doc['chain']['events']} journal events, hash-chained; head `{doc['chain']['head']}`."
+            " Check the JSON record with `runbook verify-record FILE`."]
+    return out
+
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;color:#111}
+h1{font-size:1.6em;border-bottom:2px solid #333}h2{margin-top:1.6em;border-bottom:1px solid #999}
+table{border-collapse:collapse;margin:.6em 0;width:100%}
+th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#eee}code,pre{font-family:ui-monospace,monospace;font-size:12px}
+pre{background:#f6f6f6;border:1px solid #ddd;padding:.5em;white-space:pre-wrap;word-break:break-all}
+.succeeded{color:#060}.failed,.in_doubt{color:#a00;font-weight:bold}.rolled_back{color:#850}
+@media print{body{margin:0;max-width:none}pre{page-break-inside:avoid}h2{page-break-after:avoid}}
+"""
+
+
+def to_html(doc: dict[str, Any]) -> str:
+    """One self-contained HTML file (inline CSS, no scripts, no external requests)."""
+    body: list[str] = []
+    in_table = False
+    in_pre = False
+    pre: list[str] = []
+    for line in markdown(doc):
+        if line.startswith("```"):
+            if in_pre:
+                body.append("<pre>" + html.escape("\n".join(pre)) + "</pre>")
+                pre, in_pre = [], False
+            else:
+                in_pre = True
+            continue
+        if in_pre:
+            pre.append(line)
+            continue
+        if line.startswith("| "):
+            cells = [c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")]
+            if set("".join(cells)) <= set("- "):
+                continue
+            tag = "td" if in_table else "th"
+            if not in_table:
+                body.append('<table class="steps">' if "status" in cells else "<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f'<{tag} class="{html.escape(c)}">{_inline(c)}</{tag}>'
+                                         for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("- "):
+            body.append(f"<p>&bull; {_inline(line[2:])}</p>")
+        elif line:
+            body.append(f"<p>{_inline(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    title = html.escape(doc["procedure"]["title"])
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn `code` and **bold** into tags."""
+    out, code, bold = [], False, False
+    i = 0
+    while i < len(text):
+        if text[i] == "`":
+            out.append("</code>" if code else "<code>")
+            code = not code
+            i += 1
+        elif text.startswith("**", i) and not code:
+            out.append("</b>" if bold else "<b>")
+            bold = not bold
+            i += 2
+        else:
+            out.append(html.escape(text[i]))
+            i += 1
+    if code:
+        out.append("</code>")
+    if bold:
+        out.append("</b>")
+    return "".join(out)
