@@ -35,6 +35,7 @@ class LabServer:
     host_key: asyncssh.SSHKey = field(default_factory=generate_key)
     commands: list[str] = field(default_factory=list)
     connections: int = 0
+    allow_forwarding: bool = False  # act as a jump host (to loopback destinations only)
     _server: asyncssh.SSHAcceptor | None = None
 
     async def start(self) -> LabServer:
@@ -44,6 +45,10 @@ class LabServer:
         class _Auth(asyncssh.SSHServer):
             def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
                 owner.connections += 1
+
+            def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
+                                     orig_port: int) -> bool:
+                return owner.allow_forwarding and dest_host in ("127.0.0.1", "localhost", "::1")
 
         async def process_factory(process: asyncssh.SSHServerProcess) -> None:
             self.commands.append(process.command if process.command is not None else "<shell>")
