@@ -465,6 +465,7 @@ class Engine:
                         match=match, not_match=not_match)
         extra = {"backups": saved, "journal": self.journal, "store": self.store,
                  "connect": lambda t: self._connect(run, t), "files_for": self.files,
+                 "captures": run.captures,
                  "files": self.files(target) if target else None}
         ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
                           self.emit, extra)

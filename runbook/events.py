@@ -179,3 +179,12 @@ class Comment(Event):
     text: str
     step_id: str | None = None
     target: str | None = None
+
+
+@dataclass(frozen=True)
+class CertFactsFound(Event):
+    """Facts a `cert` step read from a certificate (no key material)."""
+
+    step_id: str
+    target: str | None
+    facts: dict[str, Any] = field(default_factory=dict)

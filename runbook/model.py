@@ -201,9 +201,56 @@ class CopyStep(StepBase):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-Step = Annotated[RunStep | WaitStep | ManualStep | BackupStep | RestoreStep | CopyStep,
-                 Field(discriminator="kind")]
-STEP_KINDS = ("run", "wait", "manual", "backup", "restore", "copy")
+class CertStep(StepBase):
+    """Read a certificate from the target and check it: dates, key match, chain, comparisons.
+
+    Facts are kept in the journal and the change record (never key material); with `facts_as:
+    ca` they are also captured as `ca_subject`, `ca_issuer`, `ca_serial`, `ca_not_after`,
+    `ca_days_left`, `ca_fingerprint` for later steps. `require` conditions see the facts by
+    name (`subject`, `issuer`, `serial`, `days_left`, `key_matches`, `chains_to_ca`, ...)
+    besides params and captures, e.g. `issuer == new_ca_subject` or `serial != old_serial`.
+    """
+
+    kind: Literal["cert"]
+    path: str | None = Field(None, description="Certificate file on the device (PEM or DER).")
+    command: str | None = Field(None, description="Command whose output holds the certificate.")
+    key: str | None = Field(None, description="Private key file: checked to match, never kept.")
+    ca: str | None = Field(None, description="CA certificate (or chain, root last) to verify "
+                                             "against.")
+    warn_days: int = Field(90, ge=0, description="Warn when fewer days are left.")
+    fail_days: int = Field(0, ge=0, description="Fail when fewer days are left (expired always "
+                                                "fails).")
+    facts_as: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*$",
+                                 description="Prefix under which facts are captured.")
+    require: list[str] = Field(default_factory=list,
+                               description="Conditions over the facts that must hold.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CertStep:
+        if (self.path is None) == (self.command is None):
+            raise ValueError("a cert step needs exactly one of `path` or `command`")
+        return self
+
+
+class CliStep(StepBase):
+    """Drive a prompt-driven CLI (not a POSIX shell) over an interactive session."""
+
+    kind: Literal["cli"]
+    prompt: str = Field(description="Regex matching the device's prompt.")
+    lines: list[str] = Field(min_length=1, description="Lines to send, one command each.")
+    errors: list[str] = Field(default_factory=list,
+                              description="Regexes that mark a command's output as failed.")
+    answers: dict[str, str] = Field(default_factory=dict,
+                                    description="Question regex -> answer to send (only these "
+                                                "are answered).")
+    command_timeout: float = Field(60, gt=0, description="Seconds one command may take.")
+
+    _regexes = field_validator("prompt")(lambda v: _check_regex(v))
+
+
+Step = Annotated[RunStep | WaitStep | ManualStep | BackupStep | RestoreStep | CopyStep
+                 | CertStep | CliStep, Field(discriminator="kind")]
+STEP_KINDS = ("run", "wait", "manual", "backup", "restore", "copy", "cert", "cli")
 
 
 class Procedure(Strict):

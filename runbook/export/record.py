@@ -91,7 +91,7 @@ def build_record(journal: Journal, run_id: str, logs_dir: Path | None = None) ->
             "attempts": attempts,
             "backups": [_backup(b) for b in backups if b.step_id == step.id],
             "rollback": list(step.rollback),
-            "certificates": [e.data for e in events if e.kind == "cert_facts"
+            "certificates": [e.data["facts"] for e in events if e.kind == "cert_facts_found"
                              and e.step_id == step.id]})
     first = events[0].ts if events else run.created_at
     last = events[-1].ts if events else run.updated_at
