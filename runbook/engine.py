@@ -35,11 +35,12 @@ from .events import (
     StepSkipped,
     StepStarted,
 )
+from .indoubt import settle
 from .journal import Journal
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
 from .params import resolve, storable
-from .records import Attempt, Backup
+from .records import Backup
 from .redact import Redactor
 from .remote import RemoteFiles
 from .steps import RUNNERS
@@ -47,7 +48,6 @@ from .steps.base import Outcome, Output, StepContext
 from .template import Value, render
 
 DONE = ("succeeded", "skipped")  # rolled-back steps run again when a run is resumed
-IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "stop", "abort")
 
 
 class Decider(Protocol):
@@ -238,7 +238,7 @@ class Engine:
     async def _drive(self, run: LoadedRun) -> tuple[str, str]:
         for a in self.journal.latest_attempts(run.id).values():
             if a.status in ("running", "in_doubt"):
-                stop = await self._settle(run, a)
+                stop = await settle(self, run, a)
                 if stop:
                     return stop
         for step in run.procedure.steps:
@@ -259,64 +259,6 @@ class Engine:
             raise UsageError(f"answer {answer!r} is not one of {', '.join(choices)}")
         self.emit(DecisionMade(run.id, step_id, target, question, answer))
         return answer
-
-    async def _settle(self, run: LoadedRun, a: Attempt) -> tuple[str, str] | None:
-        """Resolve one in-doubt attempt with the operator; return a stop state or None."""
-        if a.status == "running":
-            self.journal.set_attempt_status(a.id, "in_doubt", "interrupted before it finished")
-            self.emit(StepFinished(run.id, a.step_id, a.target, "in_doubt", None, 0.0,
-                                   "interrupted before it finished"))
-        step = run.procedure.step(a.step_id)
-        choices = [c for c in IN_DOUBT_CHOICES if c != "verify" or step.verify]
-        where = f" on {a.target}" if a.target else ""
-        prompt = (f"Step {a.step_id}{where} was running `{a.command}` when the run was "
-                  "interrupted; it may or may not have taken effect.")
-        while True:
-            answer = await self._ask(run, "in_doubt", prompt, choices, a.step_id, a.target,
-                                     command=a.command, started_at=a.started_at,
-                                     attempt=a.attempt, verify=step.verify or "",
-                                     output=self.journal.output(a.id)[-8000:])
-            if answer == "rerun":
-                return None  # the step loop runs a new attempt
-            if answer == "skip":
-                self.journal.set_attempt_status(a.id, "skipped", "skipped by the operator "
-                                                "after an interruption")
-                return None
-            if answer == "done":
-                self.journal.set_attempt_status(a.id, "succeeded", "marked done by the operator "
-                                                "after an interruption")
-                return None
-            if answer == "abort":
-                return "aborted", f"aborted by the operator at in-doubt step {a.step_id}{where}"
-            if answer == "stop":
-                return "in_doubt", (f"step {a.step_id}{where} is in doubt: it was running "
-                                    f"`{a.command}` when the run was interrupted; resume with "
-                                    "--in-doubt rerun|skip|done|verify|abort")
-            if await self._verify(run, step, a):
-                self.journal.set_attempt_status(a.id, "succeeded", "verified after an "
-                                                "interruption")
-                return None
-            choices = [c for c in choices if c != "verify"]
-            prompt += " Its verify command did not succeed."
-
-    async def _verify(self, run: LoadedRun, step: StepBase, a: Attempt) -> bool:
-        target = run.inventory.get(a.target) if a.target else None
-        command = render(step.verify or "", run.template_values(target)).text
-        await self._connect(run, target)
-        lines: list[str] = []
-
-        def on_line(stream: str, text: str) -> None:
-            text = run.redactor(text)
-            lines.append(text)
-            self.emit(OutputLine(run.id, step.id, a.target, text))
-
-        result = await self.transport.exec(a.target, command, timeout=step.timeout,
-                                           on_line=on_line)
-        ok = not result.timed_out and result.exit_status == 0
-        self.emit(Notice(run.id, f"verify `{run.redactor(command)}` "
-                                 f"{'succeeded' if ok else 'did not succeed'}",
-                         "info" if ok else "warning", step.id, a.target))
-        return ok
 
     async def _step(self, run: LoadedRun, step: StepBase) -> tuple[str, str] | None:
         latest = self.journal.latest_attempts(run.id)

@@ -1,0 +1,97 @@
+"""Settling in-doubt steps: the operator decides; the engine never re-runs one on its own."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .events import Notice, OutputLine, StepFinished
+from .model import StepBase
+from .records import Attempt
+from .template import render
+
+if TYPE_CHECKING:
+    from .engine import Engine, LoadedRun
+
+IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "stop", "abort")
+
+
+async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] | None:
+    """Resolve one in-doubt attempt with the operator; return a stop state or None."""
+    if a.status == "running":
+        engine.journal.set_attempt_status(a.id, "in_doubt", "interrupted before it finished")
+        engine.emit(
+            StepFinished(
+                run.id, a.step_id, a.target, "in_doubt", None, 0.0, "interrupted before it finished"
+            )
+        )
+    step = run.procedure.step(a.step_id)
+    choices = [c for c in IN_DOUBT_CHOICES if c != "verify" or step.verify]
+    where = f" on {a.target}" if a.target else ""
+    prompt = (
+        f"Step {a.step_id}{where} was running `{a.command}` when the run was "
+        "interrupted; it may or may not have taken effect."
+    )
+    while True:
+        answer = await engine._ask(
+            run,
+            "in_doubt",
+            prompt,
+            choices,
+            a.step_id,
+            a.target,
+            command=a.command,
+            started_at=a.started_at,
+            attempt=a.attempt,
+            verify=step.verify or "",
+            output=engine.journal.output(a.id)[-8000:],
+        )
+        if answer == "rerun":
+            return None  # the step loop runs a new attempt
+        if answer == "skip":
+            engine.journal.set_attempt_status(
+                a.id, "skipped", "skipped by the operator after an interruption"
+            )
+            return None
+        if answer == "done":
+            engine.journal.set_attempt_status(
+                a.id, "succeeded", "marked done by the operator after an interruption"
+            )
+            return None
+        if answer == "abort":
+            return "aborted", f"aborted by the operator at in-doubt step {a.step_id}{where}"
+        if answer == "stop":
+            return "in_doubt", (
+                f"step {a.step_id}{where} is in doubt: it was running "
+                f"`{a.command}` when the run was interrupted; resume with "
+                "--in-doubt rerun|skip|done|verify|abort"
+            )
+        if await verify(engine, run, step, a):
+            engine.journal.set_attempt_status(a.id, "succeeded", "verified after an interruption")
+            return None
+        choices = [c for c in choices if c != "verify"]
+        prompt += " Its verify command did not succeed."
+
+
+async def verify(engine: Engine, run: LoadedRun, step: StepBase, a: Attempt) -> bool:
+    target = run.inventory.get(a.target) if a.target else None
+    command = render(step.verify or "", run.template_values(target)).text
+    await engine._connect(run, target)
+    lines: list[str] = []
+
+    def on_line(stream: str, text: str) -> None:
+        text = run.redactor(text)
+        lines.append(text)
+        engine.emit(OutputLine(run.id, step.id, a.target, text))
+
+    result = await engine.transport.exec(a.target, command, timeout=step.timeout, on_line=on_line)
+    ok = not result.timed_out and result.exit_status == 0
+    engine.emit(
+        Notice(
+            run.id,
+            f"verify `{run.redactor(command)}` {'succeeded' if ok else 'did not succeed'}",
+            "info" if ok else "warning",
+            step.id,
+            a.target,
+        )
+    )
+    return ok
