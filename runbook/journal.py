@@ -106,7 +106,7 @@ class Journal:
     @classmethod
     def open(cls, directory: Path | None = None) -> Journal:
         """Open (or create) `journal.db` in the data directory."""
-        return cls((directory or data_dir()) / "journal.db")
+        return cls(data_dir(directory) / "journal.db")
 
     def close(self) -> None:
         """Release this process's run locks and close the database."""

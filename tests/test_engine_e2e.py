@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from runbook.inventory import Inventory
-from runbook.loader import load_procedure
 
 from runbook.events import StepFinished
 from runbook.headless import FlagDecider
+from runbook.inventory import Inventory
+from runbook.loader import load_procedure
 
 from .helpers import engine_for, write_procedure
 
@@ -19,6 +19,7 @@ source: {document: tests}
 risk: low
 params:
   dev: {type: target}
+  dir: {type: string}
   name: {type: string, default: world}
 steps:
   - id: greet
@@ -31,12 +32,12 @@ steps:
     title: Make a file
     kind: run
     target: dev
-    command: "echo 42 > value.txt && echo made"
+    command: "cd {{ dir }} && echo 42 > value.txt && echo made"
   - id: read-value
     title: Read it back
     kind: run
     target: dev
-    command: "cat value.txt"
+    command: "cat {{ dir }}/value.txt"
     capture: {value: "^(\\\\d+)$"}
   - id: exit-three
     title: A documented non-zero exit
@@ -48,7 +49,7 @@ steps:
     title: Wait for the value
     kind: wait
     target: dev
-    command: "cat value.txt"
+    command: "cat {{ dir }}/value.txt"
     interval: 0.1
     timeout: 20
     expect: {match: ["^{{ value }}$"]}
@@ -66,7 +67,8 @@ async def test_five_steps_stream_and_check_exit_status(device, tmp_path) -> None
     proc = load_procedure(path)
     engine, journal, rec = engine_for(device.data_dir)
     inv = Inventory.load(device.inventory_path)
-    run_id = engine.create(proc, path.read_text(), str(path), {"dev": device.name}, {}, inv)
+    run_id = engine.create(proc, path.read_text(), str(path), {"dev": device.name, "dir": device.remote_dir}, {},
+                           inv)
 
     assert await engine.execute(run_id, {}) == "succeeded"
 

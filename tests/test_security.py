@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from runbook.inventory import Inventory
-from runbook.loader import load_procedure
 
 from runbook.events import DecisionNeeded
 from runbook.headless import FlagDecider
+from runbook.inventory import Inventory
 from runbook.lab.server import generate_key
+from runbook.loader import load_procedure
 
 from .helpers import cli, cli_env, engine_for, write_procedure
 
@@ -45,7 +45,7 @@ async def test_injection_payloads_reach_the_device_as_literals(ssh_device, tmp_p
     assert await engine.execute(run_id, {}) == "succeeded"
 
     (command,) = ssh_device.server.commands
-    assert shlex.split(command) == ["printf", "%s\\n", payload]
+    assert shlex.split(command) == ["printf", "%s\n", payload]
     assert "\n".join(rec.lines("echo")) == payload
     assert not (ssh_device.root / "pwned").exists()
 
@@ -140,10 +140,10 @@ async def test_unknown_host_key_refused_headless_without_flag(ssh_device, tmp_pa
 
     code, out, err = await cli(args + ["--accept-new-host-key"], env)
     assert code == 0, out + err
-    assert ssh_device.server.commands == ["printf '%s\\n' x"]
+    assert ssh_device.server.commands == ["printf '%s\n' x"]
     trust = ssh_device.data_dir / "known_hosts"
     assert trust.stat().st_mode & 0o777 == 0o600
-    assert f":{ssh_device.server.port}]" in trust.read_text()
+    assert f"[127.0.0.1]:{ssh_device.server.port} " in trust.read_text()
 
 
 async def test_host_key_question_goes_to_the_decider(ssh_device, tmp_path) -> None:

@@ -1,0 +1,202 @@
+"""Checks a procedure needs beyond its types: references, ids, templates, regexes, defaults."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import conditions
+from .errors import ProcedureError, TemplateError, UsageError
+from .model import (
+    CertStep,
+    CliStep,
+    CopyStep,
+    Endpoint,
+    Expect,
+    Param,
+    Procedure,
+    RestoreStep,
+    Source,
+    StepBase,
+)
+from .params import coerce
+from .template import TARGET_ATTRS, references
+
+Marks = dict[tuple[Any, ...], tuple[int, int]]
+DEVICE_KINDS = ("run", "wait", "backup", "restore", "copy", "cert", "cli")
+CERT_FACTS = ("subject", "issuer", "serial", "not_after", "days_left", "fingerprint")
+
+
+def located(loc: tuple[Any, ...], marks: Marks, key: bool = False) -> tuple[int, int]:
+    """Line and column of `loc` (of its key when `key`), or of its nearest existing parent."""
+    if key and loc + ("__key__",) in marks:
+        return marks[loc + ("__key__",)]
+    while loc and loc not in marks:
+        loc = loc[:-1]
+    return marks.get(loc, (1, 1))
+
+
+def _model_at(loc: tuple[Any, ...], data: dict[str, Any]) -> type[BaseModel] | None:
+    from .model import Step  # noqa: F401 - the union, for kinds
+
+    kinds = {c.model_fields["kind"].annotation.__args__[0]: c  # type: ignore[union-attr]
+             for c in StepBase.__subclasses__()}
+    match loc:
+        case ():
+            return Procedure
+        case ("source",):
+            return Source
+        case ("params", _):
+            return Param
+        case ("steps", int(i)):
+            step = data.get("steps", [])[i] if i < len(data.get("steps", [])) else {}
+            return kinds.get(step.get("kind")) if isinstance(step, dict) else None
+        case ("steps", int(_), "expect"):
+            return Expect
+        case ("steps", int(_), "from"):
+            return Endpoint
+    return None
+
+
+def allowed_keys(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
+    """The keys allowed in the mapping at `loc` (for "did you mean" hints)."""
+    model = _model_at(loc, data)
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def check_semantics(p: Procedure, data: dict[str, Any], marks: Marks, name: str) -> None:
+    """Raise ProcedureError at the first reference or value that cannot work."""
+
+    def fail(loc: tuple[Any, ...], message: str, key: bool = False) -> None:
+        raise ProcedureError(name, *located(loc, marks, key), message)
+
+    for pname, param in p.params.items():
+        if param.default is not None and param.type not in ("target", "targets"):
+            try:
+                coerce(pname, param, param.default, None)
+            except UsageError as exc:
+                fail(("params", pname, "default"), f"params.{pname}.default: {exc.message}")
+    seen: dict[str, int] = {}
+    captures: set[str] = set()
+    for i, step in enumerate(p.steps):
+        at = ("steps", i)
+        label = f"steps[{i}] (id {step.id!r})"
+        if step.id in seen:
+            fail(at + ("id",), f"{label}: duplicate step id (also steps[{seen[step.id]}])")
+        seen[step.id] = i
+        if step.target is not None:
+            _check_ref(p, step.target, "target", at + ("target",), label, fail)
+        if step.foreach is not None:
+            _check_ref(p, step.foreach, "targets", at + ("foreach",), label, fail)
+        if step.kind in DEVICE_KINDS and not (step.target or step.foreach):
+            fail(at, f"{label}: a {step.kind} step needs `target` or `foreach`")
+        names = set(p.params) | captures
+        if step.target or step.foreach:
+            names.add("target")
+        for field, template in _templates(step):
+            _check_template(template, names, at + field, label, fail)
+        for field, pattern in _patterns(step):
+            _check_regex(pattern, at + field, label, fail)
+        if step.when:
+            _check_condition(step.when, set(p.params) | captures, at + ("when",), label, fail)
+        if isinstance(step, RestoreStep) and step.from_step not in seen:
+            fail(at + ("from_step",), f"{label}: from_step {step.from_step!r} is not an "
+                                      "earlier step")
+        if isinstance(step, CopyStep):
+            _check_ref(p, step.source.target, "target", at + ("from", "target"), label, fail)
+        captures |= set(step.capture)
+        if isinstance(step, CertStep):
+            facts = {"subject", "issuer", "serial", "not_before", "not_after", "days_left",
+                     "fingerprint_sha256", "key_type", "key_size", "self_signed", "in_date",
+                     "key_matches", "chains_to_ca", "status"}
+            for j, cond in enumerate(step.require):
+                _check_condition(cond, set(p.params) | captures | facts,
+                                 at + ("require", j), label, fail)
+            if step.facts_as:
+                captures |= {f"{step.facts_as}_{f}" for f in CERT_FACTS}
+
+
+def _check_ref(p: Procedure, ref: str, want: str, loc: tuple[Any, ...], label: str,
+               fail: Any) -> None:
+    param = p.params.get(ref)
+    field = loc[-1] if loc[-1] != "target" or len(loc) < 4 else "from.target"
+    if param is None:
+        fail(loc, f"{label}: {field} {ref!r} is not a parameter (define it under params "
+                  f"with type {want})")
+    elif param.type != want:
+        hint = " (use foreach for a list of devices)" if param.type == "targets" else ""
+        fail(loc, f"{label}: {field} {ref!r} is a {param.type} parameter; it must be of type "
+                  f"{want}{hint}")
+
+
+def _templates(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
+    out: list[tuple[tuple[Any, ...], str]] = []
+    for field in ("command", "verify", "path", "key", "ca"):
+        v = getattr(step, field, None)
+        if isinstance(v, str):
+            out.append(((field,), v))
+    if isinstance(step.confirm, str):
+        out.append((("confirm",), step.confirm))
+    for field in ("rollback", "modifies", "paths", "lines"):
+        for j, v in enumerate(getattr(step, field, None) or []):
+            out.append(((field, j), v))
+    if isinstance(step, CopyStep):
+        out.append((("from", "path"), step.source.path))
+    for j, v in enumerate(step.expect.match):
+        out.append((("expect", "match", j), v))
+    for j, v in enumerate(step.expect.not_match):
+        out.append((("expect", "not_match", j), v))
+    return out
+
+
+def _patterns(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
+    out = [(("expect", "match", j), v) for j, v in enumerate(step.expect.match)]
+    out += [(("expect", "not_match", j), v) for j, v in enumerate(step.expect.not_match)]
+    out += [(("capture", k), v) for k, v in step.capture.items()]
+    if isinstance(step, CliStep):
+        out += [(("errors", j), v) for j, v in enumerate(step.errors)]
+        out += [(("answers", k), k) for k in step.answers]
+    return out
+
+
+def _check_template(template: str, names: set[str], loc: tuple[Any, ...], label: str,
+                    fail: Any) -> None:
+    where = ".".join(str(x) for x in loc[2:])
+    try:
+        refs = references(template)
+    except TemplateError as exc:
+        fail(loc, f"{label}: {where}: {exc.message}")
+        return
+    for ref in refs:
+        if ref.name not in names:
+            extra = " (captures are only available to later steps)" if ref.name else ""
+            fail(loc, f"{label}: {where}: {{{{ {ref.name} }}}} is not a parameter, a capture "
+                      f"of an earlier step, or `target`{extra}")
+        if ref.attr is not None and ref.attr not in TARGET_ATTRS:
+            fail(loc, f"{label}: {where}: unknown attribute {ref.attr!r} (known: "
+                      f"{', '.join(TARGET_ATTRS)})")
+
+
+def _check_regex(pattern: str, loc: tuple[Any, ...], label: str, fail: Any) -> None:
+    dummy = re.sub(r"\{\{.*?\}\}", "x", pattern, flags=re.S)
+    try:
+        re.compile(dummy)
+    except re.error as exc:
+        fail(loc, f"{label}: {'.'.join(str(x) for x in loc[2:])}: bad regular expression "
+                  f"{pattern!r}: {exc}")
+
+
+def _check_condition(expr: str, names: set[str], loc: tuple[Any, ...], label: str,
+                     fail: Any) -> None:
+    try:
+        used = conditions.names(expr)
+    except conditions.ConditionError as exc:
+        fail(loc, f"{label}: {exc}")
+        return
+    unknown = sorted(used - names)
+    if unknown:
+        fail(loc, f"{label}: condition {expr!r} uses unknown name(s) {', '.join(unknown)}")

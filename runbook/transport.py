@@ -1,0 +1,289 @@
+"""SSH to devices with asyncssh: one verified connection per device, streamed exec, SFTP, PTYs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from .errors import HostKeyError, TransportError
+from .hostkeys import HostKeyStore, fingerprint
+from .inventory import Inventory, Target
+
+LINE_PIECE = 64 * 1024
+OnLine = Callable[[str, str], None]
+
+
+class ConnectionLost(TransportError):
+    """The connection dropped while a command ran: whether it took effect is unknown."""
+
+    title = "connection lost"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """How a remote command ended. `timed_out`: it was stopped on the device at its timeout."""
+
+    exit_status: int | None
+    signal: str | None
+    timed_out: bool
+    duration: float
+
+
+class _Client(asyncssh.SSHClient):
+    """Remembers the host key a server offered when it was not trusted."""
+
+    def __init__(self) -> None:
+        self.offered: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int,
+                                 key: asyncssh.SSHKey) -> bool:
+        self.offered = key
+        return False
+
+
+def ad_hoc(spec: str) -> Target:
+    """A target from `[user@]host[:port]` (a jump host not in the inventory)."""
+    user, _, rest = spec.rpartition("@")
+    host, _, port = rest.partition(":")
+    return Target(name=spec, host=host, port=int(port) if port else 22, user=user or None)
+
+
+class _Splitter:
+    """Turns chunks into lines for `on_line`; a line over 64 KiB is passed on in pieces."""
+
+    def __init__(self, stream: str, on_line: OnLine) -> None:
+        self.stream, self.on_line, self.buf = stream, on_line, b""
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl < 0:
+                break
+            self._emit(self.buf[:nl])
+            self.buf = self.buf[nl + 1:]
+        while len(self.buf) >= LINE_PIECE:
+            self._emit(self.buf[:LINE_PIECE])
+            self.buf = self.buf[LINE_PIECE:]
+
+    def close(self) -> None:
+        if self.buf:
+            self._emit(self.buf)
+            self.buf = b""
+
+    def _emit(self, raw: bytes) -> None:
+        self.on_line(self.stream, raw.rstrip(b"\r").decode("utf-8", "replace"))
+
+
+class Transport:
+    """Connections to the devices of one run, opened on first use and reused by every step."""
+
+    def __init__(self, inventory: Inventory | None, hostkeys: HostKeyStore, *,
+                 connect_timeout: float = 15.0, keepalive_interval: float = 15.0,
+                 reconnect_attempts: int = 3, backoff: float = 0.5,
+                 on_notice: Callable[[str], None] | None = None) -> None:
+        self.inventory = inventory or Inventory({}, {})
+        self.hostkeys = hostkeys
+        self.connect_timeout = connect_timeout
+        self.keepalive_interval = keepalive_interval
+        self.reconnect_attempts = reconnect_attempts
+        self.backoff = backoff
+        self.on_notice = on_notice or (lambda message: None)
+        self._conns: dict[str, asyncssh.SSHClientConnection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._sftp: dict[str, asyncssh.SFTPClient] = {}
+        self._offered: dict[str, asyncssh.SSHKey] = {}
+        self._opened: set[str] = set()
+
+    def target(self, name: str) -> Target:
+        """The inventory target, or an ad-hoc one for `user@host:port`."""
+        if name in self.inventory.targets:
+            return self.inventory.targets[name]
+        if "@" in name or ":" in name:
+            return ad_hoc(name)
+        return self.inventory.get(name)
+
+    async def connect(self, name: str) -> asyncssh.SSHClientConnection:
+        """The live connection to `name`, opening (or re-opening) it as needed.
+
+        Raises HostKeyError for an unknown or changed key, TransportError otherwise.
+        """
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            conn = self._conns.get(name)
+            if conn is not None and not conn.is_closed():
+                return conn
+            self._sftp.pop(name, None)
+            attempts = self.reconnect_attempts if name in self._opened else 1
+            for n in range(attempts):
+                try:
+                    conn = await self._open(self.target(name))
+                    break
+                except HostKeyError:
+                    raise
+                except TransportError as exc:
+                    if n + 1 >= attempts:
+                        raise
+                    delay = self.backoff * 2 ** n
+                    self.on_notice(f"{exc}; reconnecting in {delay:g} s")
+                    await asyncio.sleep(delay)
+            assert conn is not None
+            self._conns[name] = conn
+            self._opened.add(name)
+            return conn
+
+    async def _open(self, t: Target) -> asyncssh.SSHClientConnection:
+        where = f"{t.name} ({t.host}:{t.port})"
+        tunnel = await self.connect(t.jump) if t.jump else None
+        client = _Client()
+        options: dict[str, Any] = {
+            "known_hosts": self.hostkeys.known_hosts(t), "tunnel": tunnel,
+            "keepalive_interval": self.keepalive_interval, "keepalive_count_max": 3,
+            "connect_timeout": self.connect_timeout}
+        if t.user:
+            options["username"] = t.user
+        if t.key_files:
+            options["client_keys"] = list(t.key_files)
+        try:
+            conn, _ = await asyncssh.create_connection(lambda: client, t.host, t.port,
+                                                       **options)
+            return conn
+        except asyncssh.HostKeyNotVerifiable:
+            key = client.offered
+            if key is None:
+                raise HostKeyError(f"{where}: host key not trusted", target=t.name,
+                                   fingerprint="unknown") from None
+            self._offered[t.name] = key
+            known = [fingerprint(k) for k in self.hostkeys.known_keys(t)]
+            fp = fingerprint(key)
+            if known:
+                raise HostKeyError(
+                    f"{where}: HOST KEY CHANGED: it now offers {fp} but {', '.join(known)} is "
+                    "trusted. This could be an attack (someone in the middle) or a rebuilt "
+                    "device; nothing was sent. Verify the new key out of band before removing "
+                    "the old one.", target=t.name, fingerprint=fp, known=known) from None
+            raise HostKeyError(f"{where}: unknown host key {fp}; not trusted yet (accept it "
+                               "only after checking the fingerprint on the device)",
+                               target=t.name, fingerprint=fp) from None
+        except asyncssh.PermissionDenied:
+            raise TransportError(f"{where}: authentication failed for user "
+                                 f"{t.user or 'default'}") from None
+        except asyncssh.DisconnectError as exc:
+            raise TransportError(f"{where}: disconnected: {exc.reason}") from None
+        except TimeoutError:
+            raise TransportError(f"{where}: no answer within {self.connect_timeout:g} s "
+                                 "(connect timeout)") from None
+        except OSError as exc:
+            raise TransportError(f"{where}: cannot connect: {exc.strerror or exc}") from None
+        except asyncssh.Error as exc:
+            raise TransportError(f"{where}: {exc.reason}") from None
+
+    def trust(self, err: HostKeyError) -> None:
+        """Record the unknown key from `err` as trusted (the operator accepted it)."""
+        key = self._offered[err.target]
+        self.hostkeys.trust(self.target(err.target), key)
+
+    def host_key_fingerprint(self, name: str) -> str:
+        """Fingerprint of the verified host key of the live connection to `name`."""
+        conn = self._conns.get(name)
+        key = conn.get_server_host_key() if conn is not None else None
+        return fingerprint(key) if key is not None else "unknown"
+
+    async def exec(self, name: str, command: str, *, timeout: float, on_line: OnLine,
+                   stdin: bytes | None = None) -> ExecResult:
+        """Run `command`, streaming its lines to `on_line` as they arrive.
+
+        At `timeout` the remote process is signalled and its channel closed, and the result
+        says `timed_out`. Raises ConnectionLost if the connection drops mid-command.
+        """
+        conn = await self.connect(name)
+        started = time.monotonic()
+        try:
+            proc = await conn.create_process(command, encoding=None)
+        except (asyncssh.ChannelOpenError, ConnectionError, asyncssh.DisconnectError) as exc:
+            raise TransportError(f"{name}: could not start the command: {exc}") from None
+        if stdin:
+            proc.stdin.write(stdin)
+        proc.stdin.write_eof()
+        out, err = _Splitter("stdout", on_line), _Splitter("stderr", on_line)
+
+        async def pump(reader: asyncssh.SSHReader[bytes], sink: _Splitter) -> None:
+            while data := await reader.read(65536):
+                sink.feed(data)
+            sink.close()
+
+        work = asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err))
+        try:
+            await asyncio.wait_for(asyncio.shield(work), timeout)
+            await proc.wait_closed()
+        except TimeoutError:
+            await self._stop(proc)
+            work.cancel()
+            out.close()
+            err.close()
+            return ExecResult(None, "timeout", True, time.monotonic() - started)
+        except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
+            work.cancel()
+            self._conns.pop(name, None)
+            raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
+                                 "running; it may or may not have taken effect") from None
+        except asyncio.CancelledError:
+            await self._stop(proc)
+            raise
+        if proc.exit_status is None and proc.exit_signal is None:
+            self._conns.pop(name, None)
+            raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
+                                 "running; it may or may not have taken effect")
+        sig = proc.exit_signal[0] if proc.exit_signal else None
+        status = proc.exit_status if proc.exit_status is not None and proc.exit_status >= 0 \
+            else None
+        return ExecResult(status, sig, False, time.monotonic() - started)
+
+    @staticmethod
+    async def _stop(proc: asyncssh.SSHClientProcess) -> None:
+        """Stop a remote command: TERM, KILL, then close the channel (sshd HUPs the session)."""
+        for sig in ("TERM", "KILL"):
+            try:
+                proc.send_signal(sig)
+            except (OSError, asyncssh.Error):
+                break
+        proc.close()
+        try:
+            await asyncio.wait_for(proc.wait_closed(), 5)
+        except (TimeoutError, asyncssh.Error, OSError):
+            pass
+
+    async def sftp(self, name: str) -> asyncssh.SFTPClient:
+        """An SFTP session to `name` (cached); raises asyncssh errors if it has no SFTP."""
+        if name in self._sftp:
+            return self._sftp[name]
+        conn = await self.connect(name)
+        client = await conn.start_sftp_client()
+        self._sftp[name] = client
+        return client
+
+    async def open_pty_process(self, name: str, term_size: tuple[int, int] = (200, 50)
+                               ) -> asyncssh.SSHClientProcess:
+        """An interactive shell with a PTY, for prompt-driven CLIs."""
+        conn = await self.connect(name)
+        return await conn.create_process(term_type="xterm", term_size=term_size,
+                                         encoding="utf-8", errors="replace")
+
+    async def close(self) -> None:
+        """Close every connection (jump hosts last)."""
+        for client in self._sftp.values():
+            client.exit()
+        self._sftp.clear()
+        conns = list(self._conns.items())
+        self._conns.clear()
+        for _name, conn in reversed(conns):
+            conn.close()
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 5)
+            except (TimeoutError, OSError, asyncssh.Error):
+                pass
