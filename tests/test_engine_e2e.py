@@ -67,8 +67,8 @@ async def test_five_steps_stream_and_check_exit_status(device, tmp_path) -> None
     proc = load_procedure(path)
     engine, journal, rec = engine_for(device.data_dir)
     inv = Inventory.load(device.inventory_path)
-    run_id = engine.create(proc, path.read_text(), str(path), {"dev": device.name, "dir": device.remote_dir}, {},
-                           inv)
+    params = {"dev": device.name, "dir": device.remote_dir}
+    run_id = engine.create(proc, path.read_text(), str(path), params, {}, inv)
 
     assert await engine.execute(run_id, {}) == "succeeded"
 

@@ -27,10 +27,11 @@ steps:
     title: Slow change
     kind: run
     target: dev
-    command: "echo slow >> log.txt; [ -e resumed ] || { echo ready; sleep 60; }"
+    command: "SLOW"
     verify: "grep -q slow log.txt"
   - {id: four, title: Four, kind: run, target: dev, command: "echo four >> log.txt"}
-"""
+""".replace("SLOW", "echo slow >> log.txt; [ -e resumed ] || { echo ready; sleep 60; }")
+SLOW = "echo slow >> log.txt; [ -e resumed ] || { echo ready; sleep 60; }"
 
 
 async def start_and_kill(device, tmp_path) -> tuple[str, dict[str, str]]:
@@ -107,7 +108,7 @@ async def test_each_in_doubt_choice_does_what_it_says(ssh_device, tmp_path, choi
     cmds = ssh_device.server.commands
     assert cmds.count("echo one >> log.txt") == 1
     assert cmds.count("echo two >> log.txt") == 1
-    assert cmds.count("echo slow >> log.txt; [ -e resumed ] || { echo ready; sleep 60; }") == slow_count
+    assert cmds.count(SLOW) == slow_count
     assert (ssh_device.root / "log.txt").read_text() == log
     with _journal(ssh_device) as j:
         latest = j.latest_attempts(run_id)
