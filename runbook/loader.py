@@ -130,6 +130,8 @@ def _first_error(exc: ValidationError, data: dict[str, Any], marks: Marks,
     for err in exc.errors(include_url=False):
         loc = _strip_tags(tuple(err["loc"]), data)
         extra = err["type"] == "extra_forbidden"
+        if err["type"] == "union_tag_invalid":
+            loc = loc + ("kind",)
         container = located(loc[:-1], marks) if loc else (1, 1)
         # A typo gives both "unknown key" and "missing key" in one mapping: name the typo.
         errors.append((container, not extra, located(loc, marks, extra),
@@ -194,7 +196,7 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...], data: dict[str, Any]) ->
     if kind == "missing":
         return f"{_where(loc[:-1], data)}: missing required key {loc[-1]!r}"
     if kind == "union_tag_invalid":
-        return (f"{_where(loc, data)}: unknown step kind "
+        return (f"{_where(loc[:-1], data)}: unknown step kind "
                 f"{err['input'].get('kind') if isinstance(err['input'], dict) else '?'!r} "
                 f"(known: {', '.join(STEP_KINDS)})")
     if kind == "union_tag_not_found":
