@@ -141,10 +141,11 @@ class Transport:
         where = f"{t.name} ({t.host}:{t.port})"
         tunnel = await self.connect(t.jump) if t.jump else None
         client = _Client()
+        timeout = float(t.vars.get("runbook_connect_timeout", self.connect_timeout))
         options: dict[str, Any] = {
             "known_hosts": self.hostkeys.known_hosts(t), "tunnel": tunnel,
             "keepalive_interval": self.keepalive_interval, "keepalive_count_max": 3,
-            "connect_timeout": self.connect_timeout}
+            "connect_timeout": timeout}
         if t.user:
             options["username"] = t.user
         if t.key_files:
@@ -176,7 +177,7 @@ class Transport:
         except asyncssh.DisconnectError as exc:
             raise TransportError(f"{where}: disconnected: {exc.reason}") from None
         except TimeoutError:
-            raise TransportError(f"{where}: no answer within {self.connect_timeout:g} s "
+            raise TransportError(f"{where}: no answer within {timeout:g} s "
                                  "(connect timeout)") from None
         except OSError as exc:
             raise TransportError(f"{where}: cannot connect: {exc.strerror or exc}") from None
