@@ -1,0 +1,148 @@
+"""RunbookApp and `create_app`, the one factory the CLI, `textual serve` and the tests call."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from runbook.errors import RunbookError
+
+from .backend import Backend
+from .home import HomeScreen
+
+
+class RunbookApp(App[int]):
+    """The terminal UI. It holds no run state: every screen rebuilds from the engine."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "runbook"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, backend: Backend, open_run: str | None = None, lab: Any = None,
+                 resume: bool = False) -> None:
+        super().__init__()
+        self.backend = backend
+        self.initial_run = open_run
+        self.resume_initial = resume
+        self.lab = lab
+        self.lab_started = False
+
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen(self.backend))
+        if self.initial_run:
+            self.open_run(self.initial_run, resume=self.resume_initial)
+        if self.lab is not None:
+            self.start_lab()
+
+    # ---- lab (runbook demo) ----------------------------------------------------------------
+
+    @work(exclusive=True, group="lab", exit_on_error=False)
+    async def start_lab(self) -> None:
+        """Start the simulated devices in this event loop and use their inventory."""
+        lab = self.lab
+        start = getattr(lab, "start", None)
+        result = await start() if start is not None else lab
+        self.lab_started = start is not None
+        path = getattr(result, "inventory_path", result)
+        self.backend.use_inventory(Path(path))
+        self.sub_title = "lab"
+        self.notify(f"lab devices are up; inventory {path}", title="lab")
+        if isinstance(self.screen, HomeScreen):
+            self.screen.reload()
+
+    async def on_unmount(self) -> None:
+        stop = getattr(self.lab, "stop", None)
+        if self.lab_started and stop is not None:
+            try:
+                await stop()
+            except Exception as exc:  # noqa: BLE001 - shutting down: log, never raise
+                self.backend.log_bug(exc)
+
+    # ---- navigation ------------------------------------------------------------------------
+
+    def open_run(self, run_id: str, resume: bool = False,
+                 secrets: dict[str, str] | None = None) -> None:
+        """Show a run (and resume it when asked); a missing run is a notification."""
+        from .run import RunScreen
+
+        self.call_with_errors(lambda: self.push_screen(
+            RunScreen(self.backend, run_id, secrets, autostart=resume)))
+
+    # ---- errors: never a traceback at the user ---------------------------------------------
+
+    def call_with_errors(self, fn: Callable[[], Any]) -> Any:
+        """Call `fn`; a RunbookError becomes a notification with its title."""
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - shown, never raised at the user
+            self.report_error(exc)
+            return None
+
+    def report_error(self, exc: BaseException) -> None:
+        """A RunbookError is shown with its title; anything else is logged as a bug."""
+        if isinstance(exc, RunbookError):
+            self.notify(str(exc), title=exc.title, severity="error", timeout=12)
+            return
+        log = self.backend.log_bug(exc)
+        where = f" (details in {log})" if log else ""
+        self.notify(f"{type(exc).__name__}: {exc}{where}", title="internal error",
+                    severity="error", timeout=20)
+
+    def _handle_exception(self, error: Exception) -> None:
+        if isinstance(error, RunbookError):
+            self.report_error(error)
+            return
+        if self.is_headless:  # tests: let the failure surface
+            super()._handle_exception(error)
+            return
+        log = self.backend.log_bug(error)
+        where = f" (details in {log})" if log else ""
+        self.exit(70, return_code=70,
+                  message=f"runbook: internal error: {type(error).__name__}: {error}{where}")
+
+    # ---- command palette -------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in getattr(screen, "COMMANDS_LIST", []):
+            yield SystemCommand(title, help_text, partial(screen.run_action, action))
+
+
+def create_app(data_dir: str | Path | None = None, inventory_path: str | Path | None = None,
+               open_run: str | None = None, lab: Any = None, resume: bool = False,
+               transports: Callable[[Any], Any] | None = None) -> RunbookApp:
+    """Build the app from plain arguments.
+
+    - `data_dir`: the run store (default: $RUNBOOK_HOME or the user data directory);
+    - `inventory_path`: an inventory file for target params and the Home screen;
+    - `open_run`: a run id (or unique prefix, or `last`) to open straight away;
+      with `resume=True` it resumes at once (asking for secrets and in-doubt steps);
+    - `lab`: an object with `async start()` (returning the inventory path, or an object with
+      `.inventory_path`) and `async stop()`, started in the app's event loop (`runbook demo`);
+      or an object that already has `.inventory_path`;
+    - `transports`: a transport factory for the engine (tests); default: asyncssh with
+      known_hosts and runbook's trust file.
+
+    Raises RunbookError when the data directory or the inventory cannot be used.
+    """
+    backend = Backend.open(data_dir, inventory_path)
+    backend.transports = transports
+    return RunbookApp(backend, open_run=open_run, lab=lab, resume=resume)
+
+
+def run_tui(**kwargs: Any) -> int:
+    """Run the app (keyword arguments as `create_app`); return an exit code."""
+    try:
+        app = create_app(**kwargs)
+    except RunbookError as exc:
+        print(f"runbook: {exc.title}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    app.run()
+    return app.return_code or 0

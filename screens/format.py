@@ -1,0 +1,43 @@
+"""Small presentation helpers: state icons, durations, terminal-safe text."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+ICONS = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷",
+         "in_doubt": "?", "rolled_back": "↶", "waiting": "…", "created": "·",
+         "aborted": "■"}
+STATE_STYLE = {"succeeded": "green", "failed": "red", "in_doubt": "yellow", "running": "cyan",
+               "waiting": "yellow", "aborted": "red", "rolled_back": "magenta"}
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|"
+                      r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def icon(status: str) -> str:
+    """One-character symbol for a step or run state."""
+    return ICONS.get(status, "·")
+
+
+def clean(line: str) -> str:
+    """Strip ANSI sequences and control characters (device output is shown as plain text)."""
+    return _CONTROL.sub("", line.replace("\t", "    "))
+
+
+def duration(started: str | None, finished: str | None) -> str:
+    """`12.3s` / `4m05s` between two ISO times; empty when not finished."""
+    if not started or not finished:
+        return ""
+    try:
+        secs = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    except ValueError:
+        return ""
+    if secs < 60:
+        return f"{secs:.1f}s"
+    minutes, s = divmod(int(secs), 60)
+    return f"{minutes}m{s:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def short_time(iso: str) -> str:
+    """`2026-11-22 01:31` from an ISO timestamp."""
+    return iso[:16].replace("T", " ")

@@ -1,0 +1,218 @@
+"""Modal questions: host keys, in-doubt steps, secrets, comments and yes/no confirmations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+from runbook.errors import UsageError
+from runbook.model import Param
+from runbook.params import coerce
+
+from .format import clean
+from .widgets import Field
+
+IN_DOUBT_LABELS = {"rerun": ("Re-run", "e"), "done": ("Mark done", "d"), "skip": ("Skip", "s"),
+                   "verify": ("Verify first", "v"), "stop": ("Decide later", "l"),
+                   "abort": ("Abort run", "a")}
+
+
+class HostKeyModal(ModalScreen[str]):
+    """An unknown host key (accept / refuse) or a changed one (cannot be accepted here)."""
+
+    BINDINGS = [Binding("escape", "answer('refuse')", "Refuse", id="hostkey.refuse")]
+
+    def __init__(self, target: str, host: str, port: int | None, fingerprint: str,
+                 known: list[str] | None = None) -> None:
+        super().__init__(classes="dialog")
+        self.target, self.host, self.port = target, host, port
+        self.fingerprint, self.known = fingerprint, known or []
+
+    def compose(self) -> ComposeResult:
+        where = f"{self.host}:{self.port}" if self.port else self.host
+        with Vertical(id="dialog", classes="danger" if self.known else ""):
+            if self.known:
+                yield Label(f"HOST KEY CHANGED: {self.target}", id="dialog-title")
+                yield Static(f"[b]{self.target}[/b] ({where}) now offers a different key.\n"
+                             "This could be an attack (someone in the middle) or a rebuilt "
+                             "device. Nothing was sent. It cannot be accepted from here: "
+                             "verify the new key out of band, then remove the old one.")
+                yield Static(f"offered now:  [b]{self.fingerprint}[/b]", classes="fingerprint")
+                for fp in self.known:
+                    yield Static(f"trusted:      [b]{fp}[/b]", classes="fingerprint")
+                with Horizontal(classes="buttons"):
+                    yield Button("Close (refuse)", id="refuse", variant="error")
+            else:
+                yield Label(f"Unknown host key: {self.target}", id="dialog-title")
+                yield Static(f"[b]{self.target}[/b] ({where}) offers a host key that is not "
+                             "trusted yet. Accept it only after checking the fingerprint on "
+                             "the device (`ssh-keygen -lf` on its host key).")
+                yield Static(f"[b]{self.fingerprint}[/b]", classes="fingerprint")
+                with Horizontal(classes="buttons"):
+                    yield Button("Accept and remember", id="accept", variant="warning")
+                    yield Button("Refuse", id="refuse", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#refuse", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_answer(event.button.id or "refuse")
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss("accept" if answer == "accept" and not self.known else "refuse")
+
+
+class InDoubtModal(ModalScreen[str]):
+    """A step was interrupted: what was sent, what came back, and what to do about it."""
+
+    BINDINGS = [Binding("escape", "answer('stop')", "Decide later", id="indoubt.later")] + [
+        Binding(key, f"answer('{choice}')", label, id=f"indoubt.{choice}", show=False)
+        for choice, (label, key) in IN_DOUBT_LABELS.items()]
+
+    def __init__(self, step_id: str | None, target: str | None, prompt: str,
+                 details: dict[str, Any]) -> None:
+        super().__init__(classes="dialog")
+        self.step_id, self.target, self.prompt = step_id, target, prompt
+        self.details = details
+        self.choices: list[str] = list(details.get("choices", []))
+
+    def compose(self) -> ComposeResult:
+        where = f" on {self.target}" if self.target else ""
+        output = [clean(x) for x in str(self.details.get("output", "")).splitlines()][-200:]
+        with Vertical(id="dialog", classes="warning wide"):
+            yield Label(f"Step {self.step_id}{where} is in doubt", id="dialog-title")
+            yield Static("It was interrupted while running; it may or may not have taken "
+                         "effect. Nothing is re-run unless you say so.")
+            yield Static(f"sent: [b]{self.details.get('command') or '(nothing recorded)'}[/b]",
+                         id="indoubt-command", markup=True)
+            started = str(self.details.get("started_at", ""))[:19].replace("T", " ")
+            if started:
+                yield Static(f"started: {started}   attempt {self.details.get('attempt', '?')}")
+            with VerticalScroll(id="indoubt-output"):
+                yield Static("\n".join(output) or "(no output was captured before the "
+                             "interruption)", markup=False)
+            if self.details.get("verify"):
+                yield Static(f"verify command: {self.details['verify']}", markup=False)
+            with Horizontal(classes="buttons"):
+                for choice in self.choices:
+                    label, key = IN_DOUBT_LABELS.get(choice, (choice, ""))
+                    variant = "error" if choice == "abort" else "default"
+                    yield Button(f"{label} [{key}]", id=f"choice-{choice}", variant=variant)
+
+    def on_mount(self) -> None:
+        default = "verify" if "verify" in self.choices else "stop"
+        if default in self.choices:
+            self.query_one(f"#choice-{default}", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_answer((event.button.id or "").removeprefix("choice-"))
+
+    def action_answer(self, choice: str) -> None:
+        if choice in self.choices:
+            self.dismiss(choice)
+
+
+class SecretsModal(ModalScreen[dict[str, str] | None]):
+    """Ask again for a run's secrets (they are never stored)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="secrets.cancel")]
+
+    def __init__(self, run_id: str, names: list[str]) -> None:
+        super().__init__(classes="dialog")
+        self.run_id, self.names = run_id, names
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Secrets for run {self.run_id}", id="dialog-title")
+            yield Static("Secrets are never stored: type them again to continue.")
+            for name in self.names:
+                yield Label(name)
+                yield Field(password=True, id=f"secret-{name}", placeholder="not echoed")
+            yield Static("", id="secrets-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Continue", id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#ok")
+    @on(Field.Submitted)
+    def _ok(self) -> None:
+        values = {}
+        for name in self.names:
+            raw = self.query_one(f"#secret-{name}", Field).value
+            try:
+                values[name] = coerce(name, Param(type="secret"), raw, None)
+            except UsageError as exc:
+                self.query_one("#secrets-error", Static).update(str(exc))
+                return
+        self.dismiss(values)
+
+
+class TextModal(ModalScreen[str | None]):
+    """One line of text from the operator (a comment)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="text.cancel")]
+
+    def __init__(self, title: str, hint: str = "") -> None:
+        super().__init__(classes="dialog")
+        self.title_text, self.hint = title, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="dialog-title")
+            if self.hint:
+                yield Static(self.hint)
+            yield Field(id="text-input")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#ok")
+    @on(Field.Submitted)
+    def _ok(self) -> None:
+        text = self.query_one(Field).value.strip()
+        self.dismiss(text or None)
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A yes/no question before something drastic."""
+
+    BINDINGS = [Binding("escape", "answer(False)", "No", id="confirm.no"),
+                Binding("y", "answer(True)", "Yes", id="confirm.yes")]
+
+    def __init__(self, title: str, message: str, yes: str = "Yes") -> None:
+        super().__init__(classes="dialog")
+        self.title_text, self.message, self.yes = title, message, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="warning"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Static(self.message)
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} [y]", id="yes", variant="warning")
+                yield Button("No", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_answer(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -1,0 +1,184 @@
+"""The Parameters screen: a form built from the procedure's params, validated as you type."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, Label, Select, Static, Switch
+
+from runbook.errors import RunbookError, UsageError
+from runbook.model import Param
+from runbook.params import coerce
+
+from .widgets import Field
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+
+class ParamsScreen(Screen[None]):
+    """Fill in the parameters, look at the plan, start the run."""
+
+    BINDINGS = [Binding("ctrl+l", "plan", "Plan", id="params.plan", priority=True),
+                Binding("ctrl+r", "start", "Start run", id="params.start", priority=True),
+                Binding("escape", "back", "Back", id="params.back")]
+    COMMANDS_LIST = [("Show the plan", "Rendered steps, backups and rollback actions", "plan"),
+                     ("Start the run", "Create the run and open the Run screen", "start")]
+
+    def __init__(self, backend: Backend, path: str) -> None:
+        super().__init__()
+        self.backend, self.path = backend, path
+        self.procedure, self.text = backend.procedure(path)
+
+    def compose(self) -> ComposeResult:
+        p = self.procedure
+        yield Header()
+        with VerticalScroll(id="params-form", classes="form"):
+            yield Static(f"[b]{p.title}[/b]  [dim]{p.vendor} · risk {p.risk} · "
+                         f"{p.source.document}[/]", id="params-head")
+            for name, param in p.params.items():
+                yield Label(self._label(name, param), classes="param-label")
+                yield self._widget(name, param)
+                yield Static(self._hint(param), id=f"hint-{name}", classes="hint")
+            with Horizontal(classes="buttons"):
+                yield Button("Plan  ^l", id="plan")
+                yield Button("Start run  ^r", id="start", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = self.procedure.title
+        self.sub_title = "parameters"
+        for name in self.procedure.params:
+            self.validate(name)
+        first = self.query(".param")
+        if first:
+            first.first().focus()
+
+    # ---- building --------------------------------------------------------------------------
+
+    @staticmethod
+    def _label(name: str, param: Param) -> str:
+        req = "" if not param.required or param.default is not None else " *"
+        return f"[b]{name}[/b]{req} [dim]({param.type})[/] {param.description}"
+
+    def _hint(self, param: Param) -> str:
+        inv = self.backend.inventory
+        if param.type == "targets" and inv is not None:
+            roles = sorted({r for t in inv.targets.values() for r in t.roles})
+            groups = sorted(g for g in inv.groups if g != "all")
+            return ("names, groups or role=X, comma-separated · roles: "
+                    f"{', '.join(roles) or '-'} · groups: {', '.join(groups) or '-'}")
+        return ""
+
+    def _widget(self, name: str, param: Param) -> Widget:
+        wid = f"param-{name}"
+        inv = self.backend.inventory
+        if param.type == "choice":
+            return Select([(c, c) for c in param.choices or []], value=param.default or
+                          Select.NULL, id=wid, classes="param")
+        if param.type == "bool":
+            return Switch(value=bool(param.default), id=wid, classes="param")
+        if param.type == "target" and inv is not None:
+            options = [(f"{t.name}  ({', '.join(t.roles) or 'no role'} · {t.host}:{t.port})",
+                        t.name) for t in sorted(inv.targets.values(),
+                                                key=lambda t: (t.roles, t.name))]
+            default = param.default if param.default in inv.targets else Select.NULL
+            return Select(options, value=default, id=wid, classes="param", prompt="pick a device")
+        return Field(str(param.default) if param.default is not None else "",
+                     password=param.type == "secret", id=wid, classes="param",
+                     placeholder="not echoed, never stored" if param.type == "secret" else "")
+
+    # ---- values ----------------------------------------------------------------------------
+
+    def raw(self, name: str) -> Any:
+        """The widget's value as the engine takes it (None when empty)."""
+        w = self.query_one(f"#param-{name}")
+        if isinstance(w, Switch):
+            return "true" if w.value else "false"
+        if isinstance(w, Select):
+            return None if w.value is Select.NULL else str(w.value)
+        value = w.value  # type: ignore[attr-defined]
+        return value if value != "" else None
+
+    def validate(self, name: str) -> str | None:
+        """Check one field; show the problem under it; return the problem."""
+        param = self.procedure.params[name]
+        raw = self.raw(name)
+        hint = self.query_one(f"#hint-{name}", Static)
+        problem = None
+        shown = self._hint(param)
+        if raw is None:
+            if param.required and param.default is None:
+                problem = "required"
+        else:
+            try:
+                value = coerce(name, param, raw, self.backend.inventory)
+                if param.type == "targets":
+                    shown = "selects: " + ", ".join(t.name for t in value)
+            except RunbookError as exc:
+                problem = str(exc)
+        hint.set_class(problem is not None, "error")
+        hint.update(problem or shown)
+        return problem
+
+    @on(Field.Changed)
+    @on(Select.Changed)
+    @on(Switch.Changed)
+    def _changed(self, event: Any) -> None:
+        wid = event.control.id or ""
+        if wid.startswith("param-"):
+            self.validate(wid.removeprefix("param-"))
+
+    def values(self, secrets_too: bool = True) -> tuple[dict[str, str], dict[str, str]]:
+        """(given, secrets); raises UsageError naming every field that is wrong.
+
+        A plan needs no secrets (`secrets_too=False`): it shows them as placeholders.
+        """
+        problems = [f"{n}: {p}" for n, param in self.procedure.params.items()
+                    if (p := self.validate(n)) and (secrets_too or param.type != "secret")]
+        if problems:
+            raise UsageError("fix the parameters first — " + "; ".join(problems))
+        given: dict[str, str] = {}
+        secrets: dict[str, str] = {}
+        for name, param in self.procedure.params.items():
+            raw = self.raw(name)
+            if raw is None:
+                continue
+            (secrets if param.type == "secret" else given)[name] = raw
+        return given, secrets
+
+    # ---- actions ---------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#plan")
+    def action_plan(self) -> None:
+        from .plan import PlanScreen
+
+        def show() -> None:
+            given, _ = self.values(secrets_too=False)
+            plan = self.backend.plan(self.procedure, self.text, self.path, given)
+            self.app.push_screen(PlanScreen(self.backend, plan))
+
+        self.app.call_with_errors(show)  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        from .decider import TuiDecider
+        from .run import RunScreen
+
+        def start() -> None:
+            given, secrets = self.values()
+            engine = self.backend.engine(TuiDecider(self.app))
+            run_id = engine.create(self.procedure, self.text, self.path, given, secrets,
+                                   self.backend.inventory)
+            self.app.switch_screen(RunScreen(self.backend, run_id, secrets, autostart=True))
+
+        self.app.call_with_errors(start)  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,149 @@
+"""The Rollback screen: backups with hashes, steps to undo, progress and each hash check."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from runbook.errors import RunbookError
+from runbook.events import (
+    Event,
+    FileRestored,
+    Notice,
+    OutputLine,
+    RollbackCommand,
+    RollbackFinished,
+    StepRolledBack,
+)
+
+from .decider import TuiDecider
+from .format import clean
+from .messages import EngineEvent
+from .modals import ConfirmModal, SecretsModal
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+
+class RollbackScreen(Screen[str | None]):
+    """Undo `to_step` and every step after it, newest change first."""
+
+    BINDINGS = [Binding("r", "start", "Start rollback", id="rollback.start"),
+                Binding("escape", "back", "Back", id="rollback.back")]
+
+    def __init__(self, backend: Backend, run_id: str, to_step: str | None,
+                 secrets: dict[str, str]) -> None:
+        super().__init__()
+        self.backend, self.run_id, self.to_step, self.secrets = backend, run_id, to_step, secrets
+        self.rollback = backend.rollback_function()  # raises NotAvailable
+        self.engine = backend.engine(TuiDecider(None))
+        self.engine.subscribe(self.feed)
+        self.steps, self.backups = backend.rollback_plan(self.engine, run_id, to_step)
+        self.state: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        ids = ", ".join(s.id for s in self.steps) or "nothing (no step from here on changed " \
+            "anything)"
+        commands = sum(len(s.rollback) for s in self.steps)
+        yield Static(f"Undo from step [b]{self.to_step}[/b]: {ids}\n"
+                     f"{len(self.backups)} file(s) to restore, newest change first; "
+                     f"{commands} rollback command(s). Press [b]r[/b] to start.",
+                     id="rollback-intro")
+        yield DataTable(id="rollback-backups", cursor_type="row")
+        yield ProgressBar(total=max(1, len(self.backups) + commands), show_eta=False,
+                          id="rollback-progress")
+        yield Log(max_lines=2000, id="rollback-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.engine.decider.app = self.app  # type: ignore[attr-defined]
+        self.title = f"Roll back run {self.run_id}"
+        table = self.query_one("#rollback-backups", DataTable)
+        for col in ("step", "target", "path", "sha256", "size", "check"):
+            table.add_column(col, key=col)
+        for b in reversed(self.backups):
+            table.add_row(b.step_id, b.target or "", b.path, (b.sha256 or b.state)[:16],
+                          str(b.size if b.size is not None else ""), "", key=str(b.id))
+
+    def feed(self, event: Event) -> None:
+        self.post_message(EngineEvent(event))
+
+    @on(EngineEvent)
+    def _event(self, message: EngineEvent) -> None:
+        event = message.event
+        log = self.query_one("#rollback-log", Log)
+        bar = self.query_one(ProgressBar)
+        match event:
+            case FileRestored():
+                for b in self.backups:
+                    if b.path == event.path and b.target == event.target:
+                        mark = "✔ hash verified" if event.verified else "✘ NOT verified"
+                        self.query_one(DataTable).update_cell(str(b.id), "check",
+                                                              f"{mark} ({event.action})")
+                log.write_line(f"{event.action} {event.target}:{event.path} "
+                               f"{'(hash verified)' if event.verified else '(NOT verified)'}")
+                bar.advance(1)
+            case RollbackCommand():
+                log.write_line(f"[{event.status}] {event.target}: $ {event.command}")
+                if event.status != "started":
+                    bar.advance(1)
+            case OutputLine():
+                log.write_line("    " + clean(event.line))
+            case StepRolledBack():
+                log.write_line(f"step {event.step_id} rolled back")
+            case Notice():
+                log.write_line(f"! {event.message}")
+            case RollbackFinished():
+                self.state = event.state
+                why = f": {event.reason}" if event.reason else ""
+                log.write_line(f"rollback {event.state}{why}")
+                self.notify(event.reason or f"rollback {event.state}", title=f"rollback "
+                            f"{event.state}", severity="information" if event.state !=
+                            "failed" else "error")
+
+    def action_start(self) -> None:
+        if any(w.group == "rollback" and w.is_running for w in self.workers):
+            return
+        missing = [n for n in self.backend.run(self.run_id).secret_names if n not in self.secrets]
+
+        def go(yes: bool | None) -> None:
+            if not yes:
+                return
+            if missing:
+                self.app.push_screen(SecretsModal(self.run_id, missing), callback=with_secrets)
+            else:
+                self.execute()
+
+        def with_secrets(values: dict[str, str] | None) -> None:
+            if values:
+                self.secrets.update(values)
+                self.execute()
+
+        self.app.push_screen(ConfirmModal(
+            "Roll back?", f"Restore {len(self.backups)} file(s) and run the rollback commands "
+            f"of {len(self.steps)} step(s) on the devices.", "Roll back"), callback=go)
+
+    @work(exclusive=True, group="rollback", exit_on_error=False)
+    async def execute(self) -> Any:
+        return await self.rollback(self.engine, self.run_id, self.secrets, to_step=self.to_step)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "rollback" and event.state == WorkerState.ERROR:
+            err = event.worker.error
+            if isinstance(err, RunbookError):
+                self.query_one("#rollback-log", Log).write_line(f"{err.title}: {err}")
+            if err is not None:
+                self.app.report_error(err)  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        if any(w.group == "rollback" and w.is_running for w in self.workers):
+            self.notify("the rollback is in progress", severity="warning")
+            return
+        self.dismiss(self.state)
