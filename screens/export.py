@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -85,11 +86,11 @@ class ExportScreen(Screen[Path | None]):
             else:
                 written = self.backend.export_plan(self.plan or {}, fmt, dest)
         except RunbookError as exc:
-            result.update(f"[red]{exc.title}: {exc}[/]")
+            result.update(f"[red]{escape(exc.title)}: {escape(str(exc))}[/]")
             self.notify(str(exc), title=exc.title, severity="error")
             return
         self.written = written
-        result.update(f"[green]written:[/] {written}")
+        result.update(f"[green]written:[/] {escape(str(written))}")
         self.notify(str(written), title="exported")
 
     @on(Button.Pressed, "#back")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -114,7 +115,7 @@ class HomeScreen(Screen[None]):
         t = self.query_one("#inventory-table", DataTable)
         t.clear()
         self.query_one("#inventory-source", Static).update(
-            f"from {self.backend.inventory_path}" if inv else
+            f"from {escape(str(self.backend.inventory_path))}" if inv else
             "No inventory: start with `runbook -i inventory.yaml` (or `runbook demo`).")
         if inv is None:
             return

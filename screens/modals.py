@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -35,25 +36,26 @@ class HostKeyModal(ModalScreen[str]):
         self.fingerprint, self.known = fingerprint, known or []
 
     def compose(self) -> ComposeResult:
-        where = f"{self.host}:{self.port}" if self.port else self.host
+        where = escape(f"{self.host}:{self.port}" if self.port else self.host)
+        who, fp = escape(self.target), escape(self.fingerprint)
         with Vertical(id="dialog", classes="danger" if self.known else ""):
             if self.known:
-                yield Label(f"HOST KEY CHANGED: {self.target}", id="dialog-title")
-                yield Static(f"[b]{self.target}[/b] ({where}) now offers a different key.\n"
+                yield Label(f"HOST KEY CHANGED: {self.target}", id="dialog-title", markup=False)
+                yield Static(f"[b]{who}[/b] ({where}) now offers a different key.\n"
                              "This could be an attack (someone in the middle) or a rebuilt "
                              "device. Nothing was sent. It cannot be accepted from here: "
                              "verify the new key out of band, then remove the old one.")
-                yield Static(f"offered now:  [b]{self.fingerprint}[/b]", classes="fingerprint")
-                for fp in self.known:
-                    yield Static(f"trusted:      [b]{fp}[/b]", classes="fingerprint")
+                yield Static(f"offered now:  [b]{fp}[/b]", classes="fingerprint")
+                for old in self.known:
+                    yield Static(f"trusted:      [b]{escape(old)}[/b]", classes="fingerprint")
                 with Horizontal(classes="buttons"):
                     yield Button("Close (refuse)", id="refuse", variant="error")
             else:
-                yield Label(f"Unknown host key: {self.target}", id="dialog-title")
-                yield Static(f"[b]{self.target}[/b] ({where}) offers a host key that is not "
+                yield Label(f"Unknown host key: {self.target}", id="dialog-title", markup=False)
+                yield Static(f"[b]{who}[/b] ({where}) offers a host key that is not "
                              "trusted yet. Accept it only after checking the fingerprint on "
                              "the device (`ssh-keygen -lf` on its host key).")
-                yield Static(f"[b]{self.fingerprint}[/b]", classes="fingerprint")
+                yield Static(f"[b]{fp}[/b]", classes="fingerprint")
                 with Horizontal(classes="buttons"):
                     yield Button("Accept and remember", id="accept", variant="warning")
                     yield Button("Refuse", id="refuse", variant="primary")
@@ -87,11 +89,12 @@ class InDoubtModal(ModalScreen[str]):
         where = f" on {self.target}" if self.target else ""
         output = [clean(x) for x in str(self.details.get("output", "")).splitlines()][-200:]
         with Vertical(id="dialog", classes="warning wide"):
-            yield Label(f"Step {self.step_id}{where} is in doubt", id="dialog-title")
+            yield Label(f"Step {self.step_id}{where} is in doubt", id="dialog-title",
+                        markup=False)
             yield Static("It was interrupted while running; it may or may not have taken "
                          "effect. Nothing is re-run unless you say so.")
-            yield Static(f"sent: [b]{self.details.get('command') or '(nothing recorded)'}[/b]",
-                         id="indoubt-command", markup=True)
+            sent = escape(str(self.details.get("command") or "(nothing recorded)"))
+            yield Static(f"sent: [b]{sent}[/b]", id="indoubt-command")
             started = str(self.details.get("started_at", ""))[:19].replace("T", " ")
             if started:
                 yield Static(f"started: {started}   attempt {self.details.get('attempt', '?')}")
@@ -100,11 +103,11 @@ class InDoubtModal(ModalScreen[str]):
                              "interruption)", markup=False)
             if self.details.get("verify"):
                 yield Static(f"verify command: {self.details['verify']}", markup=False)
-            with Horizontal(classes="buttons"):
+            with Grid(classes="buttons", id="indoubt-buttons"):
                 for choice in self.choices:
                     label, key = IN_DOUBT_LABELS.get(choice, (choice, ""))
                     variant = "error" if choice == "abort" else "default"
-                    yield Button(f"{label} [{key}]", id=f"choice-{choice}", variant=variant)
+                    yield Button(f"{label} ({key})", id=f"choice-{choice}", variant=variant)
 
     def on_mount(self) -> None:
         default = "verify" if "verify" in self.choices else "stop"
@@ -131,7 +134,7 @@ class SecretsModal(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Secrets for run {self.run_id}", id="dialog-title")
+            yield Label(f"Secrets for run {self.run_id}", id="dialog-title", markup=False)
             yield Static("Secrets are never stored: type them again to continue.")
             for name in self.names:
                 yield Label(name)
@@ -154,7 +157,7 @@ class SecretsModal(ModalScreen[dict[str, str] | None]):
             try:
                 values[name] = coerce(name, Param(type="secret"), raw, None)
             except UsageError as exc:
-                self.query_one("#secrets-error", Static).update(str(exc))
+                self.query_one("#secrets-error", Static).update(escape(str(exc)))
                 return
         self.dismiss(values)
 
@@ -204,7 +207,7 @@ class ConfirmModal(ModalScreen[bool]):
             yield Label(self.title_text, id="dialog-title")
             yield Static(self.message)
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes} [y]", id="yes", variant="warning")
+                yield Button(f"{self.yes} (y)", id="yes", variant="warning")
                 yield Button("No", id="no", variant="primary")
 
     def on_mount(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -40,8 +41,8 @@ class ParamsScreen(Screen[None]):
         p = self.procedure
         yield Header()
         with VerticalScroll(id="params-form", classes="form"):
-            yield Static(f"[b]{p.title}[/b]  [dim]{p.vendor} · risk {p.risk} · "
-                         f"{p.source.document}[/]", id="params-head")
+            yield Static(f"[b]{escape(p.title)}[/b]  [dim]{escape(p.vendor)} · risk {p.risk} · "
+                         f"{escape(p.source.document)}[/]", id="params-head")
             for name, param in p.params.items():
                 yield Label(self._label(name, param), classes="param-label")
                 yield self._widget(name, param)
@@ -65,7 +66,7 @@ class ParamsScreen(Screen[None]):
     @staticmethod
     def _label(name: str, param: Param) -> str:
         req = "" if not param.required or param.default is not None else " *"
-        return f"[b]{name}[/b]{req} [dim]({param.type})[/] {param.description}"
+        return f"[b]{name}[/b]{req} [dim]({param.type})[/] {escape(param.description)}"
 
     def _hint(self, param: Param) -> str:
         inv = self.backend.inventory
@@ -124,7 +125,7 @@ class ParamsScreen(Screen[None]):
             except RunbookError as exc:
                 problem = str(exc)
         hint.set_class(problem is not None, "error")
-        hint.update(problem or shown)
+        hint.update(escape(problem or shown))
         return problem
 
     @on(Field.Changed)

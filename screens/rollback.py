@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -52,7 +53,7 @@ class RollbackScreen(Screen[str | None]):
         ids = ", ".join(s.id for s in self.steps) or "nothing (no step from here on changed " \
             "anything)"
         commands = sum(len(s.rollback) for s in self.steps)
-        yield Static(f"Undo from step [b]{self.to_step}[/b]: {ids}\n"
+        yield Static(f"Undo from step [b]{self.to_step}[/b]: {escape(ids)}\n"
                      f"{len(self.backups)} file(s) to restore, newest change first; "
                      f"{commands} rollback command(s). Press [b]r[/b] to start.",
                      id="rollback-intro")

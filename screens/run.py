@@ -6,6 +6,7 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -61,15 +62,16 @@ class RunScreen(Screen[None]):
     """One run: rebuilt from the engine's view and journal, kept current by its events."""
 
     BINDINGS = [
-        Binding("r", "run", "Run/Confirm", id="run.run"),
-        Binding("w", "wait", "Not now", id="run.wait"),
+        Binding("r", "run", "Run/OK", id="run.run", tooltip="Run, resume, or answer yes"),
+        Binding("w", "wait", "Not now", id="run.wait", show=False),
         Binding("s", "skip", "Skip", id="run.skip"),
         Binding("t", "retry", "Retry", id="run.retry"),
         Binding("x", "abort", "Abort", id="run.abort"),
-        Binding("b", "rollback", "Roll back", id="run.rollback"),
-        Binding("c", "comment", "Comment", id="run.comment"),
+        Binding("b", "rollback", "Rollback", id="run.rollback",
+                tooltip="Roll back the selected step and every step after it"),
+        Binding("c", "comment", "Note", id="run.comment", tooltip="Add a comment"),
         Binding("e", "export", "Export", id="run.export"),
-        Binding("escape", "back", "Home", id="run.back"),
+        Binding("escape", "back", "Home", id="run.back", show=False),
     ]
     COMMANDS_LIST = COMMANDS
 
@@ -196,7 +198,7 @@ class RunScreen(Screen[None]):
         hint = "" if running or rec.finished else "   [dim]r: run / resume[/]"
         self.query_one("#run-status", Static).update(
             f"[{style or 'b'}]{icon(state)} {state}[/] {rec.procedure_id} · {rec.user}@"
-            f"{rec.hostname}" + (f"\n{reason}" if reason else hint))
+            f"{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
         self.sub_title = f"run {self.run_id} · {state}"
         self.show_detail()
 

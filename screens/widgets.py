@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -16,6 +17,7 @@ from .format import STATE_STYLE, clean, duration, icon
 
 MAX_LINES = 5000  # lines kept on screen per step; the journal keeps everything
 Key = tuple[str, str | None]
+TITLE_WIDTH = 24
 
 
 class Field(Input):
@@ -44,7 +46,7 @@ class StepTable(DataTable[Text | str]):
         self.cursor_type = "row"
         self.zebra_stripes = False
         self.add_column(" ", key="icon", width=1)
-        self.add_column("Step", key="title")
+        self.add_column("Step", key="title", width=TITLE_WIDTH)
         self.add_column("Target", key="target")
         self.add_column("Time", key="time")
 
@@ -54,7 +56,9 @@ class StepTable(DataTable[Text | str]):
         for n, v in enumerate(views, 1):
             key = row_key(v.step_id, v.target)
             style = STATE_STYLE.get(v.status, "")
-            cells = (Text(icon(v.status), style=style), Text(f"{n:>2} {v.title}", style=style),
+            title = Text(f"{n:>2} {v.title}", style=style, overflow="ellipsis", no_wrap=True)
+            title.truncate(TITLE_WIDTH, overflow="ellipsis")
+            cells = (Text(icon(v.status), style=style), title,
                      v.target or "", duration(v.started_at, v.finished_at))
             if key in existing:
                 for col, value in zip(("icon", "title", "target", "time"), cells, strict=True):
@@ -146,7 +150,8 @@ class DecisionBar(Vertical):
     def ask(self, question: str, prompt: str, title: str = "") -> None:
         """Show a question; the screen's bindings answer it."""
         if question == "manual":
-            head = f"[b]Manual step[/b] {title}: do this, then press [b]r[/b] when it is done"
+            head = (f"[b]Manual step[/b] {escape(title)}: do this, then press [b]r[/b] when it "
+                    "is done")
             keys = "[b]r[/b] done   [b]w[/b] not yet (run waits)   [b]x[/b] abort the run"
         else:
             head = "[b]Confirmation needed[/b]"
@@ -173,7 +178,7 @@ class FanOut(Vertical):
         parts = []
         for v in views:
             style = STATE_STYLE.get(v.status, "dim")
-            parts.append(f"[{style}]{icon(v.status)} {v.target}[/]")
+            parts.append(f"[{style}]{icon(v.status)} {escape(v.target or '')}[/]")
         self.query_one("#fanout-devices", Static).update("  ".join(parts))
 
 

@@ -1,0 +1,121 @@
+"""Snapshot tests: Home, Parameters, Run, the in-doubt and host-key modals at 80x24 and 120x40.
+
+Fed by a run recorded in a real journal and recorded engine events; the clock, run ids, user
+and host are fixed, and inputs do not blink, so the pictures do not change between runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from runbook.events import OutputLine, StepFinished, StepStarted
+from screens import create_app
+from screens.decider import modal_for
+from screens.params import ParamsScreen
+from screens.run import RunScreen
+from screens.widgets import StepTable
+
+from .conftest import DEMO, Recorded, host_key_request, in_doubt_request
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def app_for(rec: Recorded, open_run: bool = False) -> Any:
+    return create_app(data_dir=rec.data, inventory_path=rec.inventory,
+                      open_run=rec.run_id if open_run else None)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_home(snap_compare: Any, recorded: Recorded, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(recorded), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_parameters(snap_compare: Any, recorded: Recorded, size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        await app.push_screen(ParamsScreen(app.backend, str(DEMO)))  # type: ignore[attr-defined]
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#param-label").value = "Bad label"  # type: ignore[attr-defined]
+        screen.query_one("#param-token").value = "typed-but-masked"  # type: ignore[attr-defined]
+        screen.query_one("#param-fleet").value = "role=test"  # type: ignore[attr-defined]
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_streaming_and_failed(snap_compare: Any, recorded: Recorded,
+                                  size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, RunScreen)
+        rid = recorded.run_id
+        screen.feed(StepStarted(rid, "write-label", "fw1", 2, "printf ..."))
+        for i in range(60):
+            screen.feed(OutputLine(rid, "write-label", "fw1", f"retrying write {i:02d}: "
+                                   "\x1b[33mbusy\x1b[0m"))
+        screen.feed(StepFinished(rid, "write-label", "fw1", "failed", 1, 2.0,
+                                 "exit status 1, expected 0"))
+        await pilot.pause()
+        screen.flush()
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_certificate_table(snap_compare: Any, recorded: Recorded,
+                               size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.query_one(StepTable).select("cert-now", "fw1")
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_in_doubt_modal(snap_compare: Any, recorded: Recorded, size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        pilot.app.push_screen(modal_for(in_doubt_request(recorded.run_id)))
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_host_key_modal_unknown(snap_compare: Any, recorded: Recorded,
+                                size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        pilot.app.push_screen(modal_for(host_key_request(recorded.run_id)))
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_host_key_modal_changed(snap_compare: Any, recorded: Recorded,
+                                size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        req = host_key_request(recorded.run_id)
+        req.details["known"] = ["SHA256:OldKeyOldKeyOldKeyOldKeyOldKeyOldKeyOldKey1"]
+        pilot.app.push_screen(modal_for(req))
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)

@@ -1,0 +1,59 @@
+"""200,000 lines of output: keys stay responsive and memory stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Log
+
+from runbook.events import OutputLine
+from screens import create_app
+from screens.run import RunScreen
+from screens.widgets import MAX_LINES, StepTable
+
+from .conftest import Recorded
+
+TOTAL = 200_000
+CHUNK = 1_000
+
+
+async def test_keys_work_while_200k_lines_stream(recorded: Recorded) -> None:
+    app = create_app(data_dir=recorded.data, inventory_path=recorded.inventory,
+                     open_run=recorded.run_id)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        table = screen.query_one(StepTable)
+        assert table.selected() == ("write-label", "fw1")
+        halfway, key_seen = asyncio.Event(), asyncio.Event()
+
+        async def stream() -> None:
+            # the engine's subscriber path: OutputLine events handed to RunScreen.feed
+            for n in range(0, TOTAL, CHUNK):
+                if n == TOTAL // 2:
+                    halfway.set()
+                if n == TOTAL - CHUNK:
+                    await key_seen.wait()  # the last chunk only after the key took effect
+                for i in range(n, n + CHUNK):
+                    screen.feed(OutputLine(recorded.run_id, "write-label", "fw1",
+                                           f"line {i:06d} \x1b[31mred\x1b[0m"))
+                await asyncio.sleep(0)  # yield as a network read would
+
+        producer = asyncio.create_task(stream())
+        await halfway.wait()
+        await pilot.press("up")
+        assert table.selected() == ("cert-now", "fw1")
+        assert not producer.done()
+        await pilot.press("down")
+        assert table.selected() == ("write-label", "fw1")
+        key_seen.set()
+        await producer
+        await pilot.pause()
+        screen.flush()
+        log = screen.query_one("#output-log", Log)
+        store = screen.query_one("#output").store  # type: ignore[attr-defined]
+        assert store.received == TOTAL
+        assert log.line_count <= MAX_LINES
+        assert all(len(lines) <= MAX_LINES for lines in store.lines.values())
+        assert log.lines[-1] == f"line {TOTAL - 1:06d} red"  # ANSI stripped
