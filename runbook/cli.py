@@ -307,4 +307,35 @@ def show_cmd(ctx: Ctx, run: str) -> None:
         sys.exit(fail(exc, ctx))
 
 
+@main.command("lab")
+@click.option("--dir", "lab_dir", metavar="DIR", help="Where the devices' files and the "
+              "inventory go (default: a 'lab' folder in the data directory).")
+@click.option("--scenario", default="healthy", show_default=True,
+              help="healthy, fmc-ca-expired, ftd-tunnel-down, gateway-in-cluster, "
+                   "gateway-restarts.")
+@click.pass_obj
+def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
+    """Start the simulated devices on loopback until Ctrl-C; print and write an inventory."""
+    from .lab.lab import SCENARIOS, run_lab
+
+    if scenario not in SCENARIOS:
+        sys.exit(fail(UsageError(f"unknown scenario {scenario!r} (known: "
+                                 f"{', '.join(SCENARIOS)})"), ctx))
+    where = Path(lab_dir) if lab_dir else ctx.data_dir / "lab"
+
+    def ready(lab: Any) -> None:
+        click.echo(f"lab ({scenario}: {SCENARIOS[scenario]}) is up; devices:")
+        for name, srv in lab.servers.items():
+            click.echo(f"  {name:6} 127.0.0.1:{srv.port}")
+        click.echo(f"inventory: {lab.inventory_path}\npress Ctrl-C to stop")
+
+    async def go() -> int:
+        await run_lab(where, scenario, ready)
+        return 0
+
+    code = run_async(ctx, go)
+    click.echo("lab stopped", err=True)
+    sys.exit(0 if code == 130 else code)
+
+
 from . import cli_records  # noqa: E402,F401 - registers rollback, export, plan, ...

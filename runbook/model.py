@@ -218,8 +218,9 @@ class CertStep(StepBase):
     ca: str | None = Field(None, description="CA certificate (or chain, root last) to verify "
                                              "against.")
     warn_days: int = Field(90, ge=0, description="Warn when fewer days are left.")
-    fail_days: int = Field(0, ge=0, description="Fail when fewer days are left (expired always "
-                                                "fails).")
+    fail_days: int = Field(0, ge=0, description="Fail when fewer days are left.")
+    expired: Literal["fail", "warn"] = Field("fail", description="An expired certificate fails "
+                                             "the step, or (for a renewal) only warns.")
     facts_as: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*$",
                                  description="Prefix under which facts are captured.")
     require: list[str] = Field(default_factory=list,
