@@ -437,7 +437,7 @@ class Engine:
         except RunbookError as exc:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))
-        if saved and outcome.status != "in_doubt":
+        if saved and outcome.status != "in_doubt" and not isinstance(step, BackupStep):
             try:
                 await record_after(self.journal, self.files(target), saved)
             except TransportError as exc:

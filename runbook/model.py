@@ -163,7 +163,12 @@ class ManualStep(StepBase):
 
 
 class BackupStep(StepBase):
-    """Save remote files (or whole folders) so that a later step or a rollback can restore them."""
+    """Save remote files (or whole folders) so that a later step or a rollback can restore them.
+
+    Use it for files that a later step changes on *another* device (e.g. an FMC pushing
+    certificates to its FTDs). Such a snapshot has no "state after its step", so rollback
+    restores it without the changed-behind-our-back check that `modifies` backups get.
+    """
 
     kind: Literal["backup"]
     paths: list[str] = Field(min_length=1, description="Files or folders to save.")
