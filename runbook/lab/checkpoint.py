@@ -9,6 +9,7 @@ with the same one-time key (`push_cert ... -k KEY`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,23 @@ def write_sic_cert(root: Path, cn: str) -> None:
     key, cert = pki.make_leaf(ca_key, ca, pki.name(cn, o="lab"), 1825)
     data = pkcs12.serialize_key_and_certificates(cn.encode(), key, cert, [ca],
                                                  BestAvailableEncryption(b"lab"))
-    pki.write(root / CPDIR.lstrip("/") / "conf/sic_cert.p12", data, 0o600)
+    pki.write(sic_cert(root), data, 0o600)
+
+
+def sic_cert(root: Path) -> Path:
+    """The gateway's SIC certificate file."""
+    return root / CPDIR.lstrip("/") / "conf/sic_cert.p12"
+
+
+def cert_digest(root: Path) -> str:
+    """sha256 of the gateway's SIC certificate: what the management side trusts."""
+    return hashlib.sha256(sic_cert(root).read_bytes()).hexdigest()
+
+
+def trust(root: Path) -> str:
+    """The trust state: established while the management trusts the certificate in place."""
+    return ESTABLISHED if state.read(root).get("mgmt_trusts") == cert_digest(root) \
+        else NOT_ESTABLISHED
 
 
 def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> None:
@@ -69,7 +86,7 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
         (root / FWDIR.lstrip("/") / "conf").mkdir(parents=True, exist_ok=True)
         pki.write(root / FWDIR.lstrip("/") / "conf/InternalCA.db", b"lab ICA database\n")
         with state.change(root) as st:
-            st.update(trust=ESTABLISHED, pending_key=None, policy="Standard",
+            st.update(mgmt_trusts=cert_digest(root), pending_key=None, policy="Standard",
                       policy_date="20Nov2026 22:14:05", cpd="E", cpd_pid=random.randint(2000,
                                                                                         9000),
                       domain="Domain1", restart_on_reset=scenario == "gateway-restarts",
@@ -83,7 +100,7 @@ def _gw(ctx: ToolContext, name: str | None = None) -> Path:
 def cp_conf(ctx: ToolContext, args: list[str]) -> int:
     """cp_conf sic state | cp_conf sic init KEY [norestart]."""
     if args[:2] == ["sic", "state"]:
-        ctx.out(MSG["sic_state"].format(trust=state.read(ctx.root)["trust"]))
+        ctx.out(MSG["sic_state"].format(trust=trust(ctx.root)))
         return 0
     if args[:2] == ["sic", "init"] and len(args) in (3, 4):
         key = args[2]
@@ -93,7 +110,7 @@ def cp_conf(ctx: ToolContext, args: list[str]) -> int:
             return 1
         write_sic_cert(ctx.root, ctx.name)
         with state.change(ctx.root) as st:
-            st["trust"], st["pending_key"] = NOT_ESTABLISHED, key
+            st["pending_key"] = key
             restart = not norestart or st.get("restart_on_reset")
             if restart:
                 st["policy"] = "InitialPolicy"
@@ -186,7 +203,7 @@ def fwm(ctx: ToolContext, args: list[str]) -> int:
         if spec["role"] == "gateway":
             with state.change(Path(spec["root"])) as gst:
                 if gst.get("domain") == cma:
-                    gst["trust"] = NOT_ESTABLISHED
+                    gst["mgmt_trusts"] = None
     ctx.out(MSG["sic_reset_mgmt"].format(cma=cma))
     return 0
 
@@ -231,7 +248,7 @@ def push_cert(ctx: ToolContext, args: list[str]) -> int:
         if gst.get("pending_key") != opts["-k"]:
             ctx.err(MSG["push_mismatch"].format(obj=obj))
             return 1
-        gst["trust"], gst["pending_key"] = ESTABLISHED, None
+        gst["mgmt_trusts"], gst["pending_key"] = cert_digest(ctx.device(obj)), None
     ctx.out(MSG["push_ok"].format(obj=obj))
     return 0
 
