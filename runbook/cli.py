@@ -164,14 +164,43 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--data-dir", envvar="RUNBOOK_HOME", metavar="DIR",
               help="Where runs, backups and trust are kept (default: the user data dir).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--inventory", "-i", "inventory", metavar="FILE",
+              help="Inventory for the terminal UI.")
 @click.version_option(package_name="runbook")
 @click.pass_context
-def main(cctx: click.Context, data_dir: str | None, as_json: bool) -> None:
+def main(cctx: click.Context, data_dir: str | None, as_json: bool,
+         inventory: str | None) -> None:
     """Step through trust re-establishment procedures on security devices, with resume,
     rollback and a change record. Without a command, opens the terminal UI."""
     cctx.obj = Ctx(data_dir, as_json)
     if cctx.invoked_subcommand is None:
-        click.echo(cctx.get_help())
+        sys.exit(tui(cctx.obj, inventory_path=inventory))
+
+
+def tui(ctx: Ctx, **kwargs: Any) -> int:
+    """Open the terminal UI (Textual is imported only here)."""
+    try:
+        from screens.app import run_tui
+        return run_tui(data_dir=ctx.data_dir, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
+        return fail(exc, ctx)
+
+
+@main.command("demo")
+@click.option("--scenario", default="healthy", show_default=True,
+              help="Lab scenario (see `runbook lab --help`).")
+@click.pass_obj
+def demo_cmd(ctx: Ctx, scenario: str) -> None:
+    """Start the lab of simulated devices and open the terminal UI on it."""
+    sys.exit(tui(ctx, lab=scenario))
+
+
+@main.command("open")
+@click.argument("run")
+@click.pass_obj
+def open_cmd(ctx: Ctx, run: str) -> None:
+    """Open the terminal UI straight on RUN."""
+    sys.exit(tui(ctx, open_run=run))
 
 
 @main.command("validate")

@@ -208,6 +208,14 @@ class Engine:
         rec = self.journal.get_run(run_id)
         self.emit(Comment(rec.id, text, step_id, target))
 
+    def skip(self, run_id: str, step_id: str, target: str | None, reason: str) -> None:
+        """Mark a failed or pending step as skipped by the operator (journaled with why)."""
+        rec = self.journal.get_run(run_id)
+        a = self.journal.start_attempt(rec.id, step_id, target, "", "skipped")
+        self.journal.finish_attempt(a.id, status="skipped", reason=reason)
+        self.emit(DecisionMade(rec.id, step_id, target, "skip", "skip"))
+        self.emit(StepSkipped(rec.id, step_id, target, reason))
+
     # ---- running ---------------------------------------------------------------------------
 
     async def execute(self, run_id: str, secrets: Mapping[str, str]) -> str:
