@@ -113,7 +113,7 @@ class CertFacts:
 
 def facts(cert: x509.Certificate, *, key: bytes | None = None,
           ca: list[x509.Certificate] | None = None, warn_days: int = 90, fail_days: int = 0,
-          now: datetime | None = None) -> CertFacts:
+          now: datetime | None = None, expired: str = "fail") -> CertFacts:
     """Facts about `cert`, with pass / warn / fail from the thresholds.
 
     Fails when expired, not yet valid, under `fail_days` left, the key does not match, or it
@@ -129,8 +129,9 @@ def facts(cert: x509.Certificate, *, key: bytes | None = None,
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
         key_type=kt, key_size=ks, self_signed=cert.issuer == cert.subject,
         in_date=before <= now <= after)
+    warnings: list[str] = []
     if now > after:
-        f.problems.append(f"expired on {after:%Y-%m-%d}")
+        (f.problems if expired == "fail" else warnings).append(f"expired on {after:%Y-%m-%d}")
     elif now < before:
         f.problems.append(f"not valid before {before:%Y-%m-%d %H:%M} UTC (clock skew?)")
     elif f.days_left < fail_days:
@@ -146,7 +147,8 @@ def facts(cert: x509.Certificate, *, key: bytes | None = None,
             f.problems.append(f.chain_problem)
     if f.problems:
         f.status = "fail"
-    elif f.days_left < warn_days:
+    elif warnings or f.days_left < warn_days:
         f.status = "warn"
-        f.problems.append(f"{f.days_left} days left, under the {warn_days}-day warning")
+        f.problems += warnings or [f"{f.days_left} days left, under the {warn_days}-day "
+                                   "warning"]
     return f

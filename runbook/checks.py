@@ -82,6 +82,7 @@ def check_semantics(p: Procedure, data: dict[str, Any], marks: Marks, name: str)
                 fail(("params", pname, "default"), f"params.{pname}.default: {exc.message}")
     seen: dict[str, int] = {}
     captures: set[str] = set()
+    devices = {n for n, prm in p.params.items() if prm.type == "target"}
     for i, step in enumerate(p.steps):
         at = ("steps", i)
         label = f"steps[{i}] (id {step.id!r})"
@@ -98,11 +99,13 @@ def check_semantics(p: Procedure, data: dict[str, Any], marks: Marks, name: str)
         if step.target or step.foreach:
             names.add("target")
         for field, template in _templates(step):
-            _check_template(template, names, at + field, label, fail)
+            _check_template(template, names, at + field, label, fail, devices)
         for field, pattern in _patterns(step):
             _check_regex(pattern, at + field, label, fail)
         if step.when:
-            _check_condition(step.when, set(p.params) | captures, at + ("when",), label, fail)
+            on = {"target"} if step.target or step.foreach else set()
+            _check_condition(step.when, set(p.params) | captures | on, at + ("when",), label,
+                             fail)
         if isinstance(step, RestoreStep) and step.from_step not in seen:
             fail(at + ("from_step",), f"{label}: from_step {step.from_step!r} is not an "
                                       "earlier step")
@@ -164,7 +167,7 @@ def _patterns(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
 
 
 def _check_template(template: str, names: set[str], loc: tuple[Any, ...], label: str,
-                    fail: Any) -> None:
+                    fail: Any, device_params: set[str]) -> None:
     where = ".".join(str(x) for x in loc[2:])
     try:
         refs = references(template)
@@ -176,9 +179,9 @@ def _check_template(template: str, names: set[str], loc: tuple[Any, ...], label:
             extra = " (captures are only available to later steps)" if ref.name else ""
             fail(loc, f"{label}: {where}: {{{{ {ref.name} }}}} is not a parameter, a capture "
                       f"of an earlier step, or `target`{extra}")
-        if ref.attr is not None and ref.attr not in TARGET_ATTRS:
-            fail(loc, f"{label}: {where}: unknown attribute {ref.attr!r} (known: "
-                      f"{', '.join(TARGET_ATTRS)})")
+        if ref.attr is not None and ref.name not in device_params and ref.name != "target":
+            fail(loc, f"{label}: {where}: {ref.name!r} is not a device; only devices have "
+                      f"attributes ({', '.join(TARGET_ATTRS)} or inventory variables)")
 
 
 def _check_regex(pattern: str, loc: tuple[Any, ...], label: str, fail: Any) -> None:

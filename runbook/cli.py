@@ -164,14 +164,43 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--data-dir", envvar="RUNBOOK_HOME", metavar="DIR",
               help="Where runs, backups and trust are kept (default: the user data dir).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--inventory", "-i", "inventory", metavar="FILE",
+              help="Inventory for the terminal UI.")
 @click.version_option(package_name="runbook")
 @click.pass_context
-def main(cctx: click.Context, data_dir: str | None, as_json: bool) -> None:
+def main(cctx: click.Context, data_dir: str | None, as_json: bool,
+         inventory: str | None) -> None:
     """Step through trust re-establishment procedures on security devices, with resume,
     rollback and a change record. Without a command, opens the terminal UI."""
     cctx.obj = Ctx(data_dir, as_json)
     if cctx.invoked_subcommand is None:
-        click.echo(cctx.get_help())
+        sys.exit(tui(cctx.obj, inventory_path=inventory))
+
+
+def tui(ctx: Ctx, **kwargs: Any) -> int:
+    """Open the terminal UI (Textual is imported only here)."""
+    try:
+        from screens.app import run_tui
+        return run_tui(data_dir=ctx.data_dir, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
+        return fail(exc, ctx)
+
+
+@main.command("demo")
+@click.option("--scenario", default="healthy", show_default=True,
+              help="Lab scenario (see `runbook lab --help`).")
+@click.pass_obj
+def demo_cmd(ctx: Ctx, scenario: str) -> None:
+    """Start the lab of simulated devices and open the terminal UI on it."""
+    sys.exit(tui(ctx, lab=scenario))
+
+
+@main.command("open")
+@click.argument("run")
+@click.pass_obj
+def open_cmd(ctx: Ctx, run: str) -> None:
+    """Open the terminal UI straight on RUN."""
+    sys.exit(tui(ctx, open_run=run))
 
 
 @main.command("validate")
@@ -305,6 +334,37 @@ def show_cmd(ctx: Ctx, run: str) -> None:
                   "params": rec.params, "steps": [v.__dict__ for v in rows]}, head + "\n" + body)
     except Exception as exc:  # noqa: BLE001
         sys.exit(fail(exc, ctx))
+
+
+@main.command("lab")
+@click.option("--dir", "lab_dir", metavar="DIR", help="Where the devices' files and the "
+              "inventory go (default: a 'lab' folder in the data directory).")
+@click.option("--scenario", default="healthy", show_default=True,
+              help="healthy, fmc-ca-expired, ftd-tunnel-down, gateway-in-cluster, "
+                   "gateway-restarts.")
+@click.pass_obj
+def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
+    """Start the simulated devices on loopback until Ctrl-C; print and write an inventory."""
+    from .lab.lab import SCENARIOS, run_lab
+
+    if scenario not in SCENARIOS:
+        sys.exit(fail(UsageError(f"unknown scenario {scenario!r} (known: "
+                                 f"{', '.join(SCENARIOS)})"), ctx))
+    where = Path(lab_dir) if lab_dir else ctx.data_dir / "lab"
+
+    def ready(lab: Any) -> None:
+        click.echo(f"lab ({scenario}: {SCENARIOS[scenario]}) is up; devices:")
+        for name, srv in lab.servers.items():
+            click.echo(f"  {name:6} 127.0.0.1:{srv.port}")
+        click.echo(f"inventory: {lab.inventory_path}\npress Ctrl-C to stop")
+
+    async def go() -> int:
+        await run_lab(where, scenario, ready)
+        return 0
+
+    code = run_async(ctx, go)
+    click.echo("lab stopped", err=True)
+    sys.exit(0 if code == 130 else code)
 
 
 from . import cli_records  # noqa: E402,F401 - registers rollback, export, plan, ...

@@ -1,15 +1,28 @@
-"""Safe evaluation of step `when` conditions over params and captures (no eval, no calls)."""
+"""Safe evaluation of step `when` conditions over params and captures (no eval, no calls).
+
+`x in s`, where `s` is text (a capture such as "ftd2, ftd3"), asks whether `x` is one of its
+comma- or space-separated words; on a list it is ordinary membership.
+"""
 
 from __future__ import annotations
 
 import ast
 import operator
+import re
 from collections.abc import Mapping
 from typing import Any
 
+
+def _within(item: Any, container: Any) -> bool:
+    """`in`: a text container is a list of comma/space separated words (device names)."""
+    if isinstance(container, str):
+        return str(item) in re.split(r"[\s,]+", container.strip())
+    return item in (container or ())
+
+
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
             ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-            ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+            ast.In: _within, ast.NotIn: lambda a, b: not _within(a, b)}
 
 
 class ConditionError(ValueError):

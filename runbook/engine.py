@@ -87,6 +87,8 @@ class LoadedRun:
             elif isinstance(val, list):
                 val = [getattr(t, "name", t) for t in val]
             out[name] = val
+        for name in self.procedure.params:
+            out.setdefault(name, None)  # optional params left out compare equal to None
         out.update(self.captures)
         return out
 
@@ -206,6 +208,14 @@ class Engine:
         rec = self.journal.get_run(run_id)
         self.emit(Comment(rec.id, text, step_id, target))
 
+    def skip(self, run_id: str, step_id: str, target: str | None, reason: str) -> None:
+        """Mark a failed or pending step as skipped by the operator (journaled with why)."""
+        rec = self.journal.get_run(run_id)
+        a = self.journal.start_attempt(rec.id, step_id, target, "", "skipped")
+        self.journal.finish_attempt(a.id, status="skipped", reason=reason)
+        self.emit(DecisionMade(rec.id, step_id, target, "skip", "skip"))
+        self.emit(StepSkipped(rec.id, step_id, target, reason))
+
     # ---- running ---------------------------------------------------------------------------
 
     async def execute(self, run_id: str, secrets: Mapping[str, str]) -> str:
@@ -262,17 +272,29 @@ class Engine:
 
     async def _step(self, run: LoadedRun, step: StepBase) -> tuple[str, str] | None:
         latest = self.journal.latest_attempts(run.id)
+        ref = step.target or step.foreach
+        if ref and ref not in run.values:
+            if (step.id, None) not in latest:
+                reason = f"no device was given for {ref}"
+                a = self.journal.start_attempt(run.id, step.id, None, "", "skipped")
+                self.journal.finish_attempt(a.id, status="skipped", reason=reason)
+                self.emit(StepSkipped(run.id, step.id, None, reason))
+            return None
         todo = [t for t in self.targets(run, step)
                 if (a := latest.get((step.id, _name(t)))) is None or a.status not in DONE]
         if not todo:
             return None
         if step.when:
-            if not evaluate(step.when, run.condition_values()):
-                for t in todo:
+            values = run.condition_values()
+            keep = [t for t in todo if evaluate(step.when, {**values, "target": _name(t)})]
+            for t in todo:
+                if t not in keep:
                     reason = f"condition `{step.when}` is false"
                     a = self.journal.start_attempt(run.id, step.id, _name(t), "", "skipped")
                     self.journal.finish_attempt(a.id, status="skipped", reason=reason)
                     self.emit(StepSkipped(run.id, step.id, _name(t), reason))
+            todo = keep
+            if not todo:
                 return None
         if step.confirm:
             prompt = step.confirm if isinstance(step.confirm, str) else f"Run step {step.id}: " \
@@ -423,7 +445,7 @@ class Engine:
         except RunbookError as exc:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))
-        if saved and outcome.status != "in_doubt":
+        if saved and outcome.status != "in_doubt" and not isinstance(step, BackupStep):
             try:
                 await record_after(self.journal, self.files(target), saved)
             except TransportError as exc:

@@ -163,7 +163,12 @@ class ManualStep(StepBase):
 
 
 class BackupStep(StepBase):
-    """Save remote files (or whole folders) so that a later step or a rollback can restore them."""
+    """Save remote files (or whole folders) so that a later step or a rollback can restore them.
+
+    Use it for files that a later step changes on *another* device (e.g. an FMC pushing
+    certificates to its FTDs). Such a snapshot has no "state after its step", so rollback
+    restores it without the changed-behind-our-back check that `modifies` backups get.
+    """
 
     kind: Literal["backup"]
     paths: list[str] = Field(min_length=1, description="Files or folders to save.")
@@ -218,8 +223,9 @@ class CertStep(StepBase):
     ca: str | None = Field(None, description="CA certificate (or chain, root last) to verify "
                                              "against.")
     warn_days: int = Field(90, ge=0, description="Warn when fewer days are left.")
-    fail_days: int = Field(0, ge=0, description="Fail when fewer days are left (expired always "
-                                                "fails).")
+    fail_days: int = Field(0, ge=0, description="Fail when fewer days are left.")
+    expired: Literal["fail", "warn"] = Field("fail", description="An expired certificate fails "
+                                             "the step, or (for a renewal) only warns.")
     facts_as: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]*$",
                                  description="Prefix under which facts are captured.")
     require: list[str] = Field(default_factory=list,

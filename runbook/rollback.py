@@ -175,9 +175,10 @@ async def _preflight(engine: Any, run: Any, backups: list[Backup], remote: Any,
     changed = []
     for (target, path), b in latest.items():
         if b.after_state is None:
-            engine.emit(Notice(run.id, f"{target}:{path}: its state after step {b.step_id} was "
-                                       "not recorded (the step was interrupted); restoring "
-                                       "the backup anyway", "warning", b.step_id, target))
+            engine.emit(Notice(run.id, f"{target}:{path}: no state after step {b.step_id} was "
+                                       "recorded (a backup step's snapshot, or the step was "
+                                       "interrupted); restoring it without that check",
+                               "warning", b.step_id, target))
             continue
         await engine._connect(run, run.inventory.get(target))
         state, digest = await current(remote(target), path)

@@ -1,7 +1,8 @@
 """Render parameters into commands: every value shell-quoted unless a use says `| raw`.
 
 Syntax: `{{ name }}`, `{{ name | raw }}`, `{{ target.host }}`. Names are parameters, captures
-of earlier steps and `target` (the step's current device: `.name`, `.host`, `.port`, `.user`).
+of earlier steps and `target` (the step's current device: `.name`, `.host`, `.port`, `.user`,
+or any inventory variable of that device, e.g. `{{ target.sf_uuid }}`).
 In `shell` mode a value is quoted with `shlex.quote`; `| raw` inserts it as is (a visible,
 per-use opt-out); in `regex` mode values are escaped with `re.escape`; in `text` mode they are
 inserted as is (Markdown, messages). A `targets` value renders as its device names, each quoted.
@@ -96,9 +97,13 @@ def render(template: str, values: Mapping[str, Value], mode: Mode = "shell") -> 
         raw = "raw" in ref.filters
         obj = val.value
         if ref.attr is not None:
-            if ref.attr not in TARGET_ATTRS or not hasattr(obj, ref.attr):
-                raise TemplateError(f"{m.group(0)!r}: {ref.name!r} has no attribute {ref.attr!r}")
-            obj = getattr(obj, ref.attr)
+            if ref.attr in TARGET_ATTRS and hasattr(obj, ref.attr):
+                obj = getattr(obj, ref.attr)
+            elif ref.attr in getattr(obj, "vars", {}):
+                obj = obj.vars[ref.attr]  # a device fact from the inventory (e.g. its UUID)
+            else:
+                raise TemplateError(f"{m.group(0)!r}: {getattr(obj, 'name', ref.name)!r} has "
+                                    f"no attribute or inventory variable {ref.attr!r}")
         elif hasattr(obj, "host") and hasattr(obj, "name"):
             obj = obj.name
         if isinstance(obj, list | tuple):

@@ -11,10 +11,11 @@ from typing import Any
 from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
-from runbook.errors import RunbookError
+from runbook.errors import RunbookError, UsageError
 
-from .backend import Backend
+from .backend import Backend, NotAvailable
 from .home import HomeScreen
 
 
@@ -56,6 +57,10 @@ class RunbookApp(App[int]):
         self.notify(f"lab devices are up; inventory {path}", title="lab")
         if isinstance(self.screen, HomeScreen):
             self.screen.reload()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "lab" and event.state == WorkerState.ERROR:
+            self.report_error(event.worker.error or RuntimeError("the lab did not start"))
 
     async def on_unmount(self) -> None:
         stop = getattr(self.lab, "stop", None)
@@ -115,6 +120,30 @@ class RunbookApp(App[int]):
             yield SystemCommand(title, help_text, partial(screen.run_action, action))
 
 
+class LabScenario:
+    """`runbook demo`: the lab's simulated devices for a scenario, run in the app's loop."""
+
+    def __init__(self, scenario: str, directory: Path) -> None:
+        self.scenario, self.directory = scenario, directory
+        self.lab: Any = None
+
+    async def start(self) -> Path:
+        """Start the devices; return the inventory path. Raises UsageError for a bad scenario."""
+        try:
+            from runbook.lab.lab import Lab
+        except ImportError:
+            raise NotAvailable("the lab is not available in this version of runbook") from None
+        try:
+            self.lab = await Lab.start(self.directory, self.scenario)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return Path(self.lab.inventory_path)
+
+    async def stop(self) -> None:
+        if self.lab is not None:
+            await self.lab.stop()
+
+
 def create_app(data_dir: str | Path | None = None, inventory_path: str | Path | None = None,
                open_run: str | None = None, lab: Any = None, resume: bool = False,
                transports: Callable[[Any], Any] | None = None) -> RunbookApp:
@@ -124,9 +153,9 @@ def create_app(data_dir: str | Path | None = None, inventory_path: str | Path | 
     - `inventory_path`: an inventory file for target params and the Home screen;
     - `open_run`: a run id (or unique prefix, or `last`) to open straight away;
       with `resume=True` it resumes at once (asking for secrets and in-doubt steps);
-    - `lab`: an object with `async start()` (returning the inventory path, or an object with
-      `.inventory_path`) and `async stop()`, started in the app's event loop (`runbook demo`);
-      or an object that already has `.inventory_path`;
+    - `lab`: a lab scenario name (`runbook demo`), or an object with `async start()`
+      (returning the inventory path, or an object with `.inventory_path`) and `async stop()`,
+      started in the app's event loop; or an object that already has `.inventory_path`;
     - `transports`: a transport factory for the engine (tests); default: asyncssh with
       known_hosts and runbook's trust file.
 
@@ -134,6 +163,8 @@ def create_app(data_dir: str | Path | None = None, inventory_path: str | Path | 
     """
     backend = Backend.open(data_dir, inventory_path)
     backend.transports = transports
+    if isinstance(lab, str):
+        lab = LabScenario(lab, backend.data_dir / "lab")
     return RunbookApp(backend, open_run=open_run, lab=lab, resume=resume)
 
 

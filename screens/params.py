@@ -89,7 +89,7 @@ class ParamsScreen(Screen[None]):
             options = [(f"{t.name}  ({', '.join(t.roles) or 'no role'} · {t.host}:{t.port})",
                         t.name) for t in sorted(inv.targets.values(),
                                                 key=lambda t: (t.roles, t.name))]
-            default = param.default if param.default in inv.targets else Select.NULL
+            default = preselect(inv, name, param) or Select.NULL
             return Select(options, value=default, id=wid, classes="param", prompt="pick a device")
         return Field(str(param.default) if param.default is not None else "",
                      password=param.type == "secret", id=wid, classes="param",
@@ -183,3 +183,18 @@ class ParamsScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def preselect(inv: Any, name: str, param: Param) -> str | None:
+    """A device only when unambiguous: the default, or the one device whose role is the name.
+
+    An optional device (an HA peer) is never preselected: it is chosen deliberately or not at
+    all, so the UI cannot aim a step at the wrong box.
+    """
+    if param.default and param.default in inv.targets:
+        return str(param.default)
+    if not param.required:
+        return None
+    wanted = name.replace("_", "-")
+    matches = [t.name for t in inv.targets.values() if wanted in t.roles or name in t.roles]
+    return matches[0] if len(matches) == 1 else None

@@ -351,7 +351,16 @@ class RunScreen(Screen[None]):
         if self.running:
             self.notify("stop the run first (x), then skip", severity="warning")
             return
-        self.app.call_with_errors(lambda: skip(self.run_id, key[0], key[1]))  # type: ignore[attr-defined]
+        def go(yes: bool | None) -> None:
+            if yes:
+                self.app.call_with_errors(  # type: ignore[attr-defined]
+                    lambda: skip(self.run_id, key[0], key[1], "skipped by the operator"))
+                self.dirty = True
+
+        where = f" on {key[1]}" if key[1] else ""
+        self.app.push_screen(ConfirmModal(
+            f"Skip {key[0]}{where}?", "The step is recorded as skipped by you and the run "
+            "continues after it when resumed.", "Skip"), callback=go)
         self.dirty = True
 
     def action_retry(self) -> None:

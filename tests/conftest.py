@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -130,3 +131,22 @@ async def sshd(tmp_path: Path) -> AsyncIterator[Device]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+async def lab_factory(tmp_path: Path) -> AsyncIterator[Any]:
+    """Start the lab for a scenario (`await lab_factory("healthy")`); stopped after the test."""
+    from runbook.lab.lab import Lab
+
+    labs: list[Lab] = []
+
+    async def start(scenario: str = "healthy", faults: dict[str, Any] | None = None) -> Lab:
+        lab = await Lab.start(tmp_path / f"lab-{len(labs)}", scenario, faults)
+        labs.append(lab)
+        return lab
+
+    try:
+        yield start
+    finally:
+        for lab in labs:
+            await lab.stop()

@@ -23,7 +23,9 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
     steps = []
     for step in procedure.steps:
         targets: list[Any] = [None]
-        if step.target:
+        if (step.target or step.foreach) and (step.target or step.foreach) not in values:
+            targets = []
+        elif step.target:
             targets = [values[step.target].value]
         elif step.foreach:
             targets = list(values[step.foreach].value)

@@ -29,8 +29,12 @@ class ShellDevice:
             process.stderr.write(b"interactive shells are not supported by this device\n")
             process.exit(1)
             return
+        await self.execute(process, process.command)
+
+    async def execute(self, process: asyncssh.SSHServerProcess, command: str) -> None:
+        """Run `command` in the device's shell, streaming to and from the SSH channel."""
         proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", process.command, cwd=self.root, env=self.env,
+            "/bin/sh", "-c", command, cwd=self.root, env=self.env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True)
         assert proc.stdin and proc.stdout and proc.stderr

@@ -48,7 +48,8 @@ async def check_cert(ctx: StepContext, description: str) -> Outcome:
         ca = load_certs(await files.read(ctx.render(step.ca, "text"))) if step.ca else None
     except CertError as exc:
         return Outcome("failed", None, f"{ctx.target_name}: {exc}")
-    found = facts(cert, key=key, ca=ca, warn_days=step.warn_days, fail_days=step.fail_days)
+    found = facts(cert, key=key, ca=ca, warn_days=step.warn_days, fail_days=step.fail_days,
+                  expired=step.expired)
     del key
     values = found.as_dict()
     ctx.emit(CertFactsFound(ctx.run_id, step.id, ctx.target_name, values))

@@ -20,4 +20,6 @@ async def run_command(ctx: StepContext, command: str) -> Outcome:
     if result.timed_out:
         return Outcome("failed", None, timeout_reason(ctx, ctx.step.timeout))
     reason = ctx.output.check(ctx.step.expect, result.exit_status)
+    if reason and ctx.output.tail and "exit status" in reason:
+        reason += f"; last output: {ctx.output.tail[-1]}"
     return Outcome("failed" if reason else "succeeded", result.exit_status, reason or "")

@@ -1,0 +1,250 @@
+"""Simulated Cisco FMC (primary and HA secondary) and FTDs: sftunnel certificates and tools.
+
+Files follow the FMC sftunnel document: the InternalCA under /etc/sf/ca_root, the FMC's own
+tunnel certificate under /etc/sf/keys, one folder per peer under /var/sf/peers/<UUID>, and on
+each FTD the FMC's folder under /var/sf/peers/<FMC-UUID>. Whether a tunnel comes up is computed
+from the certificates themselves (mutual TLS: each side checks the other's chain and dates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from . import pki, state
+from .tool import ToolContext
+
+PREFIXES = ("/etc/sf", "/var/sf", "/var/log/sf", "/ngfw")
+FMC_TOOLS = ("generate_certs.pl", "sftunnel_status.pl")
+FTD_TOOLS = ("sftunnel-status-brief",)
+CA_DAYS = 3650
+
+# Output wording: inferred from the seed and VENDOR-NOTES (not confirmed); correct it here.
+MSG = {
+    "critical": "ERROR: A critical operation is in progress ({op}). Certificates were not "
+                "generated; wait for it to finish (or contact TAC).",
+    "ca": "Generating new InternalCA ... done",
+    "ca_until": "New InternalCA valid until: notAfter={when}",
+    "push_ok": "Pushing certificates to {peer} ({uuid}) ... OK",
+    "push_fail": "Pushing certificates to {peer} ({uuid}) ... FAILED (sftunnel is down)",
+    "failed": "Certificates could not be pushed to: {peers}",
+    "all_ok": "Certificates were pushed to all peers.",
+    "log": "Log file: /var/log/sf/sfca_generation.log",
+    "status": "Please use sftunnel_status.pl to check the status of the connections.",
+    "up": "Peer {peer} ({uuid}) ... CONNECTED",
+    "down": "Peer {peer} ({uuid}) ... DISCONNECTED: {why}",
+}
+
+
+def ca_name(fmc_uuid: str) -> x509.Name:
+    return pki.name(fmc_uuid, o="Sourcefire, Inc.", ou="Intrusion Management System")
+
+
+def peer_name(peer_uuid: str) -> x509.Name:
+    return pki.name(peer_uuid, o="Sourcefire, Inc.", ou="Intrusion Management System")
+
+
+def peer_dir(root: Path, peer_uuid: str) -> Path:
+    return root / "var/sf/peers" / peer_uuid
+
+
+def issue_ca(root: Path, fmc_uuid: str, *, age_days: int = 0) -> tuple[Any, x509.Certificate]:
+    """Write a new InternalCA (and its index, serial, CRL) into an FMC tree."""
+    key, cert = pki.make_ca(ca_name(fmc_uuid), CA_DAYS, age_days)
+    ca = root / "etc/sf/ca_root"
+    pki.write(ca / "cacert.pem", pki.cert_pem(cert))
+    pki.write(ca / "cakey.pem", pki.key_pem(key), 0o600)
+    pki.write(ca / "serial", b"01\n")
+    pki.write(ca / "index.txt", b"")
+    pki.write(ca / "crl.pem", pki.crl_pem(key, cert))
+    return key, cert
+
+
+def issue_fmc_cert(root: Path, fmc_uuid: str, ca_key: Any, ca: x509.Certificate,
+                   age_days: int = 0) -> None:
+    key, cert = pki.make_leaf(ca_key, ca, peer_name(fmc_uuid), CA_DAYS, age_days)
+    pki.write(root / "etc/sf/keys/sftunnel-cert.pem", pki.cert_pem(cert))
+    pki.write(root / "etc/sf/keys/sftunnel-key.pem", pki.key_pem(key), 0o600)
+    _index(root, cert)
+
+
+def _index(root: Path, cert: x509.Certificate) -> None:
+    index = root / "etc/sf/ca_root/index.txt"
+    stamp = cert.not_valid_after_utc.strftime("%y%m%d%H%M%SZ")
+    with open(index, "a") as fh:
+        fh.write(f"V\t{stamp}\t\t{cert.serial_number:X}\tunknown\t"
+                 f"{cert.subject.rfc4514_string()}\n")
+
+
+def issue_peer(fmc_root: Path, peer: dict[str, Any], ca_key: Any, ca: x509.Certificate,
+               age_days: int = 0) -> None:
+    """Make a peer's certificate on the FMC (under /var/sf/peers/<UUID>)."""
+    key, cert = pki.make_leaf(ca_key, ca, peer_name(peer["uuid"]), CA_DAYS, age_days)
+    d = peer_dir(fmc_root, peer["uuid"])
+    pki.write(d / "sftunnel-cert.pem", pki.cert_pem(cert))
+    pki.write(d / "sftunnel-key.pem", pki.key_pem(key), 0o600)
+    pki.write(d / "cacert.pem", pki.cert_pem(ca))
+    pki.write(d / "sftunnel.json", json.dumps({"uuid": peer["uuid"], "name": peer["name"],
+                                               "port": 8305}).encode())
+    _index(fmc_root, cert)
+
+
+def push(fmc_root: Path, fmc_uuid: str, peer: dict[str, Any]) -> None:
+    """Copy a peer's files from the FMC to the peer (what an up tunnel carries)."""
+    src = peer_dir(fmc_root, peer["uuid"])
+    dst = peer_dir(Path(peer["root"]), fmc_uuid)
+    for name, mode in (("cacert.pem", 0o644), ("sftunnel-cert.pem", 0o644),
+                       ("sftunnel-key.pem", 0o600)):
+        pki.write(dst / name, (src / name).read_bytes(), mode)
+    pki.write(dst / "sftunnel.json", json.dumps({"uuid": fmc_uuid, "port": 8305}).encode())
+
+
+def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> None:
+    """Create the FMC pair and the FTDs for a scenario (trees and state)."""
+    fmc = devices["fmc1"]
+    fmc2 = devices["fmc2"]
+    ftds = [d for d in devices.values() if d["role"] == "ftd"]
+    age = {"fmc-ca-expired": CA_DAYS + 5}.get(scenario, CA_DAYS - 60)
+    for d in (fmc, fmc2, *ftds):
+        d["uuid"] = str(uuid.uuid4())
+    for f in (fmc, fmc2):
+        root = Path(f["root"])
+        pki.write(root / "etc/sf/sftunnel.conf", SFTUNNEL_CONF.encode())
+        (root / "var/log/sf").mkdir(parents=True, exist_ok=True)
+    root = Path(fmc["root"])
+    ca_key, ca = issue_ca(root, fmc["uuid"], age_days=age)
+    issue_fmc_cert(root, fmc["uuid"], ca_key, ca, age)
+    ca2_key, ca2 = issue_ca(Path(fmc2["root"]), fmc2["uuid"], age_days=400)
+    issue_fmc_cert(Path(fmc2["root"]), fmc2["uuid"], ca2_key, ca2, 400)
+    peers = [fmc2, *ftds]
+    for p in peers:
+        issue_peer(root, p, ca_key, ca, age)
+        push(root, fmc["uuid"], p)
+    down = {"ftd-tunnel-down": "ftd2"}.get(scenario)
+    if down:  # its files are from a CA it no longer shares with the FMC: handshakes fail
+        old_key, old_ca = pki.make_ca(ca_name(fmc["uuid"]), CA_DAYS, 30)
+        key, cert = pki.make_leaf(old_key, old_ca, peer_name(devices[down]["uuid"]))
+        d = peer_dir(Path(devices[down]["root"]), fmc["uuid"])
+        pki.write(d / "cacert.pem", pki.cert_pem(old_ca))
+        pki.write(d / "sftunnel-cert.pem", pki.cert_pem(cert))
+        pki.write(d / "sftunnel-key.pem", pki.key_pem(key), 0o600)
+    with state.change(root) as st:
+        st["peers"] = {p["name"]: {"uuid": p["uuid"], "established": p["name"] != down}
+                       for p in peers}
+        st["critical_operation"] = None
+
+
+SFTUNNEL_CONF = """proxyssl {
+    proxy_cert /etc/sf/keys/sftunnel-cert.pem;
+    proxy_key /etc/sf/keys/sftunnel-key.pem;
+    proxy_cacert /etc/sf/ca_root/cacert.pem;
+    proxy_crl /etc/sf/ca_root/crl.pem;
+    proxy_cipher 1;
+    proxy_tls_version TLSv1.2;
+};
+"""
+
+
+def _verify(cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime) -> str | None:
+    """None when `cert` is signed by `ca` and both are in date, else why not (OpenSSL words)."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return "certificate verify failed (unable to get local issuer certificate)"
+    for c in (ca, cert):
+        if now > c.not_valid_after_utc:
+            return "certificate has expired"
+        if now < c.not_valid_before_utc:
+            return "certificate is not yet valid"
+    return None
+
+
+def handshake(fmc_root: Path, fmc_uuid: str, peer: dict[str, Any]) -> str | None:
+    """Whether the mutual-TLS sftunnel between the FMC and a peer would come up (None: yes)."""
+    now = dt.datetime.now(dt.UTC)
+    d = peer_dir(Path(peer["root"]), fmc_uuid)
+    try:
+        fmc_ca = pki.load_cert(fmc_root / "etc/sf/ca_root/cacert.pem")
+        fmc_cert = pki.load_cert(fmc_root / "etc/sf/keys/sftunnel-cert.pem")
+        peer_ca = pki.load_cert(d / "cacert.pem")
+        peer_cert = pki.load_cert(d / "sftunnel-cert.pem")
+        pki.load_key(d / "sftunnel-key.pem")
+    except (OSError, ValueError):
+        return "certificate files missing or unreadable"
+    return _verify(peer_cert, fmc_ca, now) or _verify(fmc_cert, peer_ca, now)
+
+
+def _peers(ctx: ToolContext) -> list[dict[str, Any]]:
+    st = state.read(ctx.root)
+    out = []
+    for name, info in st.get("peers", {}).items():
+        out.append({**ctx.spec(name), "name": name, "uuid": info["uuid"],
+                    "established": info["established"]})
+    return out
+
+
+def generate_certs(ctx: ToolContext, args: list[str]) -> int:
+    """generate_certs.pl: new InternalCA and peer certs, pushed over tunnels that are up."""
+    st = state.read(ctx.root)
+    log = ctx.root / "var/log/sf/sfca_generation.log"
+    if st.get("critical_operation"):
+        ctx.out(MSG["critical"].format(op=st["critical_operation"]))
+        return 1
+    me = ctx.spec()
+    ca_key, ca = issue_ca(ctx.root, me["uuid"])
+    ctx.out(MSG["ca"])
+    ctx.out(MSG["ca_until"].format(when=ca.not_valid_after_utc.strftime("%b %d %H:%M:%S %Y GMT")))
+    issue_fmc_cert(ctx.root, me["uuid"], ca_key, ca)
+    failed = []
+    lines = []
+    for p in _peers(ctx):
+        issue_peer(ctx.root, p, ca_key, ca)
+        if p["established"]:
+            push(ctx.root, me["uuid"], p)
+            lines.append(MSG["push_ok"].format(peer=p["name"], uuid=p["uuid"]))
+        else:
+            failed.append(p["name"])
+            lines.append(MSG["push_fail"].format(peer=p["name"], uuid=p["uuid"]))
+    for line in lines:
+        ctx.out(line)
+    ctx.out(MSG["failed"].format(peers=", ".join(failed)) if failed else MSG["all_ok"])
+    ctx.out(MSG["log"])
+    ctx.out(MSG["status"])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as fh:
+        fh.write("\n".join([MSG["ca"], *lines, *(["failed: " + ", ".join(failed)]
+                                                   if failed else [])]) + "\n")
+    return 0
+
+
+def sftunnel_status(ctx: ToolContext, args: list[str]) -> int:
+    """sftunnel_status.pl: per-peer channel state, from whether the certificates verify."""
+    me = ctx.spec()
+    with state.change(ctx.root) as st:
+        for p in _peers(ctx):
+            why = handshake(ctx.root, me["uuid"], p)
+            st["peers"][p["name"]]["established"] = why is None
+            ctx.out(MSG["up"].format(peer=p["name"], uuid=p["uuid"]) if why is None
+                    else MSG["down"].format(peer=p["name"], uuid=p["uuid"], why=why))
+    return 0
+
+
+def sftunnel_status_brief(ctx: ToolContext, args: list[str]) -> int:
+    """sftunnel-status-brief on an FTD: its channel to the managing FMC."""
+    lab = ctx.lab
+    fmc = next(d for d in lab["devices"].values() if d["role"] == "fmc")
+    me = {**ctx.spec(), "name": ctx.name}
+    why = handshake(Path(fmc["root"]), fmc["uuid"], me)
+    ctx.out(MSG["up"].format(peer=fmc["name"], uuid=fmc["uuid"]) if why is None
+            else MSG["down"].format(peer=fmc["name"], uuid=fmc["uuid"], why=why))
+    return 0
+
+
+TOOLS = {"generate_certs.pl": generate_certs, "sftunnel_status.pl": sftunnel_status,
+         "sftunnel-status-brief": sftunnel_status_brief}

@@ -1,0 +1,100 @@
+"""A simulated device: a real /bin/sh in the device's own tree, vendor tools on its PATH.
+
+Vendor paths (`/etc/sf/...`, `/opt/CPshrd-R81/...`) are mapped into the device's tree by
+rewriting them in the command line before the shell sees it, so the real `openssl`, `cat` and
+`cp` work on the device's files; SFTP is chrooted to the same tree. Vendor commands are small
+Python tools (`runbook.lab.tool`) that read and change the device's state. Fault switches make
+a command fail, hang, run slowly or drop the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from .shell import ShellDevice
+
+TOOL_STUB = '#!/bin/sh\nexec "{python}" -m runbook.lab.tool "{name}" "$@"\n'
+
+
+@dataclass
+class Faults:
+    """Fault switches of one device (regexes match the command line)."""
+
+    fail: str | None = None       # matching commands print an error and exit 1
+    drop: str | None = None       # matching commands: output a line, then the connection drops
+    slow: str | None = None       # matching commands wait `slow_seconds` first
+    slow_seconds: float = 5.0
+    hang: str | None = None       # matching commands never finish
+    no_prompt: bool = False       # interactive sessions never show a prompt
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Faults:
+        return cls(**(d or {}))
+
+
+@dataclass
+class LabDevice(ShellDevice):
+    """A vendor device: tree, tools, path mapping and faults."""
+
+    root: Path
+    name: str = "device"
+    prefixes: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    lab_root: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        bin_dir = self.root / ".lab" / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for tool in self.tools:
+            stub = bin_dir / tool
+            stub.write_text(TOOL_STUB.format(python=sys.executable, name=tool))
+            stub.chmod(0o755)
+        alternatives = "|".join(re.escape(p) for p in sorted(self.prefixes, key=len,
+                                                               reverse=True))
+        self._rx = re.compile(rf"(?<![\w./-])({alternatives})(?=[/\s'\";|&)]|$)") \
+            if self.prefixes else None
+        env = {"LAB_ROOT": str(self.lab_root or self.root.parent), "LAB_DEVICE": self.name,
+               "LAB_DEVICE_ROOT": str(self.root),
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env.update({k: self.map_paths(v) for k, v in self.extra_env.items()})
+        super().__init__(self.root, env)
+        self.env["PATH"] = f"{bin_dir}:{self.env['PATH']}"
+
+    def map_paths(self, command: str) -> str:
+        """Rewrite vendor absolute paths into this device's tree."""
+        if self._rx is None:
+            return command
+        return self._rx.sub(lambda m: str(self.root) + m.group(1), command)
+
+    async def __call__(self, process: asyncssh.SSHServerProcess) -> None:
+        command = process.command
+        f = self.faults
+        if command is not None:
+            if f.hang and re.search(f.hang, command):
+                await process.channel.wait_closed()
+                return
+            if f.slow and re.search(f.slow, command):
+                await asyncio.sleep(f.slow_seconds)
+            if f.fail and re.search(f.fail, command):
+                process.stderr.write(f"{command.split()[0]}: error: operation failed (lab fault)\n"
+                                     .encode())
+                process.exit(1)
+                return
+            if f.drop and re.search(f.drop, command):
+                process.stdout.write(b"Processing...\n")
+                await process.stdout.drain()
+                process.channel.get_connection().abort()
+                return
+            await self.execute(process, self.map_paths(command))
+            return
+        await super().__call__(process)

@@ -1,0 +1,88 @@
+"""The FMC sftunnel CA renewal, end to end on the simulated FMC and FTDs."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from runbook.headless import FlagDecider
+from runbook.inventory import Inventory
+from runbook.lab import cisco, state
+from runbook.lab.pki import load_cert
+from runbook.library import resolve
+from runbook.loader import load_procedure
+from runbook.rollback import rollback
+
+from .helpers import engine_for
+
+PROC = resolve("cisco/fmc-sftunnel-ca-renew")
+
+
+def files(lab, name: str) -> dict[str, str]:
+    root = lab.root(name)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "etc/sf").rglob("*")) + sorted((root / "var/sf").rglob("*"))
+            if p.is_file()}
+
+
+def peer_files(lab, ftd: str) -> Path:
+    return cisco.peer_dir(lab.root(ftd), lab.spec("fmc1")["uuid"])
+
+
+def openssl_verify(ca: Path, cert: Path) -> bool:
+    return subprocess.run(["openssl", "verify", "-CAfile", str(ca), str(cert)],
+                          capture_output=True).returncode == 0
+
+
+async def renew(lab, tmp_path, decider=None):
+    engine, journal, rec = engine_for(tmp_path / "data", decider or FlagDecider(yes=True))
+    run_id = engine.create(load_procedure(PROC), PROC.read_text(), str(PROC), {"fmc": "fmc1"},
+                           {}, Inventory.load(lab.inventory_path))
+    return await engine.execute(run_id, {}), engine, journal, run_id, rec
+
+
+async def test_renewal_with_a_tunnel_down_copies_and_verifies(lab_factory, tmp_path) -> None:
+    lab = await lab_factory("ftd-tunnel-down")
+    old_ca = tmp_path / "old-ca.pem"
+    old_ca.write_bytes((lab.root("fmc1") / "etc/sf/ca_root/cacert.pem").read_bytes())
+    before = {n: files(lab, n) for n in ("fmc1", "ftd1", "ftd2", "ftd3")}
+
+    state_, engine, journal, run_id, _ = await renew(lab, tmp_path)
+
+    assert state_ == "succeeded", journal.get_run(run_id).reason
+    new_ca = lab.root("fmc1") / "etc/sf/ca_root/cacert.pem"
+    assert load_cert(new_ca).serial_number != load_cert(old_ca).serial_number
+    for ftd in ("ftd1", "ftd2", "ftd3"):
+        cert = peer_files(lab, ftd) / "sftunnel-cert.pem"
+        assert openssl_verify(new_ca, cert), ftd  # the real openssl accepts it...
+        assert not openssl_verify(old_ca, cert), ftd  # ...and the old CA does not
+    latest = journal.latest_attempts(run_id)
+    assert latest[("copy-cert", "ftd2")].status == "succeeded"  # copied by hand
+    assert latest[("copy-cert", "ftd1")].status == "skipped"  # pushed by generate_certs.pl
+    assert all(p["established"] for p in state.read(lab.root("fmc1"))["peers"].values())
+
+    assert await rollback(engine, run_id, {}) == "rolled_back"
+
+    assert {n: files(lab, n) for n in before} == before
+
+
+async def test_expired_ca_is_renewed(lab_factory, tmp_path) -> None:
+    lab = await lab_factory("fmc-ca-expired")
+    state_, _, journal, run_id, rec = await renew(lab, tmp_path)
+    assert state_ == "succeeded", journal.get_run(run_id).reason
+    facts = [e.facts for e in rec.of(__import__("runbook.events").events.CertFactsFound)
+             if e.step_id == "ca-expiry"]
+    assert facts[0]["status"] == "warn" and facts[0]["days_left"] < 0
+    assert journal.latest_attempts(run_id)[("copy-cert", "ftd2")].status == "skipped"
+
+
+async def test_critical_operation_stops_before_anything_changes(lab_factory, tmp_path) -> None:
+    lab = await lab_factory("healthy")
+    with state.change(lab.root("fmc1")) as st:
+        st["critical_operation"] = "VDB update task in progress"
+    before = files(lab, "fmc1")
+    state_, _, journal, run_id, _ = await renew(lab, tmp_path)
+    assert state_ == "failed"
+    assert "critical operation is in progress" in journal.get_run(run_id).reason
+    assert files(lab, "fmc1") == before
