@@ -12,7 +12,7 @@ from .template import render
 if TYPE_CHECKING:
     from .engine import Engine, LoadedRun
 
-IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "stop", "abort")
+IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "rollback", "stop", "abort")
 
 
 async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] | None:
@@ -57,6 +57,14 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
                 a.id, "succeeded", "marked done by the operator after an interruption"
             )
             return None
+        if answer == "rollback":
+            from .rollback import undo
+
+            failed = await undo(engine, run, only_step=a.step_id)
+            if failed:
+                return "failed", failed
+            return "waiting", (f"step {a.step_id}{where} was rolled back after an interruption;"
+                               " `runbook resume` runs it again")
         if answer == "abort":
             return "aborted", f"aborted by the operator at in-doubt step {a.step_id}{where}"
         if answer == "stop":

@@ -106,9 +106,32 @@ async def rollback(engine: Any, run_id: str, secrets: Mapping[str, str], *,
     journal = engine.journal
     rec = journal.get_run(run_id)
     run = engine.load(rec.id, secrets)
-    store = BackupStore(journal.path.parent)
     journal.lock(rec.id)
     engine.transport = engine.transport_factory(run.inventory)
+    try:
+        failed = await undo(engine, run, to_step=to_step, only_step=only_step, force=force)
+        if failed:
+            journal.set_run_state(rec.id, "failed", failed)
+            engine.emit(RollbackFinished(rec.id, "failed", failed))
+            return "failed"
+        partial = bool(to_step or only_step)
+        state = "waiting" if partial else "rolled_back"
+        reason = ("rolled back from step " + (to_step or only_step or "") + "; `runbook resume`"
+                  " runs the rolled-back steps again") if partial else ""
+        journal.set_run_state(rec.id, state, reason)
+        engine.emit(RollbackFinished(rec.id, state, reason))
+        return state
+    finally:
+        await engine.transport.close()
+        journal.unlock(rec.id)
+
+
+async def undo(engine: Any, run: Any, *, to_step: str | None = None,
+               only_step: str | None = None, force: bool = False) -> str | None:
+    """Restore and run rollback commands on the engine's open transport; None when it worked,
+    else why a rollback command failed. Raises RollbackRefused before changing anything."""
+    journal = engine.journal
+    store = BackupStore(journal.path.parent)
     files: dict[str, RemoteFiles] = {}
 
     def remote(name: str) -> RemoteFiles:
@@ -116,53 +139,39 @@ async def rollback(engine: Any, run_id: str, secrets: Mapping[str, str], *,
             files[name] = RemoteFiles(engine.transport, run.inventory.get(name))
         return files[name]
 
-    try:
-        latest = journal.latest_attempts(rec.id)
-        all_backups = journal.backups(rec.id)
-        steps = select_steps(run.procedure, latest, all_backups, to_step, only_step)
-        ids = {s.id for s in steps}
-        backups = [b for b in all_backups if b.step_id in ids]
-        engine.emit(RollbackStarted(rec.id, [s.id for s in steps], force))
-        await _preflight(engine, run, backups, remote, force)
-        done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(rec.id)
-                     if e.kind == "rollback_command" and e.data["status"] == "succeeded"}
-        for step in reversed(steps):
-            for b in reversed([b for b in backups if b.step_id == step.id]):
-                if b.restored_at is not None:
+    latest = journal.latest_attempts(run.id)
+    all_backups = journal.backups(run.id)
+    steps = select_steps(run.procedure, latest, all_backups, to_step, only_step)
+    ids = {s.id for s in steps}
+    backups = [b for b in all_backups if b.step_id in ids]
+    engine.emit(RollbackStarted(run.id, [s.id for s in steps], force))
+    await _preflight(engine, run, backups, remote, force)
+    done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run.id)
+                 if e.kind == "rollback_command" and e.data["status"] == "succeeded"}
+    for step in reversed(steps):
+        for b in reversed([b for b in backups if b.step_id == step.id]):
+            if b.restored_at is not None:
+                continue
+            await engine._connect(run, run.inventory.get(b.target))
+            action, note = await restore(remote(b.target or ""), store, b)
+            journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
+            engine.emit(FileRestored(run.id, b.step_id, b.target, b.path, action, b.sha256,
+                                     True, note))
+        names = sorted({t for (sid, t), a in latest.items()
+                        if sid == step.id and a.status in UNDOABLE and t})
+        for name in names:
+            target = run.inventory.get(name)
+            for i, template in enumerate(step.rollback):
+                if (step.id, name, i) in done_cmds:
                     continue
-                await engine._connect(run, run.inventory.get(b.target))
-                action, note = await restore(remote(b.target or ""), store, b)
-                journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
-                engine.emit(FileRestored(rec.id, b.step_id, b.target, b.path, action, b.sha256,
-                                         True, note))
-            names = sorted({t for (sid, t), a in latest.items()
-                            if sid == step.id and a.status in UNDOABLE and t})
-            for name in names:
-                target = run.inventory.get(name)
-                for i, template in enumerate(step.rollback):
-                    if (step.id, name, i) in done_cmds:
-                        continue
-                    await engine._connect(run, target)
-                    ok = await _command(engine, run, step, target, i, template)
-                    if not ok:
-                        reason = f"rollback command {i + 1} of step {step.id} failed on {name}"
-                        journal.set_run_state(rec.id, "failed", reason)
-                        engine.emit(RollbackFinished(rec.id, "failed", reason))
-                        return "failed"
-            for (sid, t), a in latest.items():
-                if sid == step.id and a.status in UNDOABLE:
-                    journal.set_attempt_status(a.id, "rolled_back")
-                    engine.emit(StepRolledBack(rec.id, sid, t))
-        partial = bool(to_step or only_step)
-        state = "waiting" if partial else "rolled_back"
-        reason = (f"rolled back {', '.join(s.id for s in steps) or 'nothing'}; `runbook resume`"
-                  " runs those steps again") if partial else ""
-        journal.set_run_state(rec.id, state, reason)
-        engine.emit(RollbackFinished(rec.id, state, reason))
-        return state
-    finally:
-        await engine.transport.close()
-        journal.unlock(rec.id)
+                await engine._connect(run, target)
+                if not await _command(engine, run, step, target, i, template):
+                    return f"rollback command {i + 1} of step {step.id} failed on {name}"
+        for (sid, t), a in latest.items():
+            if sid == step.id and a.status in UNDOABLE:
+                journal.set_attempt_status(a.id, "rolled_back")
+                engine.emit(StepRolledBack(run.id, sid, t))
+    return None
 
 
 async def _preflight(engine: Any, run: Any, backups: list[Backup], remote: Any,

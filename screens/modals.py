@@ -20,7 +20,8 @@ from .format import clean
 from .widgets import Field
 
 IN_DOUBT_LABELS = {"rerun": ("Re-run", "e"), "done": ("Mark done", "d"), "skip": ("Skip", "s"),
-                   "verify": ("Verify first", "v"), "stop": ("Decide later", "l"),
+                   "verify": ("Verify first", "v"), "rollback": ("Roll back", "b"),
+                   "stop": ("Decide later", "l"),
                    "abort": ("Abort run", "a")}
 
 

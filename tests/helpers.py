@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook.hostkeys import HostKeyStore
-from runbook.inventory import Inventory
-from runbook.transport import Transport
-
 from runbook.engine import Engine
 from runbook.events import Event, OutputLine
 from runbook.headless import FlagDecider
+from runbook.hostkeys import HostKeyStore
+from runbook.inventory import Inventory
 from runbook.journal import Journal
+from runbook.transport import Transport
 
 REPO = Path(__file__).resolve().parent.parent
 

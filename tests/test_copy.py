@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import yaml
-from runbook.inventory import Inventory
-from runbook.loader import load_procedure
 
 from runbook.headless import FlagDecider
+from runbook.inventory import Inventory
 from runbook.lab.server import LabServer, generate_key
 from runbook.lab.shell import ShellDevice
+from runbook.loader import load_procedure
 
 from .helpers import engine_for, write_procedure
 

@@ -29,6 +29,7 @@ steps:
     target: dev
     command: "SLOW"
     verify: "grep -q slow log.txt"
+    rollback: ["sed -i '/^slow$/d' log.txt"]
   - {id: four, title: Four, kind: run, target: dev, command: "echo four >> log.txt"}
 """.replace("SLOW", "echo slow >> log.txt; [ -e resumed ] || { echo ready; sleep 60; }")
 SLOW = "echo slow >> log.txt; [ -e resumed ] || { echo ready; sleep 60; }"
@@ -94,7 +95,9 @@ EXPECTED = {
     "done": (0, 1, "one\ntwo\nslow\nfour\n", "succeeded"),
     "verify": (0, 1, "one\ntwo\nslow\nfour\n", "succeeded"),
     "abort": (7, 1, "one\ntwo\nslow\n", "in_doubt"),
+    "rollback": (3, 1, "one\ntwo\n", "rolled_back"),
 }
+STATES = {"abort": "aborted", "rollback": "waiting"}
 
 
 @pytest.mark.parametrize("choice", sorted(EXPECTED))
@@ -113,6 +116,6 @@ async def test_each_in_doubt_choice_does_what_it_says(ssh_device, tmp_path, choi
     with _journal(ssh_device) as j:
         latest = j.latest_attempts(run_id)
         assert latest[("slow", ssh_device.name)].status == status
-        assert j.get_run(run_id).state == ("aborted" if choice == "abort" else "succeeded")
+        assert j.get_run(run_id).state == STATES.get(choice, "succeeded")
         decisions = [e.data["answer"] for e in j.events(run_id) if e.kind == "decision_made"]
         assert decisions == [choice]

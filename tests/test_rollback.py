@@ -9,11 +9,11 @@ import signal
 import sys
 
 import pytest
-from runbook.inventory import Inventory
-from runbook.loader import load_procedure
 
 from runbook.headless import FlagDecider
+from runbook.inventory import Inventory
 from runbook.journal import Journal
+from runbook.loader import load_procedure
 from runbook.rollback import RollbackRefused, rollback
 
 from .helpers import cli, cli_env, engine_for, write_procedure
@@ -176,3 +176,37 @@ async def test_rollback_killed_midway_completes_when_run_again(ssh_device, tmp_p
         assert j.get_run(run_id).state == "rolled_back"
     finally:
         j.close()
+
+
+RESTORE = """
+id: test.restore
+title: Back up, change, restore as a documented step
+vendor: test
+source: {document: tests}
+risk: low
+params:
+  dev: {type: target}
+  dir: {type: string}
+steps:
+  - {id: save, title: Save, kind: backup, target: dev, paths: ["{{ dir }}/app.conf"]}
+  - {id: change, title: Change, kind: run, target: dev,
+     command: "printf 'broken\\\\n' > {{ dir }}/app.conf && chmod 0600 {{ dir }}/app.conf"}
+  - {id: put-back, title: Restore the .backup copy, kind: restore, target: dev, from_step: save}
+"""
+
+
+async def test_restore_step_puts_back_a_named_backup(ssh_device, tmp_path) -> None:
+    before = seed(ssh_device.root)
+    path = write_procedure(tmp_path, RESTORE)
+    engine, journal, rec = engine_for(ssh_device.data_dir, FlagDecider())
+    run_id = engine.create(load_procedure(path), path.read_text(), str(path),
+                           {"dev": ssh_device.name, "dir": ssh_device.remote_dir}, {},
+                           Inventory.load(ssh_device.inventory_path))
+
+    assert await engine.execute(run_id, {}) == "succeeded"
+
+    assert snapshot(ssh_device.root) == before  # bytes and mode 0640 back
+    assert any("verified" in line for line in rec.lines("put-back"))
+    # The restore is itself undoable: its own backup holds the "broken" version.
+    (saved,) = [b for b in journal.backups(run_id) if b.step_id == "put-back"]
+    assert saved.sha256 == hashlib.sha256(b"broken\n").hexdigest() and saved.mode == 0o600
