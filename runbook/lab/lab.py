@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from . import checkpoint, cisco
+from . import checkpoint, cisco, clavister
 from .device import Faults, LabDevice
 from .server import LabServer, generate_key
 from .shell import ShellDevice
@@ -52,6 +52,7 @@ SPECS = (
     Spec("fmc2", "cisco", "fmc-secondary", "cisco", cisco.PREFIXES, cisco.FMC_TOOLS),
     *(Spec(f"ftd{i}", "cisco", "ftd", "cisco", cisco.PREFIXES, cisco.FTD_TOOLS, jump="jump")
       for i in (1, 2, 3)),
+    Spec("cos1", "clavister", "cos-stream", "clavister"),
 )
 
 
@@ -62,7 +63,8 @@ class Lab:
     dir: Path
     scenario: str
     servers: dict[str, LabServer]
-    devices: dict[str, ShellDevice]
+    devices: dict[str, Any]
+    cmp: Any = None
 
     @property
     def inventory_path(self) -> Path:
@@ -96,22 +98,30 @@ class Lab:
             Path(s["root"]).mkdir(parents=True)
         await asyncio.to_thread(checkpoint.build, dir, specs, scenario)
         await asyncio.to_thread(cisco.build, dir, specs, scenario)
+        cmp_settings = await asyncio.to_thread(clavister.build, dir, specs, scenario)
+        cmp = clavister.CmpServer(cmp_settings) if clavister.CmpServer.available() else None
+        if cmp is not None:
+            cmp_settings["port"] = await cmp.start()
         client = generate_key()
         key_path = dir / "client_key"
         key_path.write_bytes(client.export_private_key())
         key_path.chmod(0o600)
         authorized = client.export_public_key().decode()
-        devices: dict[str, ShellDevice] = {}
+        devices: dict[str, Any] = {}
         servers: dict[str, LabServer] = {}
         for s in SPECS:
             root = dir / "devices" / s.name
+            fault = Faults.from_dict((faults or {}).get(s.name))
             if s.vendor == "lab":
                 devices[s.name] = ShellDevice(root)
+            elif s.vendor == "clavister":
+                devices[s.name] = clavister.CosDevice(root, dir, cmp_settings, fault)
             else:
                 devices[s.name] = LabDevice(root, name=s.name, prefixes=s.prefixes,
                                             tools=s.tools, lab_root=dir, extra_env=s.env,
-                                            faults=Faults.from_dict((faults or {}).get(s.name)))
-            servers[s.name] = LabServer(s.name, devices[s.name], authorized, sftp_root=root,
+                                            faults=fault)
+            servers[s.name] = LabServer(s.name, devices[s.name], authorized,
+                                        sftp_root=None if s.vendor == "clavister" else root,
                                         allow_forwarding=s.role == "jump")
         await asyncio.gather(*(srv.start() for srv in servers.values()))
         for name, srv in servers.items():
@@ -119,7 +129,7 @@ class Lab:
         (dir / "lab.json").write_text(json.dumps({"scenario": scenario, "devices": specs},
                                                  indent=2))
         (dir / "known_hosts").write_text("".join(s.known_hosts_line() for s in servers.values()))
-        lab = cls(dir, scenario, servers, devices)
+        lab = cls(dir, scenario, servers, devices, cmp)
         lab.write_inventory(key_path)
         return lab
 
@@ -131,8 +141,12 @@ class Lab:
                                     "runbook_role": s.role}
             if s.jump:
                 host["runbook_jump"] = s.jump
-            if self.spec(s.name).get("uuid"):
-                host["sf_uuid"] = self.spec(s.name)["uuid"]
+            spec = self.spec(s.name)
+            if spec.get("uuid"):
+                host["sf_uuid"] = spec["uuid"]
+            if spec.get("cmp"):
+                host["cmp_server"] = "127.0.0.1"
+                host["cmp_port"] = spec["cmp"].get("port", 0)
             groups.setdefault(s.group, {"hosts": {}})["hosts"][s.name] = host
         self.inventory_path.write_text(
             f"# runbook lab inventory (scenario: {self.scenario}); written by `runbook lab`\n"
@@ -144,6 +158,8 @@ class Lab:
     async def stop(self) -> None:
         """Stop every server and close their connections."""
         await asyncio.gather(*(s.stop() for s in self.servers.values()))
+        if self.cmp is not None:
+            await self.cmp.stop()
 
 
 async def run_lab(dir: Path, scenario: str, ready: Any = None) -> None:
