@@ -80,3 +80,22 @@ async def test_push_cert_with_another_key_is_refused(lab_factory, tmp_path) -> N
     assert r.exit_status == 1
     assert "push_cert: SIC activation key mismatch for gw1" in out
     assert checkpoint.trust(lab.root("gw1")) == checkpoint.NOT_ESTABLISHED
+
+
+async def test_domain_ca_reset_then_every_gateway_re_sic(lab_factory, tmp_path) -> None:
+    lab = await lab_factory("gateway-in-cluster")
+    proc_path = resolve("checkpoint/mds-sic-reset")
+    engine, journal, _ = engine_for(tmp_path / "data", FlagDecider(yes=True))
+    secrets = {"sic_key": "new-one-time-key", "admin_password": "Adm1n-pw!"}
+    run_id = engine.create(load_procedure(proc_path), proc_path.read_text(), str(proc_path),
+                           {"management": "mds1", "domain": "Domain1",
+                            "domain_ip": "192.0.2.10"}, secrets,
+                           Inventory.load(lab.inventory_path))
+
+    assert await engine.execute(run_id, secrets) == "succeeded", journal.get_run(run_id).reason
+
+    assert state.read(lab.root("mds1"))["domains"]["Domain1"] == {
+        "ip": "192.0.2.10", "ca_serial": 2, "ca_running": True}
+    for gw in ("gw1", "gw2"):
+        assert checkpoint.trust(lab.root(gw)) == checkpoint.ESTABLISHED
+        assert state.read(lab.root(gw))["policy"] == "Standard"

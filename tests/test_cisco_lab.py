@@ -86,3 +86,31 @@ async def test_critical_operation_stops_before_anything_changes(lab_factory, tmp
     assert state_ == "failed"
     assert "critical operation is in progress" in journal.get_run(run_id).reason
     assert files(lab, "fmc1") == before
+
+
+async def test_copy_by_hand_brings_a_down_tunnel_back(lab_factory, tmp_path) -> None:
+    from runbook.hostkeys import HostKeyStore
+    from runbook.transport import Transport
+
+    lab = await lab_factory("ftd-tunnel-down")
+    inv = Inventory.load(lab.inventory_path)
+    transport = Transport(inv, HostKeyStore(tmp_path))
+    lines: list[str] = []
+    try:
+        await transport.exec("fmc1", "generate_certs.pl", timeout=60,
+                             on_line=lambda s, line: lines.append(line))
+    finally:
+        await transport.close()
+    assert "Certificates could not be pushed to: ftd2" in lines
+    before = files(lab, "ftd2")
+    proc = resolve("cisco/ftd-copy-sftunnel-certs")
+    engine, journal, _ = engine_for(tmp_path / "data", FlagDecider(yes=True))
+    run_id = engine.create(load_procedure(proc), proc.read_text(), str(proc),
+                           {"fmc": "fmc1", "ftd": "ftd2"}, {}, inv)
+
+    assert await engine.execute(run_id, {}) == "succeeded", journal.get_run(run_id).reason
+
+    new_ca = lab.root("fmc1") / "etc/sf/ca_root/cacert.pem"
+    assert openssl_verify(new_ca, peer_files(lab, "ftd2") / "sftunnel-cert.pem")
+    assert await rollback(engine, run_id, {}) == "rolled_back"
+    assert files(lab, "ftd2") == before

@@ -78,7 +78,9 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
     with state.change(Path(mds["root"])) as st:
         st["domains"] = {"Domain1": {"ip": "192.0.2.10", "ca_serial": 1, "ca_running": True}}
         st["current_domain"] = None
-    (Path(mds["root"]) / MDSDIR.lstrip("/") / "bin").mkdir(parents=True, exist_ok=True)
+    mds_bin = Path(mds["root"]) / MDSDIR.lstrip("/") / "bin"
+    mds_bin.mkdir(parents=True, exist_ok=True)
+    pki.write(mds_bin / "mdsconfig", b'#!/bin/sh\nexec mdsconfig "$@"\n', 0o755)
     for name in ("gw1", "gw2"):
         gw = devices[name]
         root = Path(gw["root"])
