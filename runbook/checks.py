@@ -149,6 +149,8 @@ def _templates(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
             out.append(((field, j), v))
     if isinstance(step, CopyStep):
         out.append((("from", "path"), step.source.path))
+    if isinstance(step, CliStep):
+        out += [(("answers", k), v) for k, v in step.answers.items()]
     for j, v in enumerate(step.expect.match):
         out.append((("expect", "match", j), v))
     for j, v in enumerate(step.expect.not_match):

@@ -99,3 +99,47 @@ async def test_domain_ca_reset_then_every_gateway_re_sic(lab_factory, tmp_path) 
     for gw in ("gw1", "gw2"):
         assert checkpoint.trust(lab.root(gw)) == checkpoint.ESTABLISHED
         assert state.read(lab.root(gw))["policy"] == "Standard"
+
+
+CLISH = """
+id: test.clish
+title: Read SIC state through clish and expert mode
+vendor: checkpoint
+source: {document: tests}
+risk: low
+params:
+  gw: {type: target}
+  expert_password: {type: secret}
+steps:
+  - id: state
+    title: Trust state from Expert mode
+    kind: cli
+    target: gw
+    prompt: "(gw1> |\\\\[Expert@gw1:0\\\\]# )$"
+    lines: [expert, cp_conf sic state, exit]
+    answers: {"Enter expert password: $": "{{ expert_password }}"}
+    errors: ["Wrong password", "CLINFR"]
+    expect: {match: ["^Trust State: Trust established"]}
+"""
+
+
+async def test_cli_step_switches_from_clish_to_expert(lab_factory, tmp_path) -> None:
+    from .helpers import write_procedure
+
+    lab = await lab_factory("healthy")
+    path = write_procedure(tmp_path, CLISH)
+    secrets = {"expert_password": checkpoint.EXPERT_PASSWORD}
+    engine, journal, rec = engine_for(tmp_path / "data", FlagDecider())
+    run_id = engine.create(load_procedure(path), path.read_text(), str(path), {"gw": "gw1"},
+                           secrets, Inventory.load(lab.inventory_path))
+
+    assert await engine.execute(run_id, secrets) == "succeeded", journal.get_run(run_id).reason
+
+    assert "Trust State: Trust established" in rec.lines("state")
+    assert not any(checkpoint.EXPERT_PASSWORD in line for line in rec.lines())
+
+    wrong = {"expert_password": "not-the-password"}
+    run2 = engine.create(load_procedure(path), path.read_text(), str(path), {"gw": "gw1"},
+                         wrong, Inventory.load(lab.inventory_path))
+    assert await engine.execute(run2, wrong) == "failed"
+    assert journal.get_run(run2).reason.endswith("on gw1: Wrong password.")

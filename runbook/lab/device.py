@@ -51,6 +51,7 @@ class LabDevice(ShellDevice):
     lab_root: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
+    interactive: Any = None  # coroutine(device, process) for PTY sessions (e.g. clish)
 
     def __post_init__(self) -> None:
         bin_dir = self.root / ".lab" / "bin"
@@ -76,9 +77,23 @@ class LabDevice(ShellDevice):
             return command
         return self._rx.sub(lambda m: str(self.root) + m.group(1), command)
 
+    async def capture(self, command: str) -> str:
+        """Run one command in the device's shell and return its output (for interactive shells)."""
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", self.map_paths(command), cwd=self.root, env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        return out.decode(errors="replace")
+
     async def __call__(self, process: asyncssh.SSHServerProcess) -> None:
         command = process.command
         f = self.faults
+        if command is None and self.interactive is not None:
+            if f.no_prompt:
+                await process.channel.wait_closed()
+                return
+            await self.interactive(self, process)
+            return
         if command is not None:
             if f.hang and re.search(f.hang, command):
                 await process.channel.wait_closed()

@@ -119,7 +119,8 @@ class Lab:
             else:
                 devices[s.name] = LabDevice(root, name=s.name, prefixes=s.prefixes,
                                             tools=s.tools, lab_root=dir, extra_env=s.env,
-                                            faults=fault)
+                                            faults=fault, interactive=checkpoint.clish
+                                            if s.role == "gateway" else None)
             servers[s.name] = LabServer(s.name, devices[s.name], authorized,
                                         sftp_root=None if s.vendor == "clavister" else root,
                                         allow_forwarding=s.role == "jump")

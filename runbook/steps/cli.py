@@ -25,12 +25,13 @@ async def run_cli(ctx: StepContext, description: str) -> Outcome:
                                                "quote or a control character; it cannot be "
                                                "typed into a CLI safely")
         lines.append(ctx.render(template, "text"))
+    answers = {question: ctx.render(answer, "text") for question, answer in step.answers.items()}
     session = await CliSession.open(ctx.transport, ctx.target_name, step.prompt,
                                     step.command_timeout, ctx.redactor)
     try:
         for line in lines:
             ctx.output.line("stdout", f"> {line}")
-            output = await session.send(line, step.command_timeout, step.answers)
+            output = await session.send(line, step.command_timeout, answers)
             for out in output:
                 ctx.output.line("stdout", out)
                 for pattern in step.errors:
