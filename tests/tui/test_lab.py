@@ -24,7 +24,7 @@ async def test_fmc_renewal_on_the_lab_by_key_presses(lab_factory: Any, tmp_path:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         procs = app.screen.query_one("#procedure-table", DataTable)
-        await pilot.press("slash", *"fmc", "enter")
+        await pilot.press("slash", *"internalca and push", "enter")
         assert procs.row_count == 1
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ParamsScreen), "the parameters")
