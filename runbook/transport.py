@@ -230,6 +230,7 @@ class Transport:
             return ExecResult(None, "timeout", True, time.monotonic() - started)
         except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
             work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
             self._conns.pop(name, None)
             raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                  "running; it may or may not have taken effect") from None

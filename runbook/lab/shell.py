@@ -53,6 +53,7 @@ class ShellDevice:
             if not outputs.done():  # the client went away: nothing may keep running
                 _kill_group(proc.pid)
                 outputs.cancel()
+                await asyncio.gather(outputs, return_exceptions=True)
                 await proc.wait()
                 return
             outputs.result()
