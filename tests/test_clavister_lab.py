@@ -97,3 +97,25 @@ async def test_missing_prompt_times_out_with_a_clear_message(lab_factory, tmp_pa
                                    "while waiting for the first prompt; last output: (nothing)")
     finally:
         await transport.close()
+
+
+async def test_update_then_revoke(lab_factory, tmp_path) -> None:
+    lab = await lab_factory("healthy")
+    cmp = clavister.settings(lab.dir)
+    if not cmp.get("port"):
+        pytest.skip("this openssl has no `cmp` command")
+    assert (await enrol(lab, tmp_path, cmp["psk"]))[0] == "succeeded"
+    first = (lab.root("cos1") / "files/cl_newcert.der").read_bytes()
+    inv = Inventory.load(lab.inventory_path)
+    for name in ("clavister/cmp-update", "clavister/cmp-revoke"):
+        proc = resolve(name)
+        engine, journal, _ = engine_for(tmp_path / "data", FlagDecider(yes=True))
+        run_id = engine.create(load_procedure(proc), proc.read_text(), str(proc),
+                               {"firewall": "cos1"}, {}, inv)
+        assert await engine.execute(run_id, {}) == "succeeded", journal.get_run(run_id).reason
+        if name.endswith("update"):
+            renewed = (lab.root("cos1") / "files/cl_newcert.der").read_bytes()
+            assert renewed != first
+            assert x509.load_der_x509_certificate(renewed).issuer.rfc4514_string() == \
+                cmp["ca_subject"]
+    assert state.read(lab.root("cos1"))["revoked"] == ["cmp/clcert"]
