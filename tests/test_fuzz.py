@@ -90,8 +90,8 @@ async def test_hostile_output_is_shown_stored_and_checked(ssh_device, tmp_path) 
             kind: run
             target: dev
             command: >-
-              printf '\\377\\376 bad utf-8\\n\\033[31mred\\033[0m\\n';
-              head -c 300000 /dev/zero | tr '\\0' a; echo; echo end
+              printf '\377\376 bad utf-8\n\033[31mred\033[0m\n';
+              head -c 300000 /dev/zero | tr '\0' a; echo; echo end
             expect: {match: ["^end$"]}
         """)
     engine, journal, rec = engine_for(ssh_device.data_dir, FlagDecider())
