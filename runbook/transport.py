@@ -62,14 +62,15 @@ class _Splitter:
     def feed(self, data: bytes) -> None:
         self.buf += data
         while True:
-            nl = self.buf.find(b"\n")
-            if nl < 0:
+            nl = self.buf.find(b"\n", 0, LINE_PIECE + 1)
+            if nl >= 0:
+                self._emit(self.buf[:nl])
+                self.buf = self.buf[nl + 1:]
+            elif len(self.buf) >= LINE_PIECE:
+                self._emit(self.buf[:LINE_PIECE])
+                self.buf = self.buf[LINE_PIECE:]
+            else:
                 break
-            self._emit(self.buf[:nl])
-            self.buf = self.buf[nl + 1:]
-        while len(self.buf) >= LINE_PIECE:
-            self._emit(self.buf[:LINE_PIECE])
-            self.buf = self.buf[LINE_PIECE:]
 
     def close(self) -> None:
         if self.buf:
