@@ -1,0 +1,87 @@
+"""Each lab procedure, SIGKILLed at every step in turn and resumed, ends as if uninterrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from runbook.lab import checkpoint, cisco, clavister, state
+from runbook.library import resolve
+from runbook.loader import load_procedure
+
+from .helpers import cli, cli_env
+
+
+def resic_done(lab) -> None:
+    gw = lab.root("gw2")
+    assert checkpoint.trust(gw) == checkpoint.ESTABLISHED
+    assert state.read(gw)["policy"] == "Standard" and state.read(gw)["cpd"] == "E"
+
+
+def fmc_done(lab) -> None:
+    fmc = lab.spec("fmc1")
+    for peer in ("ftd1", "ftd2", "ftd3", "fmc2"):
+        assert cisco.handshake(lab.root("fmc1"), fmc["uuid"], lab.spec(peer)) is None, peer
+
+
+def cos_done(lab) -> None:
+    st = state.read(lab.root("cos1"))
+    assert st["active"]["Certificate:cmp/clcert"]["CertificateData"] == "file://cl_newcert.der"
+    assert st["activated"] is None
+
+
+CASES: dict[str, tuple[str, str, Callable[[object], list[str]], Callable[[object], None]]] = {
+    "checkpoint/resic-gateway": (
+        "gateway-in-cluster", "sic_key=RB_S1,admin_password=RB_S2",
+        lambda lab: ["gateway=gw2", "management=mds1", "gateway_object=gw2",
+                     "domain=Domain1"], resic_done),
+    "cisco/fmc-sftunnel-ca-renew": (
+        "ftd-tunnel-down", "", lambda lab: ["fmc=fmc1", "fmc_secondary=fmc2"], fmc_done),
+    "clavister/cmp-initiate": (
+        "healthy", "psk=RB_PSK",
+        lambda lab: ["firewall=cos1", "cmp_fqdn=127.0.0.1",
+                     f"cmp_port={clavister.settings(lab.dir)['port']}",
+                     f"reference={clavister.settings(lab.dir)['ref']}",
+                     "subject_cn=cos1.lab.example"], cos_done),
+}
+POINTS = [(name, step.id) for name in CASES for step in load_procedure(resolve(name)).steps]
+
+
+@pytest.mark.parametrize(("name", "step"), POINTS, ids=[f"{n}:{s}" for n, s in POINTS])
+async def test_killed_at_step_then_resumed(lab_factory, tmp_path, name, step) -> None:
+    scenario, secrets, params, done = CASES[name]
+    lab = await lab_factory(scenario)
+    if name.startswith("clavister") and not clavister.settings(lab.dir).get("port"):
+        pytest.skip("this openssl has no `cmp` command")
+    env = cli_env(tmp_path / "data", tmp_path, RB_S1="one-time-key-1", RB_S2="Adm1n-pw!",
+                  RB_PSK=clavister.settings(lab.dir)["psk"])
+    secret_args = [a for pair in secrets.split(",") if pair for a in ("--secret-env", pair)]
+    args = ["run", name, "-i", str(lab.inventory_path), "--yes", *secret_args,
+            *[a for p in params(lab) for a in ("-p", p)]]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "runbook", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    run_id, seen = None, []
+    async with asyncio.timeout(120):
+        while line := (await proc.stdout.readline()).decode():
+            seen.append(line)
+            if m := re.search(r"run (\S+):", line):
+                run_id = run_id or m.group(1)
+            if re.match(rf"-- {re.escape(step)}\b", line):  # the step has started
+                proc.send_signal(signal.SIGKILL)
+                break
+    await proc.wait()
+    assert run_id, "".join(seen)
+    code = None
+    for _ in range(3):
+        code, out, err = await cli(["resume", run_id, "--in-doubt", "rerun", "--yes",
+                                    *secret_args], env)
+        if code != 4:
+            break
+    assert code == 0, out + err
+    done(lab)
