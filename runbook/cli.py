@@ -286,6 +286,14 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
                                                        accept_new_host_key))
         return journal, engine, rec.id, secrets
 
+    try:
+        with ctx.journal() as j:
+            rec = j.get_run(run)
+    except Exception as exc:  # noqa: BLE001
+        sys.exit(fail(exc, ctx))
+    if rec.finished:  # resuming twice (or from a script) is not an error
+        click.echo(f"run {rec.id} is already {rec.state}; nothing to resume", err=True)
+        sys.exit(EXIT_CODES.get(rec.state, 0))
     sys.exit(_guarded(ctx, start))
 
 

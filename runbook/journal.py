@@ -108,6 +108,12 @@ class Journal:
         """Open (or create) `journal.db` in the data directory."""
         return cls(data_dir(directory) / "journal.db")
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Release this process's run locks and close the database."""
         for run_id in list(self._held):

@@ -119,3 +119,15 @@ async def test_each_in_doubt_choice_does_what_it_says(ssh_device, tmp_path, choi
         assert j.get_run(run_id).state == STATES.get(choice, "succeeded")
         decisions = [e.data["answer"] for e in j.events(run_id) if e.kind == "decision_made"]
         assert decisions == [choice]
+
+
+async def test_resuming_a_finished_run_says_so_and_succeeds(ssh_device, tmp_path) -> None:
+    path = write_procedure(tmp_path, PROCEDURE.replace(SLOW, "echo quick"))
+    env = cli_env(ssh_device.data_dir, tmp_path)
+    code, out, err = await cli(["run", str(path), "-i", str(ssh_device.inventory_path),
+                                "-p", f"dev={ssh_device.name}"], env)
+    assert code == 0, out + err
+    run_id = re.search(r"run (\S+):", out).group(1)
+    code, out, err = await cli(["resume", run_id], env)
+    assert code == 0
+    assert err.strip() == f"run {run_id} is already succeeded; nothing to resume"
