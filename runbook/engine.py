@@ -27,6 +27,7 @@ from .events import (
     DecisionMade,
     DecisionNeeded,
     Event,
+    HostKeyRejected,
     Notice,
     OutputLine,
     RunFinished,
@@ -359,6 +360,8 @@ class Engine:
                 return
             except HostKeyError as err:
                 if err.changed:
+                    self.emit(HostKeyRejected(run.id, target.name, target.host, target.port,
+                                              err.fingerprint, list(err.known)))
                     raise
                 answer = await self._ask(
                     run, "host_key", f"{target.name} offers an unknown host key "

@@ -188,3 +188,14 @@ class CertFactsFound(Event):
     step_id: str
     target: str | None
     facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostKeyRejected(Event):
+    """A device offered a key other than the one trusted for it: the run stops, nothing sent."""
+
+    target: str
+    host: str
+    port: int
+    fingerprint: str
+    known: list[str] = field(default_factory=list)

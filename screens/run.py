@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -23,6 +22,7 @@ from runbook.events import (
     DecisionMade,
     DecisionNeeded,
     Event,
+    HostKeyRejected,
     Notice,
     OutputLine,
     RunFinished,
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from .backend import Backend
 
 FLUSH_SECONDS = 0.05
-CHANGED_KEY = re.compile(r"^(?P<target>\S+) \((?P<where>[^)]*)\): HOST KEY CHANGED: it now "
-                         r"offers (?P<new>\S+) but (?P<old>.+?) is trusted")
 LEVELS = {"info": "information", "warning": "warning", "error": "error"}
 
 COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it waits for",
@@ -160,6 +158,9 @@ class RunScreen(Screen[None]):
             case CertFactsFound():
                 self.facts.setdefault(event.step_id, {})[event.target] = event.facts
                 self.show_detail()
+            case HostKeyRejected():  # the engine stops on a changed key: show both
+                self.app.push_screen(HostKeyModal(event.target, event.host, event.port,
+                                                  event.fingerprint, list(event.known)))
             case Notice():
                 self._notice(event)
             case Comment():
@@ -173,12 +174,8 @@ class RunScreen(Screen[None]):
                             severity=sev, timeout=10)
 
     def _notice(self, event: Notice) -> None:
-        m = CHANGED_KEY.match(event.message)
-        if m:  # the engine stops on a changed key; show both fingerprints
-            host, _, port = m["where"].rpartition(":")
-            self.app.push_screen(HostKeyModal(m["target"], host, int(port) if port.isdigit()
-                                              else None, m["new"], m["old"].split(", ")))
-            return
+        if "HOST KEY CHANGED" in event.message:
+            return  # shown by the HostKeyRejected modal
         self.notify(event.message, severity=LEVELS.get(event.level, "information"),  # type: ignore[arg-type]
                     timeout=8)
 
