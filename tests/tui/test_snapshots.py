@@ -35,6 +35,8 @@ def test_home(snap_compare: Any, recorded: Recorded, size: tuple[int, int]) -> N
         # Pin the list to procedures that exist today, so adding one does not move the picture.
         pilot.app.screen.query_one(Input).value = "checkpoint"
         await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
 
     assert snap_compare(app_for(recorded), terminal_size=size, run_before=before)
 
