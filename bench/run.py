@@ -1,0 +1,195 @@
+"""Benchmarks: runbook against hand-written asyncssh (and Ansible, when asked) in one run.
+
+    python -m bench.run [--quick] [--ansible] [--out bench/results.json]
+
+Prints a table of wall times and ratios measured in this same run on this machine; never part
+of the test suite. Targets (not asserted): fan-out <= 1.15x asyncssh, <= 5 ms engine overhead
+per step, resume <= 200 ms, streaming <= 1.5x plain ssh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from runbook.engine import Engine
+from runbook.headless import FlagDecider
+from runbook.hostkeys import HostKeyStore
+from runbook.inventory import Inventory
+from runbook.journal import Journal
+from runbook.loader import load_procedure_text
+from runbook.transport import Transport
+
+from .sshd import Sshd
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def engine(data: Path) -> Engine:
+    store = HostKeyStore(data)
+    return Engine(Journal.open(data), FlagDecider(yes=True),
+                  transport_factory=lambda inv: Transport(inv, store),
+                  inventory_from_snapshot=Inventory.from_snapshot)
+
+
+def procedure(steps: list[str], foreach: bool, concurrency: int = 10) -> str:
+    where = f"foreach: devs, concurrency: {concurrency}" if foreach else "target: dev"
+    body = "\n".join(f"  - {{id: s{i}, title: S{i}, kind: run, {where}, command: {json.dumps(c)}}}"
+                     for i, c in enumerate(steps))
+    params = "devs: {type: targets}" if foreach else "dev: {type: target}"
+    return (f"id: bench.p\ntitle: Bench\nvendor: bench\nsource: {{document: bench}}\n"
+            f"risk: low\nparams: {{{params}}}\nsteps:\n{body}\n")
+
+
+async def runbook_run(text: str, inv: Path, params: dict[str, str], data: Path) -> float:
+    e = engine(data)
+    run_id = e.create(load_procedure_text(text), text, "bench.yaml", params, {},
+                      Inventory.load(inv))
+    t0 = time.perf_counter()
+    state = await e.execute(run_id, {})
+    elapsed = time.perf_counter() - t0
+    e.journal.close()
+    assert state == "succeeded", state
+    return elapsed
+
+
+async def raw_fanout(sshd: Sshd, n: int, command: str, concurrency: int) -> float:
+    sem = asyncio.Semaphore(concurrency)
+    known = str(sshd.root / "known_hosts")
+
+    async def one() -> None:
+        async with sem:
+            async with asyncssh.connect("127.0.0.1", sshd.port, known_hosts=known,
+                                        client_keys=[str(sshd.root / "client_key")]) as c:
+                r = await c.run(command)
+                assert r.exit_status == 0
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return time.perf_counter() - t0
+
+
+async def raw_steps(sshd: Sshd, steps: int) -> float:
+    async with asyncssh.connect("127.0.0.1", sshd.port, known_hosts=str(sshd.root / "known_hosts"),
+                                client_keys=[str(sshd.root / "client_key")]) as c:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            await c.run("true")
+        return time.perf_counter() - t0
+
+
+def resume_time(work: Path, events: int) -> float:
+    data = work / "resume"
+    j = Journal.open(data)
+    text = procedure(["true"], False)
+    run_id = j.create_run(procedure_id="bench.p", procedure_title="Bench",
+                          procedure_path="bench.yaml", procedure_hash="0" * 64,
+                          procedure_text=text, params={"dev": "dev000"}, secret_names=[],
+                          inventory={})
+    for i in range(events):
+        j.append_event(run_id, "notice", {"message": f"event {i}"})
+    j.close()
+    t0 = time.perf_counter()
+    e = engine(data)
+    e.view(run_id)
+    e.journal.events(run_id)
+    e.journal.close()
+    return time.perf_counter() - t0
+
+
+def startup() -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "runbook", "--help"], env=env, capture_output=True,
+                   check=True)
+    help_s = time.perf_counter() - t0
+    code = ("import asyncio,time,tempfile;from screens import create_app\n"
+            "async def m():\n t=time.perf_counter()\n app=create_app(data_dir=tempfile.mkdtemp())\n"
+            " async with app.run_test(size=(80,24)) as p:\n  await p.pause()\n"
+            "  print(time.perf_counter()-t)\nasyncio.run(m())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return {"help_s": help_s, "tui_first_paint_s": float(out.stdout.strip().splitlines()[-1])}
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": {"python": platform.python_version(),
+                                           "cpus": os.cpu_count(), "system": platform.platform()}}
+    work = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
+    sshd = Sshd(work / "sshd").start()
+    try:
+        cert = work / "cert.pem"
+        cert.write_text("-----BEGIN CERTIFICATE-----\n" + "A" * 1200
+                        + "\n-----END CERTIFICATE-----\n")
+        command = f"cat {cert} | sha256sum"
+        sizes = [10, 50] if args.quick else [10, 50, 200]
+        fan = {}
+        for n in sizes:
+            inv = sshd.inventory(n)
+            rb = await runbook_run(procedure([command], True), inv, {"devs": "role=bench"},
+                                   work / f"fan{n}")
+            raw = await raw_fanout(sshd, n, command, 10)
+            fan[n] = {"runbook_s": rb, "asyncssh_s": raw, "runbook_over_asyncssh": rb / raw}
+        results["fanout"] = fan
+        steps = 100 if args.quick else 500
+        inv1 = sshd.inventory(1)
+        rb = await runbook_run(procedure(["true"] * steps, False), inv1, {"dev": "dev000"},
+                               work / "steps")
+        raw = await raw_steps(sshd, steps)
+        results["per_step"] = {"steps": steps, "runbook_s": rb, "asyncssh_s": raw,
+                               "engine_ms_per_step": (rb - raw) / steps * 1000}
+        lines = 100_000 if args.quick else 1_000_000
+        rb = await runbook_run(procedure([f"seq 1 {lines}"], False), inv1, {"dev": "dev000"},
+                               work / "stream")
+        t0 = time.perf_counter()
+        subprocess.run(["ssh", "-p", str(sshd.port), "-i", str(sshd.root / "client_key"),
+                        "-o", f"UserKnownHostsFile={sshd.root / 'known_hosts'}",
+                        "-o", "BatchMode=yes", "127.0.0.1", f"seq 1 {lines}"],
+                       stdout=subprocess.DEVNULL, check=True)
+        plain = time.perf_counter() - t0
+        results["streaming"] = {"lines": lines, "runbook_s": rb, "ssh_s": plain,
+                                "runbook_over_ssh": rb / plain}
+        results["resume"] = {"events": 10_000, "ready_s": resume_time(work, 10_000)}
+        results["startup"] = startup()
+    finally:
+        sshd.stop()
+    return results
+
+
+def table(r: dict[str, Any]) -> str:
+    rows = [f"machine: {r['machine']}"]
+    for n, f in r["fanout"].items():
+        rows.append(f"fan-out {n:>4} targets: runbook {f['runbook_s']:.2f}s, asyncssh "
+                    f"{f['asyncssh_s']:.2f}s, ratio {f['runbook_over_asyncssh']:.2f}")
+    p = r["per_step"]
+    rows.append(f"{p['steps']} steps on one target: runbook {p['runbook_s']:.2f}s, asyncssh "
+                f"{p['asyncssh_s']:.2f}s, engine overhead {p['engine_ms_per_step']:.1f} ms/step")
+    s = r["streaming"]
+    rows.append(f"{s['lines']} lines: runbook {s['runbook_s']:.2f}s, ssh {s['ssh_s']:.2f}s, "
+                f"ratio {s['runbook_over_ssh']:.2f}")
+    rows.append(f"resume with {r['resume']['events']} events: {r['resume']['ready_s'] * 1000:.0f}"
+                " ms to ready")
+    rows.append(f"startup: runbook --help {r['startup']['help_s']:.2f}s, TUI first paint "
+                f"{r['startup']['tui_first_paint_s']:.2f}s")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="Smaller sizes (a smoke run).")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results.json"))
+    a = parser.parse_args()
+    res = asyncio.run(main(a))
+    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    print(table(res))
