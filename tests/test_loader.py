@@ -122,3 +122,35 @@ def test_mutated_files_give_a_procedure_or_a_located_error(text: str) -> None:
         assert 1 <= exc.line <= text.count("\n") + 2
         assert exc.column >= 1
         assert str(exc).startswith(f"fuzz.yaml:{exc.line}:{exc.column}: ")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_procedure_has_a_readable_plan(path: Path) -> None:
+    from runbook.export import build_plan, render
+    from runbook.inventory import Inventory
+    from runbook.loader import procedure_hash
+
+    proc = load_procedure(path)
+    inv = Inventory.from_dict({"all": {"hosts": {
+        n: {"ansible_host": "192.0.2.1", "runbook_role": r, "sf_uuid": f"uuid-{n}"}
+        for n, r in (("mds1", "mds"), ("gw1", "gateway"), ("fmc1", "fmc"), ("ftd1", "ftd"),
+                     ("cos1", "cos-stream"), ("sol1", "ike-host"))}}})
+    given = {}
+    for name, p in proc.params.items():
+        if p.default is not None or p.type == "secret" or not p.required:
+            continue
+        given[name] = {"target": next(iter(inv.targets)), "targets": "all", "ip": "192.0.2.9",
+                       "int": "1", "bool": "true"}.get(p.type, "x1")
+        if p.type == "target":
+            matches = [t for t in inv.targets.values() if name.replace("_", "-") in t.roles
+                       or any(r in name for r in t.roles)]
+            given[name] = (matches or list(inv.targets.values()))[0].name
+        if p.type == "choice":
+            given[name] = p.choices[0]
+    text = path.read_text()
+    md = render(build_plan(proc, procedure_hash(text), str(path), given, inv), "md")
+    assert md.startswith(f"# Plan: {proc.title}")
+    assert "## Backout plan" in md
+    for step in proc.steps:
+        assert f"(`{step.id}`)" in md
+    assert "<secret " in md or not proc.secret_params
