@@ -13,7 +13,7 @@ from .cli import Ctx, fail, main, make_engine, parse_params, read_secrets, run_a
 from .errors import UsageError
 from .headless import FlagDecider, Printer
 from .journal import Journal
-from .paths import private_file
+from .paths import write_private
 
 FORMATS = ["md", "json", "html"]
 
@@ -23,8 +23,7 @@ def write_out(text: str, output: str | None) -> None:
     if not output:
         click.echo(text, nl=False)
         return
-    path = private_file(Path(output))
-    path.write_text(text)
+    path = write_private(Path(output), text)
     click.echo(f"written: {path}", err=True)
 
 

@@ -13,7 +13,7 @@ from runbook.errors import RunbookError, UsageError
 from runbook.library import Entry, catalogue
 from runbook.model import Procedure
 from runbook.paths import data_dir as resolve_data_dir
-from runbook.paths import private_file
+from runbook.paths import private_file, write_private
 from runbook.records import RunRecord
 
 EXPORT_FORMATS = ("md", "json", "html")
@@ -165,8 +165,7 @@ class Backend:
 def _write(path: Path, text: str) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        private_file(path)
-        path.write_text(text)
+        write_private(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..journal import Journal, verify_chain
 from ..loader import load_procedure_text
+from ..paths import write_private
 from ..records import EventRecord
 from ..redact import MASK
 
@@ -73,8 +74,7 @@ def build_record(journal: Journal, run_id: str, logs_dir: Path | None = None) ->
             if trimmed and logs_dir is not None:
                 logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 log_path = logs_dir / f"{a.id:05d}-{step.id}-{a.target or 'local'}.log"
-                log_path.touch(mode=0o600)
-                log_path.write_text(text)
+                write_private(log_path, text)
                 log = str(log_path)
             attempts.append({
                 "target": a.target, "attempt": a.attempt, "status": a.status,

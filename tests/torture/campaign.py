@@ -69,6 +69,18 @@ async def runbook(args: list[str], env: dict[str, str], kill_after: int | None
     return (None if killed else proc.returncode), "".join(seen)
 
 
+async def kill_export(args: list[str], env: dict[str, str], after: float) -> None:
+    """Start an export and SIGKILL it after `after` seconds (or let it end first)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "runbook", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await asyncio.wait_for(proc.wait(), after)
+    except (TimeoutError, asyncio.TimeoutError):
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+
+
 async def campaign(seed: int, kills: int, work: Path) -> Report:
     """Repeat run-to-the-end-under-fire and rollback-under-fire until `kills` kills are spent."""
     sys.path.insert(0, str(REPO))
@@ -112,8 +124,17 @@ async def campaign(seed: int, kills: int, work: Path) -> Report:
                 report.problems.append(f"rollback of {run_id} exit {code}: {out[-500:]}")
             elif snapshot(lab.dir) != before:
                 report.problems.append(f"rollback of {run_id} did not restore every file")
-            code, _ = await runbook(["export", run_id, "--format", "json", "-o",
-                                     str(work / f"{run_id}.json")], env, None)
+            dest = work / f"{run_id}.json"
+            await kill_export(["export", run_id, "--format", "json", "-o", str(dest)], env,
+                              rng.uniform(0.05, 0.6))
+            report.kills += 1
+            if dest.exists():  # a killed export leaves the whole file or none (atomic write)
+                try:
+                    json.loads(dest.read_text())
+                except ValueError:
+                    report.problems.append(f"a killed export left a partial {dest.name}")
+            code, _ = await runbook(["export", run_id, "--format", "json", "-o", str(dest)],
+                                    env, None)
             record = json.loads((work / f"{run_id}.json").read_text())
             if code != 0 or verify_chain(record["events"]) is not None:
                 report.problems.append(f"export of {run_id} is not intact")
