@@ -76,7 +76,7 @@ async def kill_export(args: list[str], env: dict[str, str], after: float) -> Non
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         await asyncio.wait_for(proc.wait(), after)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
 
