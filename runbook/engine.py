@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from .backups import BackupStore, record_after, take
 from .conditions import evaluate
-from .errors import HostKeyError, RunbookError, TransportError, UsageError
+from .errors import HostKeyError, JournalError, RunbookError, TransportError, UsageError
 from .events import (
     BackupTaken,
     Comment,
@@ -244,6 +244,7 @@ class Engine:
             return state
         finally:
             await self.transport.close()
+            self.journal.unlock_files(rec.id)
             self.journal.unlock(rec.id)
 
     async def _drive(self, run: LoadedRun) -> tuple[str, str]:
@@ -394,6 +395,7 @@ class Engine:
         """Back up every path the step changes; the bytes and records are durable on return."""
         saved: list[Backup] = []
         for path in self.paths_to_save(run, step, target):
+            self.journal.lock_file(f"{target.host}:{target.port}", path, run.id)
             for b in await take(self.journal, self.store, self.files(target), run_id=run.id,
                                 step_id=step.id, host=target.host, path=path):
                 saved.append(b)
@@ -420,6 +422,9 @@ class Engine:
         if target is not None:
             try:
                 saved = await self._save(run, step, target)
+            except JournalError as exc:
+                self.emit(Notice(run.id, str(exc), "error", step.id, name))
+                return Outcome("failed", None, f"{exc}; the step was not started")
             except TransportError as exc:
                 reason = run.redactor(f"could not back up a file on {name} ({exc}); the step "
                                       "was not started")

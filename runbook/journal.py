@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS backups(
     mtime INTEGER, method TEXT NOT NULL, taken_at TEXT NOT NULL, after_sha256 TEXT,
     after_state TEXT, restored_at TEXT, restore_note TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS backups_run ON backups(run_id, step_id, target);
+CREATE TABLE IF NOT EXISTS file_locks(
+    device TEXT NOT NULL, path TEXT NOT NULL, run_id TEXT NOT NULL, pid INTEGER NOT NULL,
+    host TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY(device, path));
 CREATE TABLE IF NOT EXISTS events(
     run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL, ts TEXT NOT NULL,
     kind TEXT NOT NULL, step_id TEXT, target TEXT, data TEXT NOT NULL,
@@ -208,6 +211,25 @@ class Journal:
             db.execute("UPDATE runs SET lock_pid = NULL, lock_host = NULL, lock_at = NULL"
                        " WHERE id = ? AND lock_pid = ?", (run_id, os.getpid()))
         self._held.discard(run_id)
+
+    def lock_file(self, device: str, path: str, run_id: str) -> None:
+        """Claim a device file for this run; raises JournalError if a live process of another
+        run is changing it (two runs must never interleave changes to one file)."""
+        me, host = os.getpid(), socket.gethostname()
+        with self.tx() as db:
+            row = db.execute("SELECT run_id, pid, host, at FROM file_locks WHERE device = ? AND"
+                             " path = ?", (device, path)).fetchone()
+            if row and row["run_id"] != run_id and (row["host"] != host or _alive(row["pid"])):
+                raise JournalError(f"{path} on {device} is being changed by run {row['run_id']}"
+                                   f" (process {row['pid']} on {row['host']}, since "
+                                   f"{row['at'][:19]}); wait for that run to finish")
+            db.execute("INSERT OR REPLACE INTO file_locks VALUES (?, ?, ?, ?, ?, ?)",
+                       (device, path, run_id, me, host, now()))
+
+    def unlock_files(self, run_id: str) -> None:
+        """Release every device file this run claimed."""
+        with self.tx() as db:
+            db.execute("DELETE FROM file_locks WHERE run_id = ?", (run_id,))
 
     # ---- attempts (write-ahead) ------------------------------------------------------------
 

@@ -94,3 +94,55 @@ async def test_second_process_on_the_same_run_is_refused(ssh_device, tmp_path) -
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
+
+
+async def test_two_runs_never_change_one_device_file_at_once(ssh_device, tmp_path) -> None:
+    holder = write_procedure(tmp_path, """
+        id: test.holder
+        title: Changes app.conf slowly
+        vendor: test
+        source: {document: tests}
+        risk: low
+        params: {dev: {type: target}}
+        steps:
+          - {id: change, title: Change, kind: run, target: dev, modifies: [app.conf],
+             command: "echo a >> app.conf"}
+          - {id: slow, title: Slow, kind: run, target: dev, command: "echo ready; sleep 60"}
+        """, "holder.yaml")
+    other = write_procedure(tmp_path, """
+        id: test.other
+        title: Also changes app.conf
+        vendor: test
+        source: {document: tests}
+        risk: low
+        params: {dev: {type: target}}
+        steps:
+          - {id: change, title: Change, kind: run, target: dev, modifies: [app.conf],
+             command: "echo b >> app.conf"}
+        """, "other.yaml")
+    env = cli_env(ssh_device.data_dir, tmp_path)
+    args = ["-i", str(ssh_device.inventory_path), "-p", f"dev={ssh_device.name}"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "runbook", "run", str(holder), *args, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    run_id = None
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                line = (await proc.stdout.readline()).decode()
+                assert line
+                if m := re.search(r"run (\S+):", line):
+                    run_id = run_id or m.group(1)
+                if line.rstrip().endswith("| ready"):
+                    break
+        code, out, err = await cli(["run", str(other), *args], env)
+        assert code == 1
+        assert (f"app.conf on 127.0.0.1:{ssh_device.server.port} is being changed by run "
+                f"{run_id} (process {proc.pid}") in out
+        assert (ssh_device.root / "app.conf").read_text() == "a\n"  # b never written
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    code, out, err = await cli(["run", str(other), *args], env)  # the holder is gone
+    assert code == 0, out + err
