@@ -73,3 +73,28 @@ def engine_for(data_dir: Path, decider: Any = None) -> tuple[Engine, Journal, Re
     rec = Recorder()
     engine.subscribe(rec)
     return engine, journal, rec
+
+
+async def start_until(args: list[str], env: dict[str, str], marker: str = "| ready"
+                      ) -> tuple[asyncio.subprocess.Process, str]:
+    """Start `python -m runbook ARGS`; return it (still running) and its run id once a stdout
+    line ends with `marker` (the device said the step is under way)."""
+    import re
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "runbook", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    run_id = None
+    seen: list[str] = []
+    async with asyncio.timeout(60):
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            assert line, f"runbook ended before {marker!r}: {seen}"
+            seen.append(line)
+            if m := re.search(r"run (\S+):", line):
+                run_id = run_id or m.group(1)
+            if line.rstrip().endswith(marker):
+                break
+    assert run_id
+    return proc, run_id

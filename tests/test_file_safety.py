@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import re
 import signal
-import sys
 
 import pytest
 
@@ -13,7 +10,7 @@ from runbook.backups import BackupStore
 from runbook.journal import Journal
 from runbook.paths import UnsafeDirectory, data_dir
 
-from .helpers import cli, cli_env, write_procedure
+from .helpers import cli, cli_env, start_until, write_procedure
 
 
 def test_journal_files_are_private(tmp_path) -> None:
@@ -71,21 +68,9 @@ async def test_second_process_on_the_same_run_is_refused(ssh_device, tmp_path) -
           - {id: slow, title: Slow, kind: run, target: dev, command: "echo ready; sleep 60"}
         """)
     env = cli_env(ssh_device.data_dir, tmp_path)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "runbook", "run", str(path), "-i", str(ssh_device.inventory_path),
-        "-p", f"dev={ssh_device.name}", env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    run_id = None
+    proc, run_id = await start_until(["run", str(path), "-i", str(ssh_device.inventory_path),
+                                      "-p", f"dev={ssh_device.name}"], env)
     try:
-        async with asyncio.timeout(60):
-            while True:
-                line = (await proc.stdout.readline()).decode()
-                assert line
-                if m := re.search(r"run (\S+):", line):
-                    run_id = run_id or m.group(1)
-                if line.rstrip().endswith("| ready"):
-                    break
-
         code, out, err = await cli(["resume", run_id, "--in-doubt", "rerun"], env)
 
         assert code == 6
@@ -122,20 +107,8 @@ async def test_two_runs_never_change_one_device_file_at_once(ssh_device, tmp_pat
         """, "other.yaml")
     env = cli_env(ssh_device.data_dir, tmp_path)
     args = ["-i", str(ssh_device.inventory_path), "-p", f"dev={ssh_device.name}"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "runbook", "run", str(holder), *args, env=env,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    run_id = None
+    proc, run_id = await start_until(["run", str(holder), *args], env)
     try:
-        async with asyncio.timeout(60):
-            while True:
-                line = (await proc.stdout.readline()).decode()
-                assert line
-                if m := re.search(r"run (\S+):", line):
-                    run_id = run_id or m.group(1)
-                if line.rstrip().endswith("| ready"):
-                    break
         code, out, err = await cli(["run", str(other), *args], env)
         assert code == 1
         assert (f"app.conf on 127.0.0.1:{ssh_device.server.port} is being changed by run "
