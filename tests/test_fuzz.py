@@ -104,3 +104,31 @@ async def test_hostile_output_is_shown_stored_and_checked(ssh_device, tmp_path) 
     assert lines[-1] == "end"
     (attempt,) = journal.attempts(run_id)
     assert attempt.output_bytes and attempt.output_bytes > 300_000
+
+
+def test_bad_input_writes_nothing_outside_the_data_directory(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .helpers import REPO
+
+    bad = sorted((Path(__file__).parent / "procedures" / "bad").glob("*.yaml"))
+    work, home, data = tmp_path / "work", tmp_path / "home", tmp_path / "data"
+    for d in (work, home):
+        d.mkdir()
+    (work / "inv.yaml").write_text("all: {hosts: {a: {ansible_port: [x]}}}\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "RUNBOOK_HOME": str(data),
+           "PYTHONPATH": str(REPO)}
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for args in (["validate", *map(str, bad)], ["run", str(bad[0]), "-i", "inv.yaml"],
+                 ["run", str(REPO / "tests/procedures/good.yaml"), "-i", "inv.yaml"],
+                 ["show", "nope"], ["resume", "nope"], ["verify-record", "inv.yaml"]):
+        r = subprocess.run([sys.executable, "-m", "runbook", *args], cwd=work, env=env,
+                           capture_output=True, text=True)
+        assert r.returncode in (1, 2), (args, r.stdout, r.stderr)
+        assert "Traceback" not in r.stdout + r.stderr
+        assert len(r.stderr.strip().splitlines()) >= 1
+    after = sorted(p for p in tmp_path.rglob("*") if data not in p.parents and p != data)
+    assert after == before
