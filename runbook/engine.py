@@ -435,6 +435,7 @@ class Engine:
         output = Output(run_id=run.id, step=step, target=name, attempt_id=a.id,
                         journal=self.journal, redactor=run.redactor, emit=self.emit,
                         match=match, not_match=not_match)
+        output.emit_lines = bool(self._subscribers)
         extra = {"backups": saved, "journal": self.journal, "store": self.store,
                  "connect": lambda t: self._connect(run, t), "files_for": self.files,
                  "captures": run.captures,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,7 +48,8 @@ class Output:
         self.bytes = self.lines = self.stored = 0
         self.truncated = False
         self._buf: list[str] = []
-        self._buf_bytes = 0
+        self._buf_chars = 0
+        self.emit_lines = True  # False when nobody listens: no event per line
         self._last_flush = time.monotonic()
         self._match = [re.compile(p) for p in match]
         self._matched = [False] * len(match)
@@ -55,24 +57,32 @@ class Output:
         self.forbidden: str | None = None
         self._capture = {k: re.compile(v) for k, v in step.capture.items()}
         self.captured: dict[str, str] = {}
-        self.tail: list[str] = []
+        self.tail: deque[str] = deque(maxlen=20)
+        self._checks = bool(self._match or self._not_match or self._capture)
 
     def reset_checks(self) -> None:
         """Forget pattern results (a `wait` step checks each poll on its own)."""
         self._matched = [False] * len(self._match)
         self.forbidden = None
+        self._checks = bool(self._match or self._not_match or self._capture)
 
     def line(self, stream: str, text: str) -> None:
         """Take one line of output (without its newline)."""
-        text = self.redact(text)
-        data = text + "\n"
-        raw = data.encode()
-        self.digest.update(raw)
-        self.bytes += len(raw)
+        text = self.redact(text) if self.redact else text
         self.lines += 1
-        self.tail = (self.tail + [text])[-20:]
-        self.emit(OutputLine(self.run_id, self.step.id, self.target, text,
-                             "stderr" if stream == "stderr" else "stdout"))
+        self.tail.append(text)
+        if self.emit_lines:
+            self.emit(OutputLine(self.run_id, self.step.id, self.target, text,
+                                 "stderr" if stream == "stderr" else "stdout"))
+        if self._checks:
+            self._check_line(text)
+        self._buf.append(text)
+        self._buf_chars += len(text) + 1
+        if self._buf_chars >= FLUSH_BYTES or (
+                self.lines % 256 == 0 and time.monotonic() - self._last_flush > FLUSH_SECONDS):
+            self.flush()
+
+    def _check_line(self, text: str) -> None:
         for i, rx in enumerate(self._match):
             if not self._matched[i] and rx.search(text):
                 self._matched[i] = True
@@ -85,20 +95,22 @@ class Output:
             if m:
                 self.captured[name] = m.group(1)
                 del self._capture[name]
-        if self.stored + len(raw) > OUTPUT_LIMIT:
-            self.truncated = True
-            return
-        self._buf.append(data)
-        self._buf_bytes += len(raw)
-        self.stored += len(raw)
-        if self._buf_bytes >= FLUSH_BYTES or time.monotonic() - self._last_flush > FLUSH_SECONDS:
-            self.flush()
 
     def flush(self) -> None:
-        """Commit buffered output to the journal."""
+        """Hash and commit buffered output (the digest covers all of it, the journal up to
+        OUTPUT_LIMIT bytes)."""
         if self._buf:
-            self.journal.append_output(self.attempt_id, "".join(self._buf))
-            self._buf, self._buf_bytes = [], 0
+            raw = ("\n".join(self._buf) + "\n").encode()
+            self._buf, self._buf_chars = [], 0
+            self.digest.update(raw)
+            self.bytes += len(raw)
+            room = OUTPUT_LIMIT - self.stored
+            if len(raw) > room:
+                self.truncated = True
+                raw = raw[:max(room, 0)]
+            if raw:
+                self.journal.append_output(self.attempt_id, raw.decode(errors="replace"))
+                self.stored += len(raw)
         self._last_flush = time.monotonic()
 
     def check(self, expect: Expect, exit_status: int | None) -> str | None:
