@@ -1,4 +1,4 @@
-"""Undo a run: restore backed-up files in reverse order of change, then run `rollback` commands.
+"""Undo a run: restore backed-up files newest first, then run `rollback` commands last step first.
 
 Every action is journaled as it completes, so a rollback that is interrupted can simply be
 started again: files already put back (and checked) are not touched twice, and rollback
@@ -148,15 +148,17 @@ async def undo(engine: Any, run: Any, *, to_step: str | None = None,
     await _preflight(engine, run, backups, remote, force)
     done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run.id)
                  if e.kind == "rollback_command" and e.data["status"] == "succeeded"}
+    # Files first, newest change first; then the steps' rollback commands, last step first
+    # (so that e.g. a daemon restarted by a rollback command reads the restored files).
+    for b in reversed(backups):
+        if b.restored_at is not None:
+            continue
+        await engine._connect(run, run.inventory.get(b.target))
+        action, note = await restore(remote(b.target or ""), store, b)
+        journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
+        engine.emit(FileRestored(run.id, b.step_id, b.target, b.path, action, b.sha256, True,
+                                 note))
     for step in reversed(steps):
-        for b in reversed([b for b in backups if b.step_id == step.id]):
-            if b.restored_at is not None:
-                continue
-            await engine._connect(run, run.inventory.get(b.target))
-            action, note = await restore(remote(b.target or ""), store, b)
-            journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
-            engine.emit(FileRestored(run.id, b.step_id, b.target, b.path, action, b.sha256,
-                                     True, note))
         names = sorted({t for (sid, t), a in latest.items()
                         if sid == step.id and a.status in UNDOABLE and t})
         for name in names:

@@ -29,6 +29,12 @@ def fmc_done(lab) -> None:
         assert cisco.handshake(lab.root("fmc1"), fmc["uuid"], lab.spec(peer)) is None, peer
 
 
+def sol_done(lab) -> None:
+    from runbook.lab import solaris
+    assert solaris.loaded(lab.root("sol1"))["subject"] == "C=US, O=Lab, CN=sol1-2027"
+    assert state.read(lab.root("sol1"))["iked"]["priv"] == 2
+
+
 def cos_done(lab) -> None:
     st = state.read(lab.root("cos1"))
     assert st["active"]["Certificate:cmp/clcert"]["CertificateData"] == "file://cl_newcert.der"
@@ -42,6 +48,9 @@ CASES: dict[str, tuple[str, str, Callable[[object], list[str]], Callable[[object
                      "domain=Domain1"], resic_done),
     "cisco/fmc-sftunnel-ca-renew": (
         "ftd-tunnel-down", "", lambda lab: ["fmc=fmc1", "fmc_secondary=fmc2"], fmc_done),
+    "solaris/ike-cert-replace": (
+        "healthy", "", lambda lab: ["host=sol1", "new_dn=C=US, O=Lab, CN=sol1-2027",
+                                    "signer=lab"], sol_done),
     "clavister/cmp-initiate": (
         "healthy", "psk=RB_PSK",
         lambda lab: ["firewall=cos1", "cmp_fqdn=127.0.0.1",

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from . import checkpoint, cisco, clavister
+from . import checkpoint, cisco, clavister, solaris
 from .device import Faults, LabDevice
 from .server import LabServer, generate_key
 from .shell import ShellDevice
@@ -23,6 +23,7 @@ SCENARIOS = {
     "ftd-tunnel-down": "ftd2's sftunnel is down: generate_certs.pl cannot push to it",
     "gateway-in-cluster": "gw1 active and gw2 standby in a cluster, both trusted",
     "gateway-restarts": "the gateways restart their services on a SIC reset even with norestart",
+    "ike-config-broken": "sol1's /etc/inet/ike/config breaks the seed's rules (p1_nonce_len 16)",
 }
 
 
@@ -53,6 +54,7 @@ SPECS = (
     *(Spec(f"ftd{i}", "cisco", "ftd", "cisco", cisco.PREFIXES, cisco.FTD_TOOLS, jump="jump")
       for i in (1, 2, 3)),
     Spec("cos1", "clavister", "cos-stream", "clavister"),
+    Spec("sol1", "solaris", "ike-host", "solaris", solaris.PREFIXES, solaris.TOOLS),
 )
 
 
@@ -98,6 +100,7 @@ class Lab:
             Path(s["root"]).mkdir(parents=True)
         await asyncio.to_thread(checkpoint.build, dir, specs, scenario)
         await asyncio.to_thread(cisco.build, dir, specs, scenario)
+        await asyncio.to_thread(solaris.build, dir, specs, scenario)
         cmp_settings = await asyncio.to_thread(clavister.build, dir, specs, scenario)
         cmp = clavister.CmpServer(cmp_settings) if clavister.CmpServer.available() else None
         if cmp is not None:

@@ -39,8 +39,8 @@ class ToolContext:
 
 def registry() -> dict[str, Any]:
     """Every tool by command name."""
-    from . import checkpoint, cisco
-    return {**cisco.TOOLS, **checkpoint.TOOLS}
+    from . import checkpoint, cisco, solaris
+    return {**cisco.TOOLS, **checkpoint.TOOLS, **solaris.TOOLS_MAP}
 
 
 def main(argv: list[str]) -> int:
