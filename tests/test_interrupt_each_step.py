@@ -23,6 +23,13 @@ def resic_done(lab) -> None:
     assert state.read(gw)["policy"] == "Standard" and state.read(gw)["cpd"] == "E"
 
 
+def mds_done(lab) -> None:
+    assert state.read(lab.root("mds1"))["domains"]["Domain1"]["ca_serial"] >= 2
+    for gw in ("gw1", "gw2"):
+        assert checkpoint.trust(lab.root(gw)) == checkpoint.ESTABLISHED
+        assert state.read(lab.root(gw))["policy"] == "Standard"
+
+
 def fmc_done(lab) -> None:
     fmc = lab.spec("fmc1")
     for peer in ("ftd1", "ftd2", "ftd3", "fmc2"):
@@ -46,6 +53,9 @@ CASES: dict[str, tuple[str, str, Callable[[object], list[str]], Callable[[object
         "gateway-in-cluster", "sic_key=RB_S1,admin_password=RB_S2",
         lambda lab: ["gateway=gw2", "management=mds1", "gateway_object=gw2",
                      "domain=Domain1"], resic_done),
+    "checkpoint/mds-sic-reset": (
+        "gateway-in-cluster", "sic_key=RB_S1,admin_password=RB_S2",
+        lambda lab: ["management=mds1", "domain=Domain1", "domain_ip=192.0.2.10"], mds_done),
     "cisco/fmc-sftunnel-ca-renew": (
         "ftd-tunnel-down", "", lambda lab: ["fmc=fmc1", "fmc_secondary=fmc2"], fmc_done),
     "solaris/ike-cert-replace": (
