@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from .hostkeys import HostKeyStore, fingerprint
 from .inventory import Inventory, Target
 
 LINE_PIECE = 64 * 1024
+PID_MARK = "\x1erunbook-pgid"
 OnLine = Callable[[str, str], None]
 
 
@@ -205,14 +207,27 @@ class Transport:
         """
         conn = await self.connect(name)
         started = time.monotonic()
+        posix = str(self.target(name).vars.get("runbook_shell", "posix")) == "posix"
+        # On a POSIX shell the command first says its process group, so that a timeout can
+        # kill the whole group even where the server ignores SSH signals (OpenSSH for root).
+        remote = f"printf '{PID_MARK} %s\\n' $$; eval {shlex.quote(command)}" if posix \
+            else command
         try:
-            proc = await conn.create_process(command, encoding=None)
+            proc = await conn.create_process(remote, encoding=None)
         except (asyncssh.ChannelOpenError, ConnectionError, asyncssh.DisconnectError) as exc:
             raise TransportError(f"{name}: could not start the command: {exc}") from None
         if stdin:
             proc.stdin.write(stdin)
         proc.stdin.write_eof()
-        out, err = _Splitter("stdout", on_line), _Splitter("stderr", on_line)
+        pgid: list[int] = []
+
+        def first(stream: str, line: str) -> None:
+            if posix and not pgid and stream == "stdout" and line.startswith(PID_MARK):
+                pgid.append(int(line.split()[1]))
+                return
+            on_line(stream, line)
+
+        out, err = _Splitter("stdout", first), _Splitter("stderr", first)
 
         async def pump(reader: asyncssh.SSHReader[bytes], sink: _Splitter) -> None:
             while data := await reader.read(65536):
@@ -224,8 +239,9 @@ class Transport:
             await asyncio.wait_for(asyncio.shield(work), timeout)
             await proc.wait_closed()
         except TimeoutError:
-            await self._stop(proc)
+            await self._stop(proc, conn, pgid)
             work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
             out.close()
             err.close()
             return ExecResult(None, "timeout", True, time.monotonic() - started)
@@ -236,7 +252,7 @@ class Transport:
             raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                  "running; it may or may not have taken effect") from None
         except asyncio.CancelledError:
-            await self._stop(proc)
+            await self._stop(proc, conn, pgid)
             raise
         if proc.exit_status is None and proc.exit_signal is None:
             self._conns.pop(name, None)
@@ -248,8 +264,18 @@ class Transport:
         return ExecResult(status, sig, False, time.monotonic() - started)
 
     @staticmethod
-    async def _stop(proc: asyncssh.SSHClientProcess) -> None:
-        """Stop a remote command: TERM, KILL, then close the channel (sshd HUPs the session)."""
+    async def _stop(proc: asyncssh.SSHClientProcess, conn: asyncssh.SSHClientConnection,
+                    pgid: list[int]) -> None:
+        """Stop a remote command: kill its process group from a second session when it told
+        us which, signal it over SSH, then close the channel."""
+        if pgid:
+            group = pgid[0]
+            try:
+                await asyncio.wait_for(conn.run(
+                    f"kill -TERM -- -{group} 2>/dev/null; sleep 1; "
+                    f"kill -KILL -- -{group} 2>/dev/null; true"), 10)
+            except (TimeoutError, asyncssh.Error, OSError):
+                pass
         for sig in ("TERM", "KILL"):
             try:
                 proc.send_signal(sig)

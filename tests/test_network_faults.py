@@ -9,7 +9,7 @@ import asyncssh
 
 from runbook.headless import FlagDecider
 from runbook.inventory import Inventory
-from runbook.lab.server import generate_key
+from runbook.lab.server import generate_key, unwrap
 from runbook.loader import load_procedure
 
 from .helpers import engine_for, write_procedure
@@ -59,7 +59,7 @@ async def test_connection_dropped_mid_command_leaves_the_step_in_doubt(ssh_devic
     original = ssh_device.server.handler
 
     async def dropping(process: asyncssh.SSHServerProcess) -> None:
-        if process.command == "echo first":
+        if unwrap(process.command) == "echo first":
             await original(process)
             return
         process.stdout.write(b"working\n")
@@ -130,3 +130,20 @@ async def test_sshd_stopped_mid_run_leaves_a_resumable_run(sshd, tmp_path) -> No
     assert run.reason.startswith("step second on sshd1 is in doubt: sshd1: the connection "
                                  "dropped while")
     assert journal.latest_attempts(run_id)[("first", "sshd1")].status == "succeeded"
+
+
+async def test_timeout_kills_the_command_on_real_sshd(sshd, tmp_path) -> None:
+    """OpenSSH ignores SSH signals for root sessions; the process group is killed anyway."""
+    import os
+
+    state, run, *_ = await run_with(
+        sshd, tmp_path, f"echo started; echo $$ > {sshd.root}/pid; exec sleep 600")
+    assert state == "failed" and "timed out after 3 s on sshd1" in run.reason
+    pid = int((sshd.root / "pid").read_text())
+    async with asyncio.timeout(15):
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.05)  # waiting for the remote kill to land

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncssh
 
+from .server import unwrap
 from .shell import ShellDevice
 
 TOOL_STUB = '#!/bin/sh\nexec "{python}" -m runbook.lab.tool "{name}" "$@"\n'
@@ -95,17 +96,18 @@ class LabDevice(ShellDevice):
             await self.interactive(self, process)
             return
         if command is not None:
-            if f.hang and re.search(f.hang, command):
+            inner = unwrap(command)
+            if f.hang and re.search(f.hang, inner):
                 await process.channel.wait_closed()
                 return
-            if f.slow and re.search(f.slow, command):
+            if f.slow and re.search(f.slow, inner):
                 await asyncio.sleep(f.slow_seconds)
-            if f.fail and re.search(f.fail, command):
-                process.stderr.write(f"{command.split()[0]}: error: operation failed (lab fault)\n"
+            if f.fail and re.search(f.fail, inner):
+                process.stderr.write(f"{inner.split()[0]}: error: operation failed (lab fault)\n"
                                      .encode())
                 process.exit(1)
                 return
-            if f.drop and re.search(f.drop, command):
+            if f.drop and re.search(f.drop, inner):
                 process.stdout.write(b"Processing...\n")
                 await process.stdout.drain()
                 process.channel.get_connection().abort()

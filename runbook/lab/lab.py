@@ -148,6 +148,8 @@ class Lab:
             spec = self.spec(s.name)
             if spec.get("uuid"):
                 host["sf_uuid"] = spec["uuid"]
+            if s.vendor == "clavister":
+                host["runbook_shell"] = "cli"  # exec runs CLI commands, not a POSIX shell
             if spec.get("cmp"):
                 host["cmp_server"] = "127.0.0.1"
                 host["cmp_port"] = spec["cmp"].get("port", 0)

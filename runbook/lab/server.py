@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +12,15 @@ from pathlib import Path
 import asyncssh
 
 Handler = Callable[[asyncssh.SSHServerProcess], Awaitable[None]]
+
+
+WRAPPED = re.compile(r"^printf '\x1erunbook-pgid %s\\n' \$\$; eval (.*)$", re.S)
+
+
+def unwrap(command: str) -> str:
+    """The operator's command inside runbook's process-group wrapper (for the record)."""
+    m = WRAPPED.match(command)
+    return shlex.split(m.group(1))[0] if m else command
 
 
 def generate_key(alg: str = "ssh-ed25519") -> asyncssh.SSHKey:
@@ -51,7 +62,8 @@ class LabServer:
                 return owner.allow_forwarding and dest_host in ("127.0.0.1", "localhost", "::1")
 
         async def process_factory(process: asyncssh.SSHServerProcess) -> None:
-            self.commands.append(process.command if process.command is not None else "<shell>")
+            self.commands.append(unwrap(process.command) if process.command is not None
+                                 else "<shell>")
             try:
                 await self.handler(process)
             except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
