@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shlex
 import shutil
 import socket
@@ -23,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import pki, state
+from .pty import Lines
 
 PROMPT = "System:/{context}> "
 # Output wording: inferred (not confirmed by the seed); correct it here.
@@ -150,29 +150,19 @@ class CosDevice:
         if self.faults.no_prompt:
             await process.channel.wait_closed()
             return
-        process.stdout.write(b"Clavister cOS Stream (lab)\r\n" + self._prompt(context))
-        buf = b""
-        while True:
-            data = await process.stdin.read(1024)
-            if not data:
+        io = Lines(process)
+        io.write(f"Clavister cOS Stream (lab)\n{self._prompt(context)}")
+        async for line in io:
+            if line.strip() in ("exit", "quit"):
                 break
-            process.stdout.write(data.replace(b"\r", b"\r\n"))  # echo, as a terminal does
-            buf += data
-            while (m := re.search(rb"[\r\n]", buf)) is not None:
-                line, buf = buf[:m.start()].decode(errors="replace"), buf[m.end():]
-                if buf.startswith(b"\n"):
-                    buf = buf[1:]
-                if line.strip() in ("exit", "quit"):
-                    process.exit(0)
-                    return
-                out, _ = await self.execute(line, context) if line.strip() else ("", True)
-                if out:
-                    process.stdout.write(out.replace("\n", "\r\n").encode() + b"\r\n")
-                process.stdout.write(self._prompt(context))
+            out, _ = await self.execute(line, context) if line.strip() else ("", True)
+            if out:
+                io.write(out + "\n")
+            io.write(self._prompt(context))
         process.exit(0)
 
-    def _prompt(self, context: list[str]) -> bytes:
-        return PROMPT.format(context=context[0]).encode()
+    def _prompt(self, context: list[str]) -> str:
+        return PROMPT.format(context=context[0])
 
     async def execute(self, line: str, context: list[str]) -> tuple[str, bool]:
         """Run one CLI command; returns (output, success)."""
