@@ -155,6 +155,7 @@ def _templates(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
         out.append((("expect", "match", j), v))
     for j, v in enumerate(step.expect.not_match):
         out.append((("expect", "not_match", j), v))
+    out += [(("verify_match", j), v) for j, v in enumerate(step.verify_match)]
     return out
 
 
@@ -162,6 +163,7 @@ def _patterns(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
     out = [(("expect", "match", j), v) for j, v in enumerate(step.expect.match)]
     out += [(("expect", "not_match", j), v) for j, v in enumerate(step.expect.not_match)]
     out += [(("capture", k), v) for k, v in step.capture.items()]
+    out += [(("verify_match", j), v) for j, v in enumerate(step.verify_match)]
     if isinstance(step, CliStep):
         out += [(("errors", j), v) for j, v in enumerate(step.errors)]
         out += [(("answers", k), k) for k in step.answers]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from .events import Notice, OutputLine, StepFinished
@@ -93,6 +94,10 @@ async def verify(engine: Engine, run: LoadedRun, step: StepBase, a: Attempt) -> 
 
     result = await engine.transport.exec(a.target, command, timeout=step.timeout, on_line=on_line)
     ok = not result.timed_out and result.exit_status == 0
+    values = run.template_values(target)
+    for template in step.verify_match:
+        pattern = re.compile(render(template, values, "regex").text)
+        ok = ok and any(pattern.search(line) for line in lines)
     engine.emit(
         Notice(
             run.id,

@@ -105,11 +105,17 @@ class StepBase(Strict):
                                 description="Commands that undo the step, run on its target.")
     verify: str | None = Field(None, description="Command that succeeds if the step took effect; "
                                                  "offered when the step is in doubt.")
+    verify_match: list[str] = Field(
+        default_factory=list, description="Regexes the verify command's output must all match "
+                                          "(for devices whose commands exit 0 either way).")
+    irreversible: str | None = Field(
+        None, description="Why this step cannot be undone. Once it has taken effect, rollback "
+                          "refuses to undo it or any step before it.")
     expect: Expect = Field(default_factory=Expect)
     capture: dict[str, str] = Field(default_factory=dict,
                                     description="name -> regex with one group, read from output.")
 
-    @field_validator("rollback", "modifies", mode="before")
+    @field_validator("rollback", "modifies", "verify_match", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v

@@ -144,6 +144,7 @@ async def undo(engine: Any, run: Any, *, to_step: str | None = None,
     steps = select_steps(run.procedure, latest, all_backups, to_step, only_step)
     ids = {s.id for s in steps}
     backups = [b for b in all_backups if b.step_id in ids]
+    _refuse_irreversible(run.procedure, steps, latest, backups)
     engine.emit(RollbackStarted(run.id, [s.id for s in steps], force))
     await _preflight(engine, run, backups, remote, force)
     done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run.id)
@@ -174,6 +175,29 @@ async def undo(engine: Any, run: Any, *, to_step: str | None = None,
                 journal.set_attempt_status(a.id, "rolled_back")
                 engine.emit(StepRolledBack(run.id, sid, t))
     return None
+
+
+def _refuse_irreversible(procedure: Any, steps: list[Any],
+                        latest: Mapping[tuple[str, str | None], Any],
+                        backups: list[Backup]) -> None:
+    """Refuse before anything changes when a chosen step that cannot be undone took effect (or
+    may have): undoing the steps before it would leave the devices worse off, not as before."""
+    ids = [s.id for s in procedure.steps]
+    for step in reversed(steps):
+        if not step.irreversible:
+            continue
+        took = sorted(t or "-" for (sid, t), a in latest.items()
+                      if sid == step.id and a.status in ("succeeded", "in_doubt"))
+        if not took:
+            continue
+        saved = {b.step_id for b in backups if b.restored_at is None}
+        later = [s.id for s in steps if ids.index(s.id) > ids.index(step.id)
+                 and (s.rollback or s.id in saved)]
+        hint = (" To undo only the steps after it, use `runbook rollback RUN --to "
+                f"{later[0]}`." if later else " No step after it needs undoing.")
+        raise RollbackRefused(
+            f"step {step.id} (on {', '.join(took)}) cannot be undone: {step.irreversible} "
+            f"Nothing was restored.{hint}")
 
 
 async def _preflight(engine: Any, run: Any, backups: list[Backup], remote: Any,

@@ -37,6 +37,8 @@ def plan_markdown(plan: dict[str, Any]) -> str:
                 out.append(f"  - backup that will be taken: `{_code(b)}`")
             for r in row.get("rollback", []):
                 out.append(f"  - rollback action: `{_code(r)}`")
+        if step.get("irreversible"):
+            out.append(f"- **cannot be undone:** {step['irreversible'].strip()}")
         out.append("")
     return "\n".join(out)
 

@@ -51,6 +51,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
         steps.append({"id": step.id, "title": step.title, "kind": step.kind,
                       "description": step.description, "confirm": bool(step.confirm),
                       "when": step.when, "manual": isinstance(step, ManualStep),
+                      "irreversible": step.irreversible,
                       "timeout": step.timeout, "retries": step.retries,
                       "expect": step.expect.model_dump(), "on": rows})
     return {"format": "runbook-plan", "version": 1,

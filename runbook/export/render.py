@@ -88,6 +88,10 @@ def _plan_steps(doc: dict[str, Any]) -> list[str]:
             "checked by hash) and runs these commands, last step first:", ""]
     any_rb = False
     for s in reversed(doc["steps"]):
+        if s.get("irreversible"):
+            any_rb = True
+            out.append(f"- `{s['id']}`: **cannot be undone**: {s['irreversible'].strip()} "
+                       "Once it has run, rollback refuses to undo it or any step before it.")
         for r in s["on"]:
             if r["rollback"] or r["backups"]:
                 any_rb = True
