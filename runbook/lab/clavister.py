@@ -1,6 +1,9 @@
 """Simulated Clavister cOS Stream: a prompt-driven CLI, staged and active configuration, and
 `certmgr` enrolling over real CMP against OpenSSL's mock CMP server.
 
+Files (uploaded CA certificates, what certmgr receives) live in the device's file store,
+which SFTP serves as its root: how the lab models uploads (inferred, not from the seed).
+
 Quirk of the mock server (VENDOR-NOTES): it always answers with one fixed certificate, so the
 simulated `certmgr` uses the key that certificate was made for instead of generating a new one.
 """
@@ -43,11 +46,14 @@ MSG = {
     "nothing": "Error: Nothing to commit: activate the configuration first.",
     "reverted": "The activated configuration was not committed in time and has been reverted.",
     "revoked": "certmgr: Certificate {cert} revoked.",
+    "already_revoked": "Error: certmgr: CMP revocation failed: certificate {cert} is already "
+                       "revoked.",
 }
 SYNTAX = {
     "add": "add <Type> <Name> [<Property>=<Value> ...]",
     "set": "set <Type> <Name> <Property>=<Value> ...",
     "cc": "cc [<Type> <Name>] | cc .. | cc /",
+    "delete": "delete <Type> <Name>",
     "certmgr": "certmgr -clientcert=<store>/<cert> (-initiate -username=<ref> "
                "-password=<psk> -subject=\"CN=...\" | -update | -revoke)",
 }
@@ -177,6 +183,8 @@ class CosDevice:
                     return self.cc(args, context)
                 case "add" | "set":
                     return self.add_set(cmd, args, context)
+                case "delete":
+                    return self.delete(args, context)
                 case "show":
                     return self.show(args)
                 case "certmgr":
@@ -220,6 +228,19 @@ class CosDevice:
             st["staged"][key] = {**st["staged"].get(key, {}), **props}
         return "", True
 
+    def delete(self, args: list[str], context: list[str]) -> tuple[str, bool]:
+        """Remove an object from the staged configuration (activate and commit apply it)."""
+        if len(args) != 2:
+            raise ValueError
+        kind, name = args
+        if context[0].startswith("CertificateStore/") and "/" not in name:
+            name = f"{context[0].split('/', 1)[1]}/{name}"
+        with state.change(self.root) as st:
+            if f"{kind}:{name}" not in st["staged"]:
+                return MSG["no_object"].format(name=f"{kind} {name}"), False
+            del st["staged"][f"{kind}:{name}"]
+        return "", True
+
     def show(self, args: list[str]) -> tuple[str, bool]:
         st = state.read(self.root)
         if len(args) >= 2 and args[0] == "Certificate":
@@ -239,6 +260,8 @@ class CosDevice:
                           f"Issuer: {c.issuer.rfc4514_string()}",
                           f"SerialNumber: {c.serial_number:x}",
                           f"NotAfter: {c.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"]
+            if args[1] in st["revoked"]:
+                lines.append("Revoked: yes")
             committed = st["active"].get(f"Certificate:{args[1]}") == obj
             lines.append("Status: " + ("committed" if committed else "modified (not committed)"))
             return "\n".join(lines), True
@@ -262,6 +285,8 @@ class CosDevice:
         if obj is None:
             return MSG["no_object"].format(name=f"Certificate {cert}"), False
         if "-revoke" in opts:
+            if cert in st["revoked"]:
+                return MSG["already_revoked"].format(cert=cert), False
             with state.change(self.root) as s:
                 s["revoked"].append(cert)
             return MSG["revoked"].format(cert=cert), True

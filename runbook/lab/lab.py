@@ -125,7 +125,8 @@ class Lab:
                                             faults=fault, interactive=checkpoint.clish
                                             if s.role == "gateway" else None)
             servers[s.name] = LabServer(s.name, devices[s.name], authorized,
-                                        sftp_root=None if s.vendor == "clavister" else root,
+                                        sftp_root=root / "files" if s.vendor == "clavister"
+                                        else root,
                                         allow_forwarding=s.role == "jump")
         await asyncio.gather(*(srv.start() for srv in servers.values()))
         for name, srv in servers.items():
