@@ -1,4 +1,4 @@
-"""Each lab procedure, SIGKILLed at every step in turn and resumed, ends as if uninterrupted."""
+"""Every lab procedure, SIGKILLed at every step in turn and resumed, ends as if uninterrupted."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import asyncio
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
+from cryptography import x509
 
+from runbook.hostkeys import HostKeyStore
+from runbook.inventory import Inventory
 from runbook.lab import checkpoint, cisco, clavister, state
 from runbook.library import resolve
 from runbook.loader import load_procedure
+from runbook.transport import Transport
 
 from .helpers import cli, cli_env
 
@@ -48,6 +52,59 @@ def cos_done(lab) -> None:
     assert st["activated"] is None
 
 
+def cos_renewed(lab) -> None:
+    cos_done(lab)
+    cert = (lab.root("cos1") / "files/cl_newcert.der").read_bytes()
+    assert cert != (lab.dir / "enrolled.der").read_bytes()  # a new certificate, bound
+    assert x509.load_der_x509_certificate(cert).issuer.rfc4514_string() == \
+        clavister.settings(lab.dir)["ca_subject"]
+
+
+def cos_revoked(lab) -> None:
+    assert state.read(lab.root("cos1"))["revoked"] == ["cmp/clcert"]  # once, not twice
+
+
+def ftd_copied(lab) -> None:
+    fmc = lab.spec("fmc1")
+    assert cisco.handshake(lab.root("fmc1"), fmc["uuid"], lab.spec("ftd2")) is None
+
+
+def cmp_params(lab) -> list[str]:
+    cmp = clavister.settings(lab.dir)
+    return ["firewall=cos1", "cmp_fqdn=127.0.0.1", f"cmp_port={cmp['port']}",
+            f"reference={cmp['ref']}", "subject_cn=cos1.lab.example"]
+
+
+async def enrolled(lab, env: dict[str, str]) -> None:
+    """cmp-update and cmp-revoke need a certificate enrolled first."""
+    code, out, err = await cli(["run", "clavister/cmp-initiate", "-i", str(lab.inventory_path),
+                                "--yes", "--secret-env", "psk=RB_PSK",
+                                *[a for p in cmp_params(lab) for a in ("-p", p)]], env)
+    assert code == 0, out + err
+    (lab.dir / "enrolled.der").write_bytes((lab.root("cos1") / "files/cl_newcert.der")
+                                           .read_bytes())
+
+
+async def generated(lab, env: dict[str, str]) -> None:
+    """Copying by hand follows generate_certs.pl, which could not push to ftd2."""
+    transport = Transport(Inventory.load(lab.inventory_path), HostKeyStore(lab.dir / "keys"))
+    lines: list[str] = []
+    try:
+        await transport.exec("fmc1", "generate_certs.pl", timeout=60,
+                             on_line=lambda s, line: lines.append(line))
+    finally:
+        await transport.close()
+    assert "Certificates could not be pushed to: ftd2" in lines
+
+
+PREPARE: dict[str, Callable[[object, dict[str, str]], Awaitable[None]]] = {
+    "clavister/cmp-update": enrolled, "clavister/cmp-revoke": enrolled,
+    "cisco/ftd-copy-sftunnel-certs": generated}
+# The in-doubt choice an engineer makes: rerun, except for a revocation, which is verified
+# first (revoking twice is refused by the CA) and rerun only if it did not happen.
+CHOICES = {"clavister/cmp-revoke": ["verify", "rerun"]}
+
+
 CASES: dict[str, tuple[str, str, Callable[[object], list[str]], Callable[[object], None]]] = {
     "checkpoint/resic-gateway": (
         "gateway-in-cluster", "sic_key=RB_S1,admin_password=RB_S2",
@@ -67,6 +124,10 @@ CASES: dict[str, tuple[str, str, Callable[[object], list[str]], Callable[[object
                      f"cmp_port={clavister.settings(lab.dir)['port']}",
                      f"reference={clavister.settings(lab.dir)['ref']}",
                      "subject_cn=cos1.lab.example"], cos_done),
+    "clavister/cmp-update": ("healthy", "", lambda lab: ["firewall=cos1"], cos_renewed),
+    "clavister/cmp-revoke": ("healthy", "", lambda lab: ["firewall=cos1"], cos_revoked),
+    "cisco/ftd-copy-sftunnel-certs": ("ftd-tunnel-down", "",
+                                      lambda lab: ["fmc=fmc1", "ftd=ftd2"], ftd_copied),
 }
 POINTS = [(name, step.id) for name in CASES for step in load_procedure(resolve(name)).steps]
 
@@ -80,6 +141,8 @@ async def test_killed_at_step_then_resumed(lab_factory, tmp_path, name, step) ->
     env = cli_env(tmp_path / "data", tmp_path, RB_S1="one-time-key-1", RB_S2="Adm1n-pw!",
                   RB_PSK=clavister.settings(lab.dir)["psk"])
     secret_args = [a for pair in secrets.split(",") if pair for a in ("--secret-env", pair)]
+    if name in PREPARE:
+        await PREPARE[name](lab, env)
     args = ["run", name, "-i", str(lab.inventory_path), "--yes", *secret_args,
             *[a for p in params(lab) for a in ("-p", p)]]
     proc = await asyncio.create_subprocess_exec(
@@ -96,9 +159,9 @@ async def test_killed_at_step_then_resumed(lab_factory, tmp_path, name, step) ->
                 break
     await proc.wait()
     assert run_id, "".join(seen)
-    code = None
-    for _ in range(3):
-        code, out, err = await cli(["resume", run_id, "--in-doubt", "rerun", "--yes",
+    code, out, err = None, "", ""
+    for choice in CHOICES.get(name, ["rerun"] * 3):
+        code, out, err = await cli(["resume", run_id, "--in-doubt", choice, "--yes",
                                     *secret_args], env)
         if code != 4:
             break
