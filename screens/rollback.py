@@ -57,6 +57,12 @@ class RollbackScreen(Screen[str | None]):
                      f"{len(self.backups)} file(s) to restore, newest change first; "
                      f"{commands} rollback command(s). Press [b]r[/b] to start.",
                      id="rollback-intro")
+        for step in self.steps:
+            if getattr(step, "irreversible", None):
+                yield Static(f"[b]{escape(step.id)} cannot be undone[/b]: "
+                             f"{escape(step.irreversible)} If it has run, rollback will refuse "
+                             "and change nothing.", id=f"irreversible-{step.id}",
+                             classes="warning")
         yield DataTable(id="rollback-backups", cursor_type="row")
         yield ProgressBar(total=max(1, len(self.backups) + commands), show_eta=False,
                           id="rollback-progress")

@@ -107,8 +107,7 @@ async def test_revoke_cannot_be_rolled_back_and_nothing_changes(cos_lab, tmp_pat
     assert journal.get_run(run_id).state == "succeeded"
 
 
-async def test_resic_after_trust_is_not_undone_but_before_trust_it_is(lab_factory,
-                                                                      tmp_path) -> None:
+async def test_resic_after_trust_is_not_undone(lab_factory, tmp_path) -> None:
     lab = await lab_factory("gateway-in-cluster")
     secrets = {"sic_key": "abc123-one-time", "admin_password": "Adm1n-pw!"}
     params = {"gateway": "gw2", "management": "mds1", "gateway_object": "gw2",
