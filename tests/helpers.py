@@ -98,3 +98,16 @@ async def start_until(args: list[str], env: dict[str, str], marker: str = "| rea
                 break
     assert run_id
     return proc, run_id
+
+
+async def device_exec(inventory_path: Path, name: str, command: str, keys: Path
+                      ) -> tuple[int | None, list[str]]:
+    """Run one command on a device over a fresh transport; return (exit status, lines)."""
+    transport = Transport(Inventory.load(inventory_path), HostKeyStore(keys))
+    lines: list[str] = []
+    try:
+        result = await transport.exec(name, command, timeout=60,
+                                      on_line=lambda s, line: lines.append(line))
+    finally:
+        await transport.close()
+    return result.exit_status, lines

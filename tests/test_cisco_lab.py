@@ -14,7 +14,7 @@ from runbook.library import resolve
 from runbook.loader import load_procedure
 from runbook.rollback import rollback
 
-from .helpers import engine_for
+from .helpers import device_exec, engine_for
 
 PROC = resolve("cisco/fmc-sftunnel-ca-renew")
 
@@ -89,18 +89,9 @@ async def test_critical_operation_stops_before_anything_changes(lab_factory, tmp
 
 
 async def test_copy_by_hand_brings_a_down_tunnel_back(lab_factory, tmp_path) -> None:
-    from runbook.hostkeys import HostKeyStore
-    from runbook.transport import Transport
-
     lab = await lab_factory("ftd-tunnel-down")
     inv = Inventory.load(lab.inventory_path)
-    transport = Transport(inv, HostKeyStore(tmp_path))
-    lines: list[str] = []
-    try:
-        await transport.exec("fmc1", "generate_certs.pl", timeout=60,
-                             on_line=lambda s, line: lines.append(line))
-    finally:
-        await transport.close()
+    _, lines = await device_exec(lab.inventory_path, "fmc1", "generate_certs.pl", tmp_path)
     assert "Certificates could not be pushed to: ftd2" in lines
     before = files(lab, "ftd2")
     proc = resolve("cisco/ftd-copy-sftunnel-certs")

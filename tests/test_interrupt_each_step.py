@@ -11,14 +11,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 from cryptography import x509
 
-from runbook.hostkeys import HostKeyStore
-from runbook.inventory import Inventory
 from runbook.lab import checkpoint, cisco, clavister, state
 from runbook.library import resolve
 from runbook.loader import load_procedure
-from runbook.transport import Transport
 
-from .helpers import cli, cli_env
+from .helpers import cli, cli_env, device_exec
 
 
 def resic_done(lab) -> None:
@@ -87,13 +84,8 @@ async def enrolled(lab, env: dict[str, str]) -> None:
 
 async def generated(lab, env: dict[str, str]) -> None:
     """Copying by hand follows generate_certs.pl, which could not push to ftd2."""
-    transport = Transport(Inventory.load(lab.inventory_path), HostKeyStore(lab.dir / "keys"))
-    lines: list[str] = []
-    try:
-        await transport.exec("fmc1", "generate_certs.pl", timeout=60,
-                             on_line=lambda s, line: lines.append(line))
-    finally:
-        await transport.close()
+    _, lines = await device_exec(lab.inventory_path, "fmc1", "generate_certs.pl",
+                                 lab.dir / "keys")
     assert "Certificates could not be pushed to: ftd2" in lines
 
 

@@ -43,6 +43,17 @@ def cmp_params(lab) -> dict[str, str]:
             "reference": cmp["ref"], "subject_cn": "cos1.lab.example"}
 
 
+async def revoked(lab, tmp_path):
+    """Enrol a certificate, then revoke it; returns the revoke run's (engine, journal, id)."""
+    psk = clavister.settings(lab.dir)["psk"]
+    assert (await run(lab, tmp_path / "a", "clavister/cmp-initiate", cmp_params(lab),
+                      {"psk": psk}))[0] == "succeeded"
+    final, engine, journal, run_id = await run(lab, tmp_path / "b", "clavister/cmp-revoke",
+                                               {"firewall": "cos1"}, {})
+    assert final == "succeeded", journal.get_run(run_id).reason
+    return engine, journal, run_id
+
+
 @pytest.fixture
 async def cos_lab(lab_factory):
     lab = await lab_factory("healthy")
@@ -88,12 +99,7 @@ async def test_update_rolls_back_to_the_previous_certificate(cos_lab, tmp_path) 
 
 async def test_revoke_cannot_be_rolled_back_and_nothing_changes(cos_lab, tmp_path) -> None:
     root = cos_lab.root("cos1")
-    psk = clavister.settings(cos_lab.dir)["psk"]
-    assert (await run(cos_lab, tmp_path / "a", "clavister/cmp-initiate", cmp_params(cos_lab),
-                      {"psk": psk}))[0] == "succeeded"
-    final, engine, journal, run_id = await run(cos_lab, tmp_path / "b", "clavister/cmp-revoke",
-                                               {"firewall": "cos1"}, {})
-    assert final == "succeeded", journal.get_run(run_id).reason
+    engine, journal, run_id = await revoked(cos_lab, tmp_path)
     after = device(root)
 
     with pytest.raises(RollbackRefused) as info:
@@ -164,12 +170,7 @@ async def test_the_backout_plan_says_what_cannot_be_undone(lab_factory) -> None:
 async def test_revoke_in_doubt_is_verified_on_the_device(cos_lab, tmp_path) -> None:
     from runbook.indoubt import verify
 
-    psk = clavister.settings(cos_lab.dir)["psk"]
-    assert (await run(cos_lab, tmp_path / "a", "clavister/cmp-initiate", cmp_params(cos_lab),
-                      {"psk": psk}))[0] == "succeeded"
-    final, engine, journal, run_id = await run(cos_lab, tmp_path / "b", "clavister/cmp-revoke",
-                                               {"firewall": "cos1"}, {})
-    assert final == "succeeded", journal.get_run(run_id).reason
+    engine, journal, run_id = await revoked(cos_lab, tmp_path)
     loaded = engine.load(run_id, {})
     step = next(s for s in loaded.procedure.steps if s.id == "revoke")
     attempt = journal.latest_attempts(run_id)[("revoke", "cos1")]
