@@ -30,6 +30,7 @@ from .events import (
     HostKeyRejected,
     Notice,
     OutputLine,
+    OutputLines,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -139,7 +140,7 @@ class Engine:
 
     def emit(self, event: Event) -> None:
         """Journal the event (output lines go to the output table instead) and publish it."""
-        if not isinstance(event, OutputLine):
+        if not isinstance(event, OutputLine | OutputLines):
             data = event.data()
             self.journal.append_event(event.run_id, event.kind, data,
                                       data.get("step_id"), data.get("target"))

@@ -56,6 +56,23 @@ class OutputLine(Event):
 
 
 @dataclass(frozen=True)
+class OutputLines(Event):
+    """Lines of a step's output as they arrived together (a chunk), already redacted.
+
+    Streamed command output comes this way, so that a million lines cost thousands of events,
+    not a million; `each()` gives them as OutputLine events."""
+
+    step_id: str
+    target: str | None
+    lines: tuple[str, ...]
+    stream: Literal["stdout", "stderr"] = "stdout"
+
+    def each(self) -> list[OutputLine]:
+        return [OutputLine(self.run_id, self.step_id, self.target, line, self.stream)
+                for line in self.lines]
+
+
+@dataclass(frozen=True)
 class StepFinished(Event):
     step_id: str
     target: str | None

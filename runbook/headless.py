@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from .events import (
     Event,
     Notice,
     OutputLine,
+    OutputLines,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -20,6 +22,7 @@ from .events import (
     StepStarted,
 )
 
+FLUSH_DELAY = 0.05  # seconds: how long an output line may wait in the buffer
 EXIT_CODES = {"succeeded": 0, "failed": 1, "waiting": 3, "in_doubt": 4, "aborted": 7,
               "rolled_back": 0}
 
@@ -59,17 +62,48 @@ class Printer:
     def __init__(self, out: TextIO | None = None, as_json: bool = False) -> None:
         self.out = out or sys.stdout
         self.as_json = as_json
+        self._flush_pending = False
 
     def __call__(self, event: Event) -> None:
-        if self.as_json:
-            self.out.write(json.dumps({"event": event.kind, "run_id": event.run_id,
-                                       **event.data()}) + "\n")
+        if isinstance(event, OutputLines):  # streamed output: one write per chunk
+            if self.as_json:
+                line: str | None = "\n".join(self._json(e) for e in event.each())
+            else:
+                prefix = f"   {event.target}| " if event.target else "   | "
+                line = prefix + f"\n{prefix}".join(event.lines)
+        elif self.as_json:
+            line = self._json(event)
+        else:
+            line = self.format(event)
+        if line is None:
+            return
+        self.out.write(line + "\n")
+        if isinstance(event, OutputLine | OutputLines):
+            self._flush_soon()  # output lines are flushed together, within 50 ms
+        else:
+            self.out.flush()
+
+    @staticmethod
+    def _json(event: Event) -> str:
+        return json.dumps({"event": event.kind, "run_id": event.run_id, **event.data()})
+
+    def _flush_soon(self) -> None:
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
             self.out.flush()
             return
-        line = self.format(event)
-        if line is not None:
-            self.out.write(line + "\n")
+        self._flush_pending = True
+        loop.call_later(FLUSH_DELAY, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        try:
             self.out.flush()
+        except (OSError, ValueError):  # the reader went away; the journal has everything
+            pass
 
     @staticmethod
     def format(event: Event) -> str | None:

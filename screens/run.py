@@ -25,6 +25,7 @@ from runbook.events import (
     HostKeyRejected,
     Notice,
     OutputLine,
+    OutputLines,
     RunFinished,
     StepFinished,
     StepStarted,
@@ -128,7 +129,9 @@ class RunScreen(Screen[None]):
 
     def feed(self, event: Event) -> None:
         """The engine's subscriber: output is batched, every other event becomes a message."""
-        if isinstance(event, OutputLine):
+        if isinstance(event, OutputLines):
+            self.query_one(OutputPane).store.extend((event.step_id, event.target), event.lines)
+        elif isinstance(event, OutputLine):
             self.query_one(OutputPane).store.add((event.step_id, event.target), event.line)
         else:
             self.post_message(EngineEvent(event))

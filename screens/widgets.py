@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from rich.markup import escape
@@ -98,6 +99,14 @@ class OutputStore:
         self.lines.setdefault(key, deque(maxlen=self.max_lines)).append(line)
         if key == self.shown:
             self.pending.append(line)
+
+    def extend(self, key: Key, lines: Iterable[str]) -> None:
+        """Take a chunk of lines (already redacted by the engine)."""
+        cleaned = [clean(line) for line in lines]
+        self.received += len(cleaned)
+        self.lines.setdefault(key, deque(maxlen=self.max_lines)).extend(cleaned)
+        if key == self.shown:
+            self.pending.extend(cleaned)
 
     def take(self) -> list[str]:
         """Lines to write to the screen now."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.engine import Engine
-from runbook.events import Event, OutputLine
+from runbook.events import Event, OutputLine, OutputLines
 from runbook.headless import FlagDecider
 from runbook.hostkeys import HostKeyStore
 from runbook.inventory import Inventory
@@ -56,7 +56,9 @@ class Recorder:
         self.events.append(event)
 
     def lines(self, step_id: str | None = None) -> list[str]:
-        return [e.line for e in self.events
+        each = [x for e in self.events
+                for x in (e.each() if isinstance(e, OutputLines) else [e])]
+        return [e.line for e in each
                 if isinstance(e, OutputLine) and (step_id is None or e.step_id == step_id)]
 
     def of(self, cls: type) -> list[Any]:

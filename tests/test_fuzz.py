@@ -67,13 +67,18 @@ def test_any_param_value_is_typed_or_refused_cleanly(kind, raw) -> None:
 @given(st.lists(st.binary(max_size=3000), max_size=20))
 def test_any_device_bytes_become_bounded_text_lines(chunks) -> None:
     lines: list[str] = []
-    splitter = _Splitter("stdout", lambda s, line: lines.append(line))
+    splitter = _Splitter("stdout", lambda s, chunk: lines.extend(chunk))
     for c in chunks:
         splitter.feed(c)
     splitter.close()
     assert all(isinstance(x, str) and len(x.encode("utf-8", "replace")) <= 4 * LINE_PIECE
                for x in lines)
     assert sum(c.count(b"\n") for c in chunks) <= len(lines)
+    data = b"".join(chunks)  # under 64 KiB: however it was chunked, the lines are exact
+    want = data.split(b"\n")
+    if want[-1] == b"":
+        want.pop()
+    assert lines == [w.rstrip(b"\r").decode("utf-8", "replace") for w in want]
 
 
 async def test_hostile_output_is_shown_stored_and_checked(ssh_device, tmp_path) -> None:

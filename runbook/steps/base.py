@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..events import Event, OutputLine
+from ..events import Event, OutputLines
 from ..model import Expect, StepBase
 from ..redact import Redactor
 from ..template import Value, render
@@ -68,18 +68,29 @@ class Output:
 
     def line(self, stream: str, text: str) -> None:
         """Take one line of output (without its newline)."""
-        text = self.redact(text) if self.redact else text
-        self.lines += 1
-        self.tail.append(text)
+        self.take(stream, [text])
+
+    def take(self, stream: str, texts: list[str]) -> None:
+        """Take lines of output (without their newlines), a chunk's worth at a time: the
+        journal's copy and the digest see the block; events and checks see each line."""
+        if not texts:
+            return
+        block = "\n".join(texts)
+        if self.redact:
+            masked = self.redact(block)
+            if masked != block:
+                block, texts = masked, masked.split("\n")
+        self.lines += len(texts)
+        self.tail.extend(texts[-20:])
         if self.emit_lines:
-            self.emit(OutputLine(self.run_id, self.step.id, self.target, text,
-                                 "stderr" if stream == "stderr" else "stdout"))
+            self.emit(OutputLines(self.run_id, self.step.id, self.target, tuple(texts),
+                                  "stderr" if stream == "stderr" else "stdout"))
         if self._checks:
-            self._check_line(text)
-        self._buf.append(text)
-        self._buf_chars += len(text) + 1
-        if self._buf_chars >= FLUSH_BYTES or (
-                self.lines % 256 == 0 and time.monotonic() - self._last_flush > FLUSH_SECONDS):
+            for text in texts:
+                self._check_line(text)
+        self._buf.append(block)
+        self._buf_chars += len(block) + 1
+        if self._buf_chars >= FLUSH_BYTES or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
     def _check_line(self, text: str) -> None:

@@ -22,12 +22,14 @@ def screen(session: str) -> str:
     return tmux("capture-pane", "-t", session, "-p")
 
 
-def wait_for(session: str, text: str, seconds: float = 90, gone: str | None = None) -> str:
-    """Poll the terminal until `text` shows (and `gone` does not); returns the screen."""
+def wait_for(session: str, text: str, seconds: float = 90, gone: str | None = None,
+             also: str = "") -> str:
+    """Poll the terminal until `text` (and `also`) show, and `gone` does not; returns the
+    screen. Textual paints in several frames, so everything asserted is waited for."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         shown = screen(session)
-        if text in shown and (gone is None or gone not in shown):
+        if text in shown and also in shown and (gone is None or gone not in shown):
             return shown
         time.sleep(0.2)  # polling a terminal we do not control: no event to wait on
     raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen(session)}")
@@ -52,8 +54,7 @@ def test_demo_runs_the_fmc_renewal_in_tmux(tmp_path) -> None:
         tmux("send-keys", "-t", session, "Enter")  # open the procedure
         wait_for(session, "Start run")
         tmux("send-keys", "-t", session, "C-r")
-        confirm = wait_for(session, "Confirmation needed")
-        assert "Regenerate the sftunnel InternalCA" in confirm
+        wait_for(session, "Confirmation needed", also="Regenerate the sftunnel InternalCA")
         tmux("send-keys", "-t", session, "r")
         done = wait_for(session, "✔ succeeded", 120)
         assert "✘" not in done
