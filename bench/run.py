@@ -1,6 +1,6 @@
-"""Benchmarks: runbook against hand-written asyncssh (and Ansible, when asked) in one run.
+"""Benchmarks: runbook against hand-written asyncssh, plain ssh and Ansible, in one run.
 
-    python -m bench.run [--quick] [--ansible] [--out bench/results.json]
+    python -m bench.run [--quick] [--no-ansible] [--out bench/results.json]
 
 Prints a table of wall times and ratios measured in this same run on this machine; never part
 of the test suite. Targets (not asserted): fan-out <= 1.15x asyncssh, <= 5 ms engine overhead
@@ -31,7 +31,8 @@ from runbook.journal import Journal
 from runbook.loader import load_procedure_text
 from runbook.transport import Transport
 
-from .sshd import Sshd
+from . import contenders as c
+from .sshd import USER, Sshd
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,12 +67,9 @@ async def runbook_run(text: str, inv: Path, params: dict[str, str], data: Path) 
 
 async def raw_fanout(sshd: Sshd, n: int, command: str, concurrency: int) -> float:
     sem = asyncio.Semaphore(concurrency)
-    known = str(sshd.root / "known_hosts")
-
     async def one() -> None:
         async with sem:
-            async with asyncssh.connect("127.0.0.1", sshd.port, known_hosts=known,
-                                        client_keys=[str(sshd.root / "client_key")]) as c:
+            async with asyncssh.connect(**sshd.connect_args()) as c:
                 r = await c.run(command)
                 assert r.exit_status == 0
 
@@ -81,8 +79,7 @@ async def raw_fanout(sshd: Sshd, n: int, command: str, concurrency: int) -> floa
 
 
 async def raw_steps(sshd: Sshd, steps: int) -> float:
-    async with asyncssh.connect("127.0.0.1", sshd.port, known_hosts=str(sshd.root / "known_hosts"),
-                                client_keys=[str(sshd.root / "client_key")]) as c:
+    async with asyncssh.connect(**sshd.connect_args()) as c:
         t0 = time.perf_counter()
         for _ in range(steps):
             await c.run("true")
@@ -125,23 +122,41 @@ def startup() -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": {"python": platform.python_version(),
-                                           "cpus": os.cpu_count(), "system": platform.platform()}}
+                                           "cpus": os.cpu_count(), "system": platform.platform(),
+                                           "sshd": "OpenSSH on loopback"}}
     work = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
     sshd = Sshd(work / "sshd").start()
+    results["machine"]["login"] = f"{sshd.user} ({os.environ.get('SHELL', '')} not used)" \
+        if sshd.user != USER else f"{USER}, /bin/sh, no rc files"
+    ansible = not args.no_ansible
     try:
         cert = work / "cert.pem"
         cert.write_text("-----BEGIN CERTIFICATE-----\n" + "A" * 1200
                         + "\n-----END CERTIFICATE-----\n")
+        cert.chmod(0o644)
         command = f"cat {cert} | sha256sum"
         sizes = [10, 50] if args.quick else [10, 50, 200]
         fan = {}
         for n in sizes:
+            log(f"fan-out {n}")
             inv = sshd.inventory(n)
             rb = await runbook_run(procedure([command], True), inv, {"devs": "role=bench"},
                                    work / f"fan{n}")
             raw = await raw_fanout(sshd, n, command, 10)
-            fan[n] = {"runbook_s": rb, "asyncssh_s": raw, "runbook_over_asyncssh": rb / raw}
+            ans = c.ansible_fanout(sshd, work, n, command, 10) if ansible else None
+            fan[n] = {"runbook_s": rb, "asyncssh_s": raw, "ansible_s": ans,
+                      "runbook_over_asyncssh": rb / raw, "ansible_over_runbook": c.ratio(ans, rb)}
         results["fanout"] = fan
+        log("multi-step")
+        steps10 = [f"echo step {i} && {command}" for i in range(10)]
+        rb = await runbook_run(procedure(steps10, True), sshd.inventory(20),
+                               {"devs": "role=bench"}, work / "multi")
+        raw = await c.asyncssh_steps(sshd, 20, steps10, 10)
+        ans = c.ansible_playbook(sshd, work, 20, steps10, 10) if ansible else None
+        results["multi_step"] = {"steps": 10, "targets": 20, "runbook_s": rb, "asyncssh_s": raw,
+                                 "ansible_s": ans, "runbook_over_asyncssh": rb / raw,
+                                 "ansible_over_runbook": c.ratio(ans, rb)}
+        log("per-step")
         steps = 100 if args.quick else 500
         inv1 = sshd.inventory(1)
         rb = await runbook_run(procedure(["true"] * steps, False), inv1, {"dev": "dev000"},
@@ -149,17 +164,24 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         raw = await raw_steps(sshd, steps)
         results["per_step"] = {"steps": steps, "runbook_s": rb, "asyncssh_s": raw,
                                "engine_ms_per_step": (rb - raw) / steps * 1000}
-        lines = 100_000 if args.quick else 1_000_000
-        rb = await runbook_run(procedure([f"seq 1 {lines}"], False), inv1, {"dev": "dev000"},
-                               work / "stream")
-        t0 = time.perf_counter()
-        subprocess.run(["ssh", "-p", str(sshd.port), "-i", str(sshd.root / "client_key"),
-                        "-o", f"UserKnownHostsFile={sshd.root / 'known_hosts'}",
-                        "-o", "BatchMode=yes", "127.0.0.1", f"seq 1 {lines}"],
-                       stdout=subprocess.DEVNULL, check=True)
-        plain = time.perf_counter() - t0
-        results["streaming"] = {"lines": lines, "runbook_s": rb, "ssh_s": plain,
-                                "runbook_over_ssh": rb / plain}
+        stream: dict[str, Any] = {}
+        for lines in ([100_000] if args.quick else [100_000, 1_000_000]):
+            log(f"streaming {lines}")
+            text = procedure([f"seq 1 {lines}"], False)
+            engine_s = await runbook_run(text, inv1, {"dev": "dev000"}, work / f"stream{lines}")
+            t0 = time.perf_counter()
+            subprocess.run([*sshd.ssh_argv(), f"seq 1 {lines}"], stdout=subprocess.DEVNULL,
+                           check=True)
+            plain = time.perf_counter() - t0
+            cli = c.cli_stream(sshd, work, text)
+            tui = c.tui_stream(sshd, work / f"tui{lines}", text)
+            stream[lines] = {"ssh_s": plain, "engine_s": engine_s, "cli_s": cli["s"],
+                             "cli_peak_rss_mib": cli["peak_rss_mib"], "tui_s": tui["s"],
+                             "tui_peak_rss_mib": tui["peak_rss_mib"],
+                             "engine_over_ssh": engine_s / plain, "cli_over_ssh": cli["s"] / plain,
+                             "tui_over_ssh": tui["s"] / plain}
+        results["streaming"] = stream
+        log("resume, startup")
         results["resume"] = {"events": 10_000, "ready_s": resume_time(work, 10_000)}
         results["startup"] = startup()
     finally:
@@ -167,17 +189,31 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def log(what: str) -> None:
+    print(f"bench: {what}", file=sys.stderr, flush=True)
+
+
 def table(r: dict[str, Any]) -> str:
     rows = [f"machine: {r['machine']}"]
     for n, f in r["fanout"].items():
         rows.append(f"fan-out {n:>4} targets: runbook {f['runbook_s']:.2f}s, asyncssh "
-                    f"{f['asyncssh_s']:.2f}s, ratio {f['runbook_over_asyncssh']:.2f}")
+                    f"{f['asyncssh_s']:.2f}s, ansible {c.fmt(f['ansible_s'])}; runbook/asyncssh "
+                    f"{f['runbook_over_asyncssh']:.2f}, ansible/runbook "
+                    f"{c.fmt(f['ansible_over_runbook'], '')}")
+    m = r["multi_step"]
+    rows.append(f"10 steps x 20 targets: runbook {m['runbook_s']:.2f}s, asyncssh "
+                f"{m['asyncssh_s']:.2f}s, ansible-playbook {c.fmt(m['ansible_s'])}; "
+                f"runbook/asyncssh {m['runbook_over_asyncssh']:.2f}, ansible/runbook "
+                f"{c.fmt(m['ansible_over_runbook'], '')}")
     p = r["per_step"]
     rows.append(f"{p['steps']} steps on one target: runbook {p['runbook_s']:.2f}s, asyncssh "
                 f"{p['asyncssh_s']:.2f}s, engine overhead {p['engine_ms_per_step']:.1f} ms/step")
-    s = r["streaming"]
-    rows.append(f"{s['lines']} lines: runbook {s['runbook_s']:.2f}s, ssh {s['ssh_s']:.2f}s, "
-                f"ratio {s['runbook_over_ssh']:.2f}")
+    for n, s in r["streaming"].items():
+        rows.append(f"{n} lines: ssh {s['ssh_s']:.2f}s; engine {s['engine_s']:.2f}s "
+                    f"({s['engine_over_ssh']:.2f}x), `runbook run` {s['cli_s']:.2f}s "
+                    f"({s['cli_over_ssh']:.2f}x, peak RSS {s['cli_peak_rss_mib']:.0f} MiB), "
+                    f"TUI {s['tui_s']:.2f}s ({s['tui_over_ssh']:.2f}x, peak RSS "
+                    f"{s['tui_peak_rss_mib']:.0f} MiB)")
     rows.append(f"resume with {r['resume']['events']} events: {r['resume']['ready_s'] * 1000:.0f}"
                 " ms to ready")
     rows.append(f"startup: runbook --help {r['startup']['help_s']:.2f}s, TUI first paint "
@@ -188,6 +224,7 @@ def table(r: dict[str, Any]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Smaller sizes (a smoke run).")
+    parser.add_argument("--no-ansible", action="store_true", help="Leave Ansible out.")
     parser.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     a = parser.parse_args()
     res = asyncio.run(main(a))
