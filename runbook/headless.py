@@ -69,7 +69,7 @@ class Printer:
             if self.as_json:
                 line: str | None = "\n".join(self._json(e) for e in event.each())
             else:
-                prefix = f"   {event.target}| " if event.target else "   | "
+                prefix = _prefix(event.target)
                 line = prefix + f"\n{prefix}".join(event.lines)
         elif self.as_json:
             line = self._json(event)
@@ -119,8 +119,7 @@ class Printer:
                 cmd = f": $ {event.command}" if event.command else ""
                 return f"-- {event.step_id}{where} (attempt {event.attempt}){cmd}"
             case OutputLine():
-                prefix = f"{event.target}| " if event.target else "| "
-                return f"   {prefix}{event.line}"
+                return _prefix(event.target) + event.line
             case StepFinished():
                 mark = {"succeeded": "ok", "in_doubt": "??"}.get(event.status, "!!")
                 code = f", exit {event.exit_status}" if event.exit_status is not None else ""
@@ -139,3 +138,8 @@ class Printer:
                 why = f": {event.reason}" if event.reason else ""
                 return f"== run {event.run_id} {event.state}{why}"
         return None
+
+
+def _prefix(target: str | None) -> str:
+    """How an output line starts: indented, with its device."""
+    return f"   {target}| " if target else "   | "

@@ -183,6 +183,7 @@ def _refuse_irreversible(procedure: Any, steps: list[Any],
     """Refuse before anything changes when a chosen step that cannot be undone took effect (or
     may have): undoing the steps before it would leave the devices worse off, not as before."""
     ids = [s.id for s in procedure.steps]
+    saved = {b.step_id for b in backups if b.restored_at is None}
     for step in reversed(steps):
         if not step.irreversible:
             continue
@@ -190,7 +191,6 @@ def _refuse_irreversible(procedure: Any, steps: list[Any],
                       if sid == step.id and a.status in ("succeeded", "in_doubt"))
         if not took:
             continue
-        saved = {b.step_id for b in backups if b.restored_at is None}
         later = [s.id for s in steps if ids.index(s.id) > ids.index(step.id)
                  and (s.rollback or s.id in saved)]
         hint = (" To undo only the steps after it, use `runbook rollback RUN --to "

@@ -240,22 +240,15 @@ class Transport:
         proc.stdin.write_eof()
         pgid: list[int] = []
 
-        if on_lines is None:
-            each = on_line or (lambda stream, line: None)
-
-            def on_lines(stream: str, lines: list[str]) -> None:
-                for line in lines:
-                    each(stream, line)
-
-        sink = on_lines
-
         def first(stream: str, lines: list[str]) -> None:
             if posix and not pgid and stream == "stdout" and lines[0].startswith(PID_MARK):
                 pgid.append(int(lines[0].split()[1]))
                 lines = lines[1:]
-                if not lines:
-                    return
-            sink(stream, lines)
+            if lines and on_lines is not None:
+                on_lines(stream, lines)
+            elif on_line is not None:
+                for line in lines:
+                    on_line(stream, line)
 
         out, err = _Splitter("stdout", first), _Splitter("stderr", first)
 

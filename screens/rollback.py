@@ -58,7 +58,7 @@ class RollbackScreen(Screen[str | None]):
                      f"{commands} rollback command(s). Press [b]r[/b] to start.",
                      id="rollback-intro")
         for step in self.steps:
-            if getattr(step, "irreversible", None):
+            if step.irreversible:
                 yield Static(f"[b]{escape(step.id)} cannot be undone[/b]: "
                              f"{escape(step.irreversible)} If it has run, rollback will refuse "
                              "and change nothing.", id=f"irreversible-{step.id}",

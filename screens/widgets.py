@@ -94,11 +94,7 @@ class OutputStore:
 
     def add(self, key: Key, line: str) -> None:
         """Take one line (already redacted by the engine)."""
-        self.received += 1
-        line = clean(line)
-        self.lines.setdefault(key, deque(maxlen=self.max_lines)).append(line)
-        if key == self.shown:
-            self.pending.append(line)
+        self.extend(key, [line])
 
     def extend(self, key: Key, lines: Iterable[str]) -> None:
         """Take a chunk of lines (already redacted by the engine)."""

@@ -211,9 +211,7 @@ class CosDevice:
     def add_set(self, cmd: str, args: list[str], context: list[str]) -> tuple[str, bool]:
         if len(args) < 2 or (cmd == "set" and len(args) < 3):
             raise ValueError
-        kind, name = args[0], args[1]
-        if context[0].startswith("CertificateStore/") and "/" not in name:
-            name = f"{context[0].split('/', 1)[1]}/{name}"
+        kind, name = args[0], _qualify(args[1], context)
         key = f"{kind}:{name}"
         props = _props(args[2:])
         with state.change(self.root) as st:
@@ -232,9 +230,7 @@ class CosDevice:
         """Remove an object from the staged configuration (activate and commit apply it)."""
         if len(args) != 2:
             raise ValueError
-        kind, name = args
-        if context[0].startswith("CertificateStore/") and "/" not in name:
-            name = f"{context[0].split('/', 1)[1]}/{name}"
+        kind, name = args[0], _qualify(args[1], context)
         with state.change(self.root) as st:
             if f"{kind}:{name}" not in st["staged"]:
                 return MSG["no_object"].format(name=f"{kind} {name}"), False
@@ -368,6 +364,13 @@ class CosDevice:
             self._revert.cancel()
             self._revert = None
         return MSG["committed"], True
+
+
+def _qualify(name: str, context: list[str]) -> str:
+    """An object name as typed inside `cc CertificateStore X`: `clcert` means `X/clcert`."""
+    if context[0].startswith("CertificateStore/") and "/" not in name:
+        return f"{context[0].split('/', 1)[1]}/{name}"
+    return name
 
 
 def settings(lab_root: Path) -> dict[str, Any]:

@@ -81,7 +81,7 @@ class Output:
             if masked != block:
                 block, texts = masked, masked.split("\n")
         self.lines += len(texts)
-        self.tail.extend(texts[-20:])
+        self.tail.extend(texts[-(self.tail.maxlen or 1):])
         if self.emit_lines:
             self.emit(OutputLines(self.run_id, self.step.id, self.target, tuple(texts),
                                   "stderr" if stream == "stderr" else "stdout"))
