@@ -74,6 +74,37 @@ class BackupStore:
         return data
 
 
+class JournalBlobStore:
+    """Backup objects kept in the journal's own database (the team journal on PostgreSQL has
+    no data directory of ours to keep files in). Same interface and checks as BackupStore."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def put(self, data: bytes) -> str:
+        """Store `data` (committed before this returns) and return its sha256."""
+        sha = sha256(data)
+        self.journal.put_blob(sha, data)
+        return sha
+
+    def get(self, sha256_: str) -> bytes:
+        """The stored bytes, checked against their hash; raises CorruptBackup."""
+        data = self.journal.get_blob(sha256_)
+        if data is None:
+            raise CorruptBackup(f"backup {sha256_[:12]} is missing from the team journal")
+        if sha256(data) != sha256_:
+            raise CorruptBackup(f"backup {sha256_[:12]} does not match its hash")
+        return data
+
+
+def store_for(journal: Journal) -> BackupStore | JournalBlobStore:
+    """Where a journal keeps its backup objects: files beside SQLite, or the database."""
+    if journal.blobs_in_db:
+        return JournalBlobStore(journal)
+    assert journal.path is not None
+    return BackupStore(journal.path.parent)
+
+
 def sha256(data: bytes) -> str:
     """Hex sha256 of `data`."""
     return hashlib.sha256(data).hexdigest()

@@ -19,6 +19,7 @@ from . import library
 from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal
+from .journals import open_journal
 from .paths import data_dir, private_file
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
@@ -27,16 +28,17 @@ IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
 class Ctx:
     """What every command shares: where the data lives and how to print."""
 
-    def __init__(self, data: str | None, as_json: bool) -> None:
+    def __init__(self, data: str | None, as_json: bool, journal: str | None = None) -> None:
         self._data = data
         self.as_json = as_json
+        self.journal_spec = journal
 
     @property
     def data_dir(self) -> Path:
         return data_dir(self._data)
 
     def journal(self) -> Journal:
-        return Journal.open(self.data_dir)
+        return open_journal(self.journal_spec, self.data_dir)
 
     def emit(self, obj: Any, human: str) -> None:
         click.echo(json.dumps(obj, indent=2, default=str) if self.as_json else human)
@@ -166,13 +168,16 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--inventory", "-i", "inventory", metavar="FILE",
               help="Inventory for the terminal UI.")
+@click.option("--journal", "journal", envvar="RUNBOOK_JOURNAL", metavar="URL|FILE",
+              help="The run store: a team's postgresql://… server, or a SQLite file "
+                   "(default: journal.db in the data dir).")
 @click.version_option(package_name="runbook")
 @click.pass_context
 def main(cctx: click.Context, data_dir: str | None, as_json: bool,
-         inventory: str | None) -> None:
+         inventory: str | None, journal: str | None) -> None:
     """Step through trust re-establishment procedures on security devices, with resume,
     rollback and a change record. Without a command, opens the terminal UI."""
-    cctx.obj = Ctx(data_dir, as_json)
+    cctx.obj = Ctx(data_dir, as_json, journal)
     if cctx.invoked_subcommand is None:
         sys.exit(tui(cctx.obj, inventory_path=inventory))
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .backups import BackupStore, record_after, take
+from .backups import record_after, store_for, take
 from .conditions import evaluate
 from .errors import HostKeyError, JournalError, RunbookError, TransportError, UsageError
 from .events import (
@@ -127,7 +127,7 @@ class Engine:
         self.inventory_from_snapshot = inventory_from_snapshot
         self._subscribers: list[Callable[[Event], None]] = []
         self.transport: Any = None
-        self.store = BackupStore(journal.path.parent)
+        self.store = store_for(journal)
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable

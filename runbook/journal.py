@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS runs(
     procedure_hash TEXT NOT NULL, procedure_text TEXT NOT NULL,
     params TEXT NOT NULL, secret_names TEXT NOT NULL, inventory TEXT NOT NULL,
     user TEXT NOT NULL, hostname TEXT NOT NULL,
-    lock_pid INTEGER, lock_host TEXT, lock_at TEXT);
+    lock_pid INTEGER, lock_host TEXT, lock_at TEXT, lock_user TEXT);
 CREATE TABLE IF NOT EXISTS attempts(
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
     step_id TEXT NOT NULL, target TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -85,8 +85,10 @@ def _t(target: str | None) -> str:
 class Journal:
     """The SQLite run store. Every write that matters commits before the method returns."""
 
+    blobs_in_db = False  # backup objects live in files beside the journal (see backups.store_for)
+
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path: Path | None = path
         private_file(path)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10,
@@ -98,6 +100,9 @@ class Journal:
             self.db.executescript(_SCHEMA)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
                             (str(SCHEMA_VERSION),))
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+            if "lock_user" not in columns:  # journals written before handover was recorded
+                self.db.execute("ALTER TABLE runs ADD COLUMN lock_user TEXT")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"cannot open the run store {path}: {exc}") from None
         for suffix in ("-wal", "-shm"):
@@ -201,16 +206,35 @@ class Journal:
             if pid and pid != me and (lock_host != host or _alive(pid)):
                 raise JournalError(f"run {run_id} is in use by process {pid} on {lock_host} "
                                    f"since {row['lock_at']}; wait for it or stop it first")
-            db.execute("UPDATE runs SET lock_pid = ?, lock_host = ?, lock_at = ? WHERE id = ?",
-                       (me, host, now(), run_id))
+            db.execute("UPDATE runs SET lock_pid = ?, lock_host = ?, lock_at = ?, lock_user = ?"
+                       " WHERE id = ?", (me, host, now(), getpass.getuser(), run_id))
         self._held.add(run_id)
 
     def unlock(self, run_id: str) -> None:
         """Release the run if this process holds it."""
         with self.tx() as db:
-            db.execute("UPDATE runs SET lock_pid = NULL, lock_host = NULL, lock_at = NULL"
-                       " WHERE id = ? AND lock_pid = ?", (run_id, os.getpid()))
+            db.execute("UPDATE runs SET lock_pid = NULL, lock_host = NULL, lock_at = NULL,"
+                       " lock_user = NULL WHERE id = ? AND lock_pid = ?", (run_id, os.getpid()))
         self._held.discard(run_id)
+
+    def is_held(self, run_id: str) -> bool:
+        """Whether a live process (this one included) holds the run. A lock taken on another
+        machine counts as held: SQLite's journal is one machine's, and we cannot see there."""
+        rec = self.get_run(run_id)
+        if not rec.lock_pid:
+            return False
+        return rec.lock_host != socket.gethostname() or _alive(rec.lock_pid)
+
+    def holder(self, run_id: str) -> str | None:
+        """Who holds the run, as `user@host since HH:MM` (UTC), or None when it is free."""
+        if not self.is_held(run_id):
+            return None
+        rec = self.get_run(run_id)
+        who = f"{rec.lock_user}@{rec.lock_host}" if rec.lock_user else f"{rec.lock_host}"
+        return f"{who} (pid {rec.lock_pid}) since {(rec.lock_at or '')[11:16]} UTC"
+
+    def _serialise(self, db: Any, run_id: str) -> None:
+        """Order concurrent writers of one run (SQLite's BEGIN IMMEDIATE already does)."""
 
     def lock_file(self, device: str, path: str, run_id: str) -> None:
         """Claim a device file for this run; raises JournalError if a live process of another
@@ -223,7 +247,9 @@ class Journal:
                 raise JournalError(f"{path} on {device} is being changed by run {row['run_id']}"
                                    f" (process {row['pid']} on {row['host']}, since "
                                    f"{row['at'][:19]}); wait for that run to finish")
-            db.execute("INSERT OR REPLACE INTO file_locks VALUES (?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO file_locks VALUES (?, ?, ?, ?, ?, ?)"
+                       " ON CONFLICT(device, path) DO UPDATE SET run_id = excluded.run_id,"
+                       " pid = excluded.pid, host = excluded.host, at = excluded.at",
                        (device, path, run_id, me, host, now()))
 
     def unlock_files(self, run_id: str) -> None:
@@ -237,14 +263,15 @@ class Journal:
                       status: str = "running") -> Attempt:
         """Commit an attempt as started; call BEFORE anything is sent to the device."""
         with self.tx() as db:
+            self._serialise(db, run_id)
             (n,) = db.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ? AND step_id = ?"
                               " AND target = ?", (run_id, step_id, _t(target))).fetchone()
-            cur = db.execute(
+            (new_id,) = db.execute(
                 "INSERT INTO attempts(run_id, step_id, target, attempt, status, command,"
-                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, step_id, _t(target), n + 1, status, command, now()))
+                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (run_id, step_id, _t(target), n + 1, status, command, now())).fetchone()
             db.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (now(), run_id))
-        return self.attempt(int(cur.lastrowid or 0))
+        return self.attempt(int(new_id))
 
     def finish_attempt(self, attempt_id: int, *, status: str, exit_status: int | None = None,
                        output_sha256: str | None = None, output_bytes: int | None = None,
@@ -303,13 +330,13 @@ class Journal:
                    method: str) -> Backup:
         """Record a backup whose bytes are already durable in the store."""
         with self.tx() as db:
-            cur = db.execute(
+            (new_id,) = db.execute(
                 "INSERT INTO backups(run_id, step_id, target, host, path, state, sha256, size,"
                 " mode, uid, gid, mtime, method, taken_at) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (run_id, step_id, _t(target), host, path, state, sha256, size, mode, uid, gid,
-                 mtime, method, now()))
-        return self.backup(int(cur.lastrowid or 0))
+                 mtime, method, now())).fetchone()
+        return self.backup(int(new_id))
 
     def set_backup_after(self, backup_id: int, state: str, sha256: str | None) -> None:
         """Record the file as the step left it."""
@@ -342,8 +369,9 @@ class Journal:
                     target: str | None) -> None:
         """Remember a value read from a step's output (already redacted)."""
         with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO captures VALUES (?, ?, ?, ?, ?)",
-                       (run_id, name, value, step_id, _t(target)))
+            db.execute("INSERT INTO captures VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, name)"
+                       " DO UPDATE SET value = excluded.value, step_id = excluded.step_id,"
+                       " target = excluded.target", (run_id, name, value, step_id, _t(target)))
 
     def captures(self, run_id: str) -> dict[str, str]:
         """The run's captured values by name."""
@@ -356,6 +384,7 @@ class Journal:
                      step_id: str | None = None, target: str | None = None) -> EventRecord:
         """Append one event to the run's hash chain and commit it."""
         with self.tx() as db:
+            self._serialise(db, run_id)
             last = db.execute("SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC"
                               " LIMIT 1", (run_id,)).fetchone()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
@@ -370,6 +399,14 @@ class Journal:
         """The run's events in order."""
         rows = self.db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
         return [EventRecord(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
+
+    def put_blob(self, sha256: str, data: bytes) -> None:
+        """Keep a backup object in the database: only journals with `blobs_in_db` do."""
+        raise JournalError("this journal keeps backup objects as files (backups.store_for)")
+
+    def get_blob(self, sha256: str) -> bytes | None:
+        """A backup object kept in the database (see `put_blob`)."""
+        raise JournalError("this journal keeps backup objects as files (backups.store_for)")
 
     def integrity(self) -> str:
         """SQLite's own integrity check ('ok' when sound)."""

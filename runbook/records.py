@@ -28,6 +28,7 @@ class RunRecord:
     lock_pid: int | None
     lock_host: str | None
     lock_at: str | None
+    lock_user: str | None = None
 
     @property
     def finished(self) -> bool:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .backups import BackupStore, current, sha256
+from .backups import BackupStore, JournalBlobStore, current, sha256, store_for
 from .errors import RunbookError, UsageError
 from .events import (
     FileRestored,
@@ -45,7 +45,8 @@ class RestoreMismatch(RunbookError):
     exit_code = 8
 
 
-async def restore(files: RemoteFiles, store: BackupStore, b: Backup) -> tuple[str, str]:
+async def restore(files: RemoteFiles, store: BackupStore | JournalBlobStore,
+                  b: Backup) -> tuple[str, str]:
     """Put one backup back; return (action, note). Raises RestoreMismatch if the check fails."""
     if b.state == "absent":
         await files.remove(b.path)
@@ -131,7 +132,7 @@ async def undo(engine: Any, run: Any, *, to_step: str | None = None,
     """Restore and run rollback commands on the engine's open transport; None when it worked,
     else why a rollback command failed. Raises RollbackRefused before changing anything."""
     journal = engine.journal
-    store = BackupStore(journal.path.parent)
+    store = store_for(journal)
     files: dict[str, RemoteFiles] = {}
 
     def remote(name: str) -> RemoteFiles:

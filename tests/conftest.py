@@ -150,3 +150,37 @@ async def lab_factory(tmp_path: Path) -> AsyncIterator[Any]:
     finally:
         for lab in labs:
             await lab.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Any:
+    """Admin connection string of a real PostgreSQL server started for this test session."""
+    from tests import pgserver
+
+    if pgserver.binaries() is None and not os.environ.get("RUNBOOK_TEST_PG"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is required in CI (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with pgserver.cluster() as admin:
+        yield admin
+
+
+@pytest.fixture
+def pg_url(pg_admin: str) -> str:
+    """A fresh database on the test server, for the unprivileged `runbook` role."""
+    from tests import pgserver
+
+    return pgserver.new_database(pg_admin)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_backend(request: pytest.FixtureRequest) -> Any:
+    """Run a test once on each journal backend: `helpers.JOURNAL` names the one in use."""
+    from tests import helpers
+
+    spec = None
+    if request.param == "postgresql":
+        spec = request.getfixturevalue("pg_url")
+    helpers.JOURNAL = spec
+    yield spec
+    helpers.JOURNAL = None

@@ -16,9 +16,11 @@ from runbook.headless import FlagDecider
 from runbook.hostkeys import HostKeyStore
 from runbook.inventory import Inventory
 from runbook.journal import Journal
+from runbook.journals import open_journal
 from runbook.transport import Transport
 
 REPO = Path(__file__).resolve().parent.parent
+JOURNAL: str | None = None  # the journal under test: None (SQLite in the data dir) or a URL
 
 
 def write_procedure(dir: Path, body: str, name: str = "proc.yaml") -> Path:
@@ -34,6 +36,8 @@ def cli_env(data_dir: Path, home: Path, **extra: str) -> dict[str, str]:
     env.update({"RUNBOOK_HOME": str(data_dir), "HOME": str(home), "PYTHONPATH": str(REPO),
                 "PYTHONUNBUFFERED": "1", **extra})
     env.pop("SSH_AUTH_SOCK", None)
+    if JOURNAL:
+        env["RUNBOOK_JOURNAL"] = JOURNAL
     return env
 
 
@@ -67,7 +71,7 @@ class Recorder:
 
 def engine_for(data_dir: Path, decider: Any = None) -> tuple[Engine, Journal, Recorder]:
     """A real engine over a real journal and transport in `data_dir`, with a recorder."""
-    journal = Journal.open(data_dir)
+    journal = open_journal(JOURNAL, data_dir)
     store = HostKeyStore(data_dir)
     engine = Engine(journal, decider or FlagDecider(yes=True),
                     transport_factory=lambda inv: Transport(inv, store),
