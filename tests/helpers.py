@@ -69,6 +69,11 @@ class Recorder:
         return [e for e in self.events if isinstance(e, cls)]
 
 
+def journal_at(data_dir: Path) -> Journal:
+    """The journal under test (see JOURNAL) for a data directory."""
+    return open_journal(JOURNAL, data_dir)
+
+
 def engine_for(data_dir: Path, decider: Any = None) -> tuple[Engine, Journal, Recorder]:
     """A real engine over a real journal and transport in `data_dir`, with a recorder."""
     journal = open_journal(JOURNAL, data_dir)

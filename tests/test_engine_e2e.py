@@ -11,6 +11,8 @@ from runbook.loader import load_procedure
 
 from .helpers import engine_for, write_procedure
 
+pytestmark = pytest.mark.usefixtures("journal_backend")  # both journal backends
+
 FIVE_STEPS = """
 id: test.five-steps
 title: Five steps

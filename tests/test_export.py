@@ -15,6 +15,8 @@ import pytest
 
 from .helpers import cli, cli_env, write_procedure
 
+pytestmark = pytest.mark.usefixtures("journal_backend")  # both journal backends
+
 SECRET = "Echo3d-Secr3t-Value"
 PROC = """
 id: test.record

@@ -11,7 +11,10 @@ import pytest
 
 from runbook.journal import Journal
 
+from . import helpers
 from .helpers import cli, cli_env, write_procedure
+
+pytestmark = pytest.mark.usefixtures("journal_backend")  # both journal backends
 
 PROCEDURE = """
 id: test.kill
@@ -79,7 +82,7 @@ async def test_resume_without_choice_reports_the_step_in_doubt(ssh_device, tmp_p
 
 class _journal:
     def __init__(self, device) -> None:
-        self.j = Journal.open(device.data_dir)
+        self.j = helpers.journal_at(device.data_dir)
 
     def __enter__(self) -> Journal:
         return self.j

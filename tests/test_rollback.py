@@ -12,11 +12,13 @@ import pytest
 
 from runbook.headless import FlagDecider
 from runbook.inventory import Inventory
-from runbook.journal import Journal
 from runbook.loader import load_procedure
 from runbook.rollback import RollbackRefused, rollback
 
+from . import helpers
 from .helpers import cli, cli_env, engine_for, write_procedure
+
+pytestmark = pytest.mark.usefixtures("journal_backend")  # both journal backends
 
 THREE_FILES = """
 id: test.three-files
@@ -169,7 +171,7 @@ async def test_rollback_killed_midway_completes_when_run_again(ssh_device, tmp_p
     assert code == 0, out + err
     assert snapshot(ssh_device.root) == before
     assert (ssh_device.root / "rollback.log").read_text() == "second\n"
-    j = Journal.open(ssh_device.data_dir)
+    j = helpers.journal_at(ssh_device.data_dir)
     try:
         restored = [e.data["path"] for e in j.events(run_id) if e.kind == "file_restored"]
         assert len(restored) == len(set(restored)) == 3  # none restored twice
