@@ -21,6 +21,7 @@ from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal
 from .journals import open_journal
 from .paths import data_dir, private_file
+from .records import FINISHED
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
 
@@ -277,18 +278,27 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
 @click.option("--in-doubt", type=click.Choice(IN_DOUBT), metavar="|".join(IN_DOUBT),
               help="What to do with a step that was interrupted mid-way (default: stop and "
                    "say which step and what it was running).")
+@click.option("--take-over", is_flag=True,
+              help="Take over a run another operator drove (their process must be gone).")
+@click.option("--inventory", "-i", "inventory", metavar="FILE",
+              help="Reach the run's devices with your own inventory (keys, jump hosts, "
+                   "host keys); names, addresses and ports must match the run's.")
 @with_decisions
 @click.pass_obj
-def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tuple[str, ...],
+def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, take_over: bool,
+               inventory: str | None, yes: bool, confirm: tuple[str, ...],
                secret_env: tuple[str, ...], accept_new_host_key: bool) -> None:
     """Resume RUN (an id, a unique part of one, or `last`) where it stopped."""
 
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
+        from .inventory import Inventory
+
         journal = ctx.journal()
         rec = journal.get_run(run)
         secrets = read_secrets(rec.secret_names, secret_env)
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), in_doubt,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key, take_over))
+        engine.local_inventory = Inventory.load(inventory) if inventory else None
         return journal, engine, rec.id, secrets
 
     try:
@@ -322,9 +332,13 @@ def runs_cmd(ctx: Ctx) -> None:
         journal = ctx.journal()
         runs = sorted(journal.list_runs(), key=lambda r: (r.finished, r.created_at[::-1]))
         rows = [{"id": r.id, "state": r.state, "procedure": r.procedure_id,
-                 "created_at": r.created_at, "reason": r.reason} for r in runs]
-        ctx.emit(rows, "\n".join(f"{r['id']:22} {r['state']:11} {r['procedure']:32} "
-                                 f"{r['created_at'][:19]}" for r in rows) or "no runs yet")
+                 "created_at": r.created_at, "reason": r.reason,
+                 "held_by": None if r.finished else journal.holder(r.id)} for r in runs]
+        ctx.emit(rows, "\n".join(
+            f"{r['id']:22} {r['state']:11} {r['procedure']:32} {r['created_at'][:19]}"
+            + ("" if r["state"] in FINISHED else
+               f"  held by {r['held_by']}" if r["held_by"] else "  free to resume")
+            for r in rows) or "no runs yet")
     except Exception as exc:  # noqa: BLE001
         sys.exit(fail(exc, ctx))
 
@@ -381,3 +395,7 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
 
 
 from . import cli_records  # noqa: E402,F401 - registers rollback, export, plan, ...
+from .cli_teams import approve_cmd, journal_group  # noqa: E402 - needs `fail` defined above
+
+main.add_command(approve_cmd)
+main.add_command(journal_group)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import operators
 from .backups import record_after, store_for, take
 from .conditions import evaluate
 from .errors import HostKeyError, JournalError, RunbookError, TransportError, UsageError
@@ -38,6 +39,7 @@ from .events import (
     StepStarted,
 )
 from .indoubt import settle
+from .inventory import Inventory
 from .journal import Journal
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
@@ -131,6 +133,7 @@ class Engine:
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
+        self.local_inventory: Inventory | None = None  # this workstation's, on a handover
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -164,6 +167,8 @@ class Engine:
         rec = self.journal.get_run(run_id)
         procedure = load_procedure_text(rec.procedure_text, rec.procedure_path)
         inventory = self.inventory_from_snapshot(rec.inventory) if rec.inventory else None
+        if inventory is not None and self.local_inventory is not None:
+            inventory = operators.on_this_workstation(inventory, self.local_inventory)
         missing = [n for n in rec.secret_names if n not in secrets]
         if missing:
             raise UsageError(f"run {rec.id} needs the secret(s) {', '.join(missing)} again "
@@ -239,7 +244,7 @@ class Engine:
         try:
             self.journal.set_run_state(rec.id, "running")
             self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
-            state, reason = await self._drive(run)
+            state, reason = await self._hand_over(run) or await self._drive(run)
             self.journal.set_run_state(rec.id, state, reason)
             self.emit(RunFinished(rec.id, state, reason))  # type: ignore[arg-type]
             return state
@@ -247,6 +252,25 @@ class Engine:
             await self.transport.close()
             self.journal.unlock_files(rec.id)
             self.journal.unlock(rec.id)
+
+    async def _hand_over(self, run: LoadedRun) -> tuple[str, str] | None:
+        """Record who drives the run now; taking over from another operator is confirmed."""
+        who, drivers = operators.identity(), operators.operators(self.journal, run.id)
+        if operators.first_drive(self.journal, run.id):
+            self.journal.append_event(run.id, "operator", {
+                "by": who, "previous": None, "database_user": self.journal.database_user()})
+            return None
+        if who == drivers[-1]:
+            return None
+        answer = await self._ask(run, "take_over", f"Take over run {run.id} from "
+                                 f"{drivers[-1]}? It is not held by any live process.",
+                                 ["yes", "no"], previous=drivers[-1])
+        if answer != "yes":
+            return "waiting", f"run {run.id} was left to {drivers[-1]} (not taken over)"
+        self.journal.append_event(run.id, "operator", {"by": who, "previous": drivers[-1],
+                                                       "database_user":
+                                                       self.journal.database_user()})
+        return None
 
     async def _drive(self, run: LoadedRun) -> tuple[str, str]:
         for a in self.journal.latest_attempts(run.id).values():
@@ -299,6 +323,11 @@ class Engine:
             todo = keep
             if not todo:
                 return None
+        if step.approve and (short := operators.missing(self.journal, run.id, step.id,
+                                                        step.approve)):
+            return "waiting", (f"step {step.id} waits for {short} more approval(s) from "
+                               f"someone not driving the run: runbook approve {run.id} "
+                               f"{step.id}")
         if step.confirm:
             prompt = step.confirm if isinstance(step.confirm, str) else f"Run step {step.id}: " \
                 f"{step.title}?"

@@ -34,13 +34,15 @@ class FlagDecider:
     - confirm steps: approved with `--yes` or `--confirm STEP`;
     - manual steps: done only with `--confirm STEP`, else the run waits (exit 3);
     - in-doubt steps: the `--in-doubt` choice, else the run stops and says why (exit 4);
-    - unknown host keys: accepted only with `--accept-new-host-key`.
+    - unknown host keys: accepted only with `--accept-new-host-key`;
+    - a run another operator drove: taken over only with `--take-over`.
     """
 
     yes: bool = False
     confirmed: set[str] = field(default_factory=set)
     in_doubt: str | None = None
     accept_new_host_key: bool = False
+    take_over: bool = False
 
     async def decide(self, request: DecisionNeeded) -> str:
         choices = request.details.get("choices", [])
@@ -53,6 +55,8 @@ class FlagDecider:
                 return self.in_doubt if self.in_doubt in choices else "stop"
             case "host_key":
                 return "accept" if self.accept_new_host_key else "refuse"
+            case "take_over":
+                return "yes" if self.take_over else "no"
         return choices[-1] if choices else ""
 
 

@@ -400,6 +400,10 @@ class Journal:
         rows = self.db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
         return [EventRecord(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
 
+    def database_user(self) -> str | None:
+        """The server-authenticated database role, where the journal has one (SQLite: None)."""
+        return None
+
     def put_blob(self, sha256: str, data: bytes) -> None:
         """Keep a backup object in the database: only journals with `blobs_in_db` do."""
         raise JournalError("this journal keeps backup objects as files (backups.store_for)")

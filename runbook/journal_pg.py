@@ -126,11 +126,6 @@ def lock_key(run_id: str) -> int:
                           "big", signed=True)
 
 
-def identity() -> str:
-    """Who this process acts as: `user@host` (the OS account and machine)."""
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
 class PgJournal(Journal):
     """The run store on a PostgreSQL server; same methods and guarantees as `Journal`."""
 
@@ -244,6 +239,10 @@ class PgJournal(Journal):
         """A backup object's stored bytes, or None."""
         row = self.db.execute("SELECT data FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def database_user(self) -> str | None:
+        """The database role this session authenticated as."""
+        return str(self.db.execute("SELECT current_user").fetchone()[0])
 
     def integrity(self) -> str:
         """PostgreSQL checks its own pages; this confirms the server answers ('ok')."""

@@ -108,6 +108,10 @@ class StepBase(Strict):
     verify_match: list[str] = Field(
         default_factory=list, description="Regexes the verify command's output must all match "
                                           "(for devices whose commands exit 0 either way).")
+    approve: Annotated[int, Field(ge=1, le=10)] | Literal["other"] | None = Field(
+        None, description="Four eyes: `other` (one person who is not driving the run) or a "
+                          "number of such people who must approve (`runbook approve RUN STEP`) "
+                          "before the step runs.")
     irreversible: str | None = Field(
         None, description="Why this step cannot be undone. Once it has taken effect, rollback "
                           "refuses to undo it or any step before it.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+FINISHED = ("succeeded", "aborted", "rolled_back")
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -33,7 +35,7 @@ class RunRecord:
     @property
     def finished(self) -> bool:
         """Whether the run has nothing left to do."""
-        return self.state in ("succeeded", "aborted", "rolled_back")
+        return self.state in FINISHED
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,8 @@ def build_record(journal: Journal, run_id: str, logs_dir: Path | None = None) ->
         "params": params,
         "targets": [targets[n] for n in sorted(targets) if n in used or targets[n].get("host_key")],
         "steps": steps,
+        "operators": [_event(e) for e in events if e.kind == "operator"],
+        "approvals": [_event(e) for e in events if e.kind == "approved"],
         "decisions": [_event(e) for e in events if e.kind == "decision_made"],
         "comments": [_event(e) for e in events if e.kind == "comment"],
         "rollbacks": [_event(e) for e in events if e.kind in (

@@ -141,6 +141,18 @@ def _record_steps(doc: dict[str, Any]) -> list[str]:
             out += ["Certificate facts:", "", "| fact | value |", "| --- | --- |"]
             out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in c.items()]
             out.append("")
+    if doc.get("operators"):
+        out += ["## Operators", ""]
+        out += [f"- {o['ts'][:19]} {o['by']}" + (f" took over from {o['previous']}"
+                                                 if o.get("previous") else " started the run")
+                for o in doc["operators"]]
+        out.append("")
+    if doc.get("approvals"):
+        out += ["## Approvals (four eyes)", ""]
+        out += [f"- {a['ts'][:19]} {a['by']} approved {a['step_id']}"
+                + (f" (database user {a['database_user']})" if a.get("database_user") else "")
+                + (f": {a['comment']}" if a.get("comment") else "") for a in doc["approvals"]]
+        out.append("")
     if doc["decisions"]:
         out += ["## Operator decisions", ""]
         out += [f"- {d['ts'][:19]} {d['question']}"
