@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from .errors import JournalError, RunNotFound
-from .journal import SCHEMA_VERSION, Journal, now
+from .journal import SCHEMA_VERSION, Journal, _alive, now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS blobs(sha256 TEXT PRIMARY KEY, data BYTEA NOT NULL);
 """
 
 _PLACEHOLDER = re.compile(r"\?")
+# Server-side TCP keepalives for our session: a workstation that loses power or its network
+# is noticed within about a minute (30 s idle + 3 probes 10 s apart), which ends its session
+# and releases its runs. The operating system's default would take two hours.
+KEEPALIVES = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10,
+              "tcp_keepalives_count": 3}
+CRASH_GRACE_MS = 15000  # how long to wait for the server to end a crashed local session
 _WORDS = {"BEGIN IMMEDIATE": "BEGIN"}
 
 
@@ -142,6 +148,8 @@ class PgJournal(Journal):
                                f"{_first_line(exc)}") from None
         self.db = _Connection(conn)  # type: ignore[assignment]  # same calls as sqlite3
         try:
+            for name, value in KEEPALIVES.items():  # the server notices a dead workstation
+                conn.execute(f"SET {name} = {int(value)}")  # type: ignore[call-overload]
             with self.tx() as db:
                 db.execute("SELECT pg_advisory_xact_lock(7212001)")  # one schema creator at once
                 for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -176,6 +184,9 @@ class PgJournal(Journal):
         if run_id not in self._held:
             (got,) = self.db.execute("SELECT pg_try_advisory_lock(?)",
                                      (lock_key(run_id),)).fetchone()
+            if not got and rec.lock_host == socket.gethostname() and rec.lock_pid \
+                    and not _alive(int(rec.lock_pid)):
+                got = self._await_crashed_session(run_id)
             if not got:
                 raise JournalError(f"run {run_id} is in use by {self.holder(rec.id) or 'another'}"
                                    " workstation; wait for it or stop it first")
@@ -184,6 +195,19 @@ class PgJournal(Journal):
                        " WHERE id = ?", (os.getpid(), socket.gethostname(), now(),
                                          getpass.getuser(), run_id))
         self._held.add(run_id)
+
+    def _await_crashed_session(self, run_id: str) -> bool:
+        """The holder was a process of this machine that is gone (killed, crashed): its
+        server session ends as soon as the server reads the closed socket. Wait for that,
+        briefly, instead of refusing an operator who resumes right after a crash."""
+        try:
+            self.db.execute(f"SET statement_timeout = {CRASH_GRACE_MS}")
+            self.db.execute("SELECT pg_advisory_lock(?)", (lock_key(run_id),))
+            return True
+        except psycopg.errors.QueryCanceled:
+            return False
+        finally:
+            self.db.execute("SET statement_timeout = 0")
 
     def unlock(self, run_id: str) -> None:
         """Release the run if this session holds it."""

@@ -81,11 +81,15 @@ async def kill_export(args: list[str], env: dict[str, str], after: float) -> Non
         await proc.wait()
 
 
-async def campaign(seed: int, kills: int, work: Path) -> Report:
-    """Repeat run-to-the-end-under-fire and rollback-under-fire until `kills` kills are spent."""
+async def campaign(seed: int, kills: int, work: Path, journal: str | None = None) -> Report:
+    """Repeat run-to-the-end-under-fire and rollback-under-fire until `kills` kills are spent.
+
+    `journal` is a PostgreSQL URL to run the campaign on the team journal (default: SQLite).
+    """
     sys.path.insert(0, str(REPO))
-    from runbook.backups import BackupStore
-    from runbook.journal import Journal, verify_chain
+    from runbook.backups import store_for
+    from runbook.journal import verify_chain
+    from runbook.journals import open_journal
     from runbook.lab.lab import Lab
 
     rng = random.Random(seed)
@@ -94,6 +98,9 @@ async def campaign(seed: int, kills: int, work: Path) -> Report:
     env = {**os.environ, "RUNBOOK_HOME": str(data), "HOME": str(work),
            "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     env.pop("SSH_AUTH_SOCK", None)
+    env.pop("RUNBOOK_JOURNAL", None)
+    if journal:
+        env["RUNBOOK_JOURNAL"] = journal
     while report.kills < kills:
         lab = await Lab.start(work / f"lab{report.runs}", "ftd-tunnel-down")
         try:
@@ -140,11 +147,11 @@ async def campaign(seed: int, kills: int, work: Path) -> Report:
                 report.problems.append(f"export of {run_id} is not intact")
         finally:
             await lab.stop()
-    j = Journal.open(data)
+    j = open_journal(journal, data)
     try:
         if j.integrity() != "ok":
             report.problems.append(f"journal integrity: {j.integrity()}")
-        store = BackupStore(data)
+        store = store_for(j)
         for run in j.list_runs():
             if verify_chain(j.events(run.id)) is not None:
                 report.problems.append(f"hash chain broken in run {run.id}")
@@ -185,9 +192,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--journal", help="a postgresql:// URL (default: SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        report = asyncio.run(campaign(args.seed, args.kills, Path(d)))
+        report = asyncio.run(campaign(args.seed, args.kills, Path(d), args.journal))
     print(report.line())
     for p in report.problems:
         print("  problem:", p)
