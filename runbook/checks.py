@@ -95,6 +95,11 @@ def check_semantics(p: Procedure, data: dict[str, Any], marks: Marks, name: str)
             _check_ref(p, step.foreach, "targets", at + ("foreach",), label, fail)
         if step.kind in DEVICE_KINDS and not (step.target or step.foreach):
             fail(at, f"{label}: a {step.kind} step needs `target` or `foreach`")
+        for key in ("serial", "rollout"):
+            if getattr(step, key) is not None and not step.foreach:
+                fail(at + (key,), f"{label}: `{key}` rolls out a `foreach` step; this step "
+                                  "has no `foreach`")
+        _check_rollout(p, i, label, at, fail)
         names = set(p.params) | captures
         if step.target or step.foreach:
             names.add("target")
@@ -207,3 +212,24 @@ def _check_condition(expr: str, names: set[str], loc: tuple[Any, ...], label: st
     unknown = sorted(used - names)
     if unknown:
         fail(loc, f"{label}: condition {expr!r} uses unknown name(s) {', '.join(unknown)}")
+
+
+def _check_rollout(p: Procedure, i: int, label: str, at: tuple[str | int, ...],
+                   fail: Any) -> None:
+    """Steps of one rollout are consecutive, fan out over one param, and agree on batches."""
+    step = p.steps[i]
+    if step.rollout is None:
+        return
+    first = next(j for j, s in enumerate(p.steps) if s.rollout == step.rollout)
+    if any(p.steps[j].rollout != step.rollout for j in range(first, i)):
+        fail(at + ("rollout",), f"{label}: the steps of rollout {step.rollout!r} must be "
+                                "consecutive")
+        return
+    lead = p.steps[first]
+    if i != first and step.foreach != lead.foreach:
+        fail(at + ("foreach",), f"{label}: rollout {step.rollout!r} fans out over "
+                                f"{lead.foreach!r} (steps[{first}]); this step over "
+                                f"{step.foreach!r}")
+    if i != first and step.serial is not None and step.serial != lead.serial:
+        fail(at + ("serial",), f"{label}: give `serial` once, on the rollout's first step "
+                               f"(steps[{first}])")

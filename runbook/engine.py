@@ -38,6 +38,7 @@ from .events import (
     StepSkipped,
     StepStarted,
 )
+from .groupcommit import AttemptStarter
 from .indoubt import settle
 from .inventory import Inventory
 from .journal import Journal
@@ -47,6 +48,7 @@ from .params import resolve, storable
 from .records import Backup
 from .redact import Redactor
 from .remote import RemoteFiles
+from .rollout import allowed_failures, batches
 from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
 from .template import Value, render
@@ -130,6 +132,7 @@ class Engine:
         self._subscribers: list[Callable[[Event], None]] = []
         self.transport: Any = None
         self.store = store_for(journal)
+        self.starter = AttemptStarter(journal)
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
@@ -278,11 +281,69 @@ class Engine:
                 stop = await settle(self, run, a)
                 if stop:
                     return stop
-        for step in run.procedure.steps:
-            stop = await self._step(run, step)
+        steps = run.procedure.steps
+        i = 0
+        while i < len(steps):
+            group = [steps[i]]
+            if steps[i].rollout or steps[i].serial is not None:
+                while steps[i].rollout and i + len(group) < len(steps) and \
+                        steps[i + len(group)].rollout == steps[i].rollout:
+                    group.append(steps[i + len(group)])
+                stop = await self._rollout(run, group)
+            else:
+                stop = await self._step(run, steps[i])
             if stop:
                 return stop
+            i += len(group)
         return "succeeded", ""
+
+    async def _rollout(self, run: LoadedRun, group: list[StepBase]) -> tuple[str, str] | None:
+        """Run `group` (steps fanning out over one param) batch by batch: every step of the
+        group on a batch before the next batch starts; stop once more devices have failed
+        than `max_fail` allows. Batch boundaries are events in the journal."""
+        lead = group[0]
+        if lead.foreach not in run.values:
+            for step in group:
+                stop = await self._step(run, step)
+                if stop:
+                    return stop
+            return None
+        devices = [_name(t) for t in self.targets(run, lead)]
+        plan = batches(devices, lead.serial)
+        budget = allowed_failures(lead.max_fail, len(devices))
+        failed: list[str] = []
+        for n, batch in enumerate(plan, 1):
+            latest = self.journal.latest_attempts(run.id)
+            if all((a := latest.get((s.id, d))) is not None and a.status in DONE
+                   for s in group for d in batch):
+                continue  # done before an interruption: resume goes on with the next batch
+            name = lead.rollout or lead.id
+            self.emit(Notice(run.id, f"rollout {name}: batch {n} of {len(plan)} "
+                                     f"({len(batch)} device(s): {', '.join(map(str, batch))})",
+                             "info", lead.id))
+            self.journal.append_event(run.id, "batch_started", {
+                "rollout": name, "batch": n, "of": len(plan), "targets": batch},
+                step_id=lead.id)
+            live = set(batch)
+            for step in group:
+                here: list[str] = []
+                stop = await self._step(run, step, only=live, failures=here)
+                if stop:
+                    return stop
+                live -= set(here)
+                failed += here
+            self.journal.append_event(run.id, "batch_finished", {
+                "rollout": name, "batch": n, "of": len(plan), "failed": sorted(
+                    d for d in batch if d in failed)}, step_id=lead.id)
+            if len(failed) > budget:
+                return "failed", (f"rollout {name} stopped after batch {n} of {len(plan)}: "
+                                  f"{len(failed)} device(s) failed ({', '.join(failed)}), "
+                                  f"more than max_fail {lead.max_fail} allows")
+        if failed:
+            return "failed", (f"rollout {lead.rollout or lead.id} finished every batch, but "
+                              f"{len(failed)} device(s) failed: {', '.join(failed)} (within "
+                              f"max_fail {lead.max_fail}; resume retries them)")
+        return None
 
     async def _ask(self, run: LoadedRun, question: str, prompt: str, choices: Iterable[str],
                    step_id: str | None = None, target: str | None = None,
@@ -297,7 +358,10 @@ class Engine:
         self.emit(DecisionMade(run.id, step_id, target, question, answer))
         return answer
 
-    async def _step(self, run: LoadedRun, step: StepBase) -> tuple[str, str] | None:
+    async def _step(self, run: LoadedRun, step: StepBase, only: set[str] | None = None,
+                    failures: list[str] | None = None) -> tuple[str, str] | None:
+        """Run one step on its devices (`only` those, in a rollout batch). A device that fails
+        fails the run, unless `failures` collects it (a rollout counts against max_fail)."""
         latest = self.journal.latest_attempts(run.id)
         ref = step.target or step.foreach
         if ref and ref not in run.values:
@@ -308,7 +372,8 @@ class Engine:
                 self.emit(StepSkipped(run.id, step.id, None, reason))
             return None
         todo = [t for t in self.targets(run, step)
-                if (a := latest.get((step.id, _name(t)))) is None or a.status not in DONE]
+                if ((a := latest.get((step.id, _name(t)))) is None or a.status not in DONE)
+                and (only is None or _name(t) in only)]
         if not todo:
             return None
         if step.when:
@@ -346,7 +411,9 @@ class Engine:
                 return "in_doubt", f"step {step.id}{where} is in doubt: {o.reason}"
         for t, o in zip(todo, outcomes, strict=True):
             where = f" on {_name(t)}" if _name(t) else ""
-            if o.status != "succeeded":
+            if o.status != "succeeded" and failures is not None:
+                failures.append(str(_name(t)))
+            elif o.status != "succeeded":
                 return "failed", f"step {step.id}{where} failed: {o.reason}"
         return None
 
@@ -460,7 +527,7 @@ class Engine:
                                       "was not started")
                 self.emit(Notice(run.id, reason, "error", step.id, name))
                 return Outcome("failed", None, reason)
-        a = self.journal.start_attempt(run.id, step.id, name, run.redactor(rendered.text))
+        a = await self.starter.start(run.id, step.id, name, run.redactor(rendered.text))
         self.emit(StepStarted(run.id, step.id, name, a.attempt, a.command))
         output = Output(run_id=run.id, step=step, target=name, attempt_id=a.id,
                         journal=self.journal, redactor=run.redactor, emit=self.emit,

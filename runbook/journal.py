@@ -262,16 +262,29 @@ class Journal:
     def start_attempt(self, run_id: str, step_id: str, target: str | None, command: str,
                       status: str = "running") -> Attempt:
         """Commit an attempt as started; call BEFORE anything is sent to the device."""
+        return self.start_attempts([(run_id, step_id, target, command, status)])[0]
+
+    def start_attempts(self, starts: list[tuple[str, str, str | None, str, str]]
+                       ) -> list[Attempt]:
+        """Commit several attempts as started in ONE transaction (one fsync): devices of a
+        fan-out that start at the same moment share it. Each tuple is (run_id, step_id,
+        target, command, status). Nothing may be sent for any of them before this returns."""
+        ids = []
         with self.tx() as db:
-            self._serialise(db, run_id)
-            (n,) = db.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ? AND step_id = ?"
-                              " AND target = ?", (run_id, step_id, _t(target))).fetchone()
-            (new_id,) = db.execute(
-                "INSERT INTO attempts(run_id, step_id, target, attempt, status, command,"
-                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (run_id, step_id, _t(target), n + 1, status, command, now())).fetchone()
-            db.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (now(), run_id))
-        return self.attempt(int(new_id))
+            for run_id in dict.fromkeys(s[0] for s in starts):
+                self._serialise(db, run_id)
+            for run_id, step_id, target, command, status in starts:
+                (n,) = db.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ? AND"
+                                  " step_id = ? AND target = ?",
+                                  (run_id, step_id, _t(target))).fetchone()
+                (new_id,) = db.execute(
+                    "INSERT INTO attempts(run_id, step_id, target, attempt, status, command,"
+                    " started_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (run_id, step_id, _t(target), n + 1, status, command, now())).fetchone()
+                ids.append(int(new_id))
+            for run_id in dict.fromkeys(s[0] for s in starts):
+                db.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (now(), run_id))
+        return [self.attempt(i) for i in ids]
 
     def finish_attempt(self, attempt_id: int, *, status: str, exit_status: int | None = None,
                        output_sha256: str | None = None, output_bytes: int | None = None,

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .rollout import parse_size
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 PARAM_PATTERN = r"^[a-z_][a-z0-9_]*$"
 
@@ -93,6 +95,15 @@ class StepBase(Strict):
     target: str | None = Field(None, description="Name of a `target` parameter to run on.")
     foreach: str | None = Field(None, description="Name of a `targets` parameter to fan out over.")
     concurrency: int = Field(10, ge=1, le=1000, description="Fan-out limit with `foreach`.")
+    serial: int | str | list[int | str] | None = Field(
+        None, description="Roll a `foreach` step out in batches: 10, '10%', or a list such as "
+                          "[1, 5, '25%'] (a canary first; the last size repeats).")
+    max_fail: int | str = Field(0, description="With `serial`: devices that may fail (0, or "
+                                               "'5%') before no further batch starts.")
+    rollout: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9-]*$",
+        description="Consecutive `foreach` steps with the same rollout name run batch by batch "
+                    "together (e.g. backup -> copy -> verify on each batch before the next).")
     timeout: float = Field(300, gt=0, description="Seconds before the step is stopped.")
     retries: int = Field(0, ge=0, le=100)
     retry_delay: float = Field(2, ge=0)
@@ -118,6 +129,21 @@ class StepBase(Strict):
     expect: Expect = Field(default_factory=Expect)
     capture: dict[str, str] = Field(default_factory=dict,
                                     description="name -> regex with one group, read from output.")
+
+    @field_validator("serial")
+    @classmethod
+    def _check_serial(cls, v: Any) -> Any:
+        for spec in v if isinstance(v, list) else [] if v is None else [v]:
+            if parse_size(spec) == 0:
+                raise ValueError("a batch of 0 devices would never finish")
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one batch size")
+        return v
+
+    @field_validator("max_fail")
+    @classmethod
+    def _check_max_fail(cls, v: Any) -> Any:
+        return parse_size(v)
 
     @field_validator("rollback", "modifies", "verify_match", mode="before")
     @classmethod
