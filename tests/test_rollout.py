@@ -252,3 +252,17 @@ async def test_attempts_that_start_together_are_durable_before_any_command_is_se
     assert checks_sent == 0
     first_change_commit = next(c for c in commits if "change" in c[0])
     assert first_change_commit[1] == 0
+
+
+def test_the_plan_shows_the_batches(ssh_device, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    path = procedure(tmp_path, [1, "50%"], max_fail=1)
+    out = subprocess.run([sys.executable, "-m", "runbook", "plan", str(path), "-i",
+                          str(fleet(ssh_device, tmp_path)), "-p", "fleet=" + ",".join(NAMES),
+                          "-p", "dir=/x", "--format", "md"], capture_output=True, text=True,
+                         env=cli_env(ssh_device.data_dir, tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert ("Rolled out in 3 batches (rollout `renew`), stopping when more than 1 device(s) "
+            "fail: 1. fw1; 2. fw2, fw3, fw4; 3. fw5, fw6") in out.stdout

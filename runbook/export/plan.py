@@ -7,6 +7,7 @@ from typing import Any
 
 from ..model import ManualStep, Procedure
 from ..params import resolve
+from ..rollout import batches
 from ..template import Value, render
 
 
@@ -51,7 +52,12 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
         steps.append({"id": step.id, "title": step.title, "kind": step.kind,
                       "description": step.description, "confirm": bool(step.confirm),
                       "when": step.when, "manual": isinstance(step, ManualStep),
-                      "irreversible": step.irreversible,
+                      "irreversible": step.irreversible, "approve": step.approve,
+                      "rollout": step.rollout,
+                      "batches": [[getattr(t, "name", t) for t in b]
+                                  for b in batches(targets, step.serial)]
+                      if step.serial is not None else None,
+                      "max_fail": step.max_fail if step.serial is not None else None,
                       "timeout": step.timeout, "retries": step.retries,
                       "expect": step.expect.model_dump(), "on": rows})
     return {"format": "runbook-plan", "version": 1,

@@ -76,6 +76,15 @@ def _plan_steps(doc: dict[str, Any]) -> list[str]:
             out += [s["description"].strip(), ""]
         if s["when"]:
             out += [f"Only when `{s['when']}`.", ""]
+        if s.get("approve"):
+            who = "one person" if s["approve"] == "other" else f"{s['approve']} people"
+            out += [f"Needs approval by {who} not driving the run (`runbook approve`).", ""]
+        if s.get("batches"):
+            out += [f"Rolled out in {len(s['batches'])} batches"
+                    + (f" (rollout `{s['rollout']}`)" if s.get("rollout") else "")
+                    + f", stopping when more than {s['max_fail']} device(s) fail: "
+                    + "; ".join(f"{n}. {', '.join(map(str, b))}"
+                                for n, b in enumerate(s["batches"], 1)), ""]
         for r in s["on"]:
             where = f" on **{r['target']}**" if r["target"] else ""
             if r["command"]:
