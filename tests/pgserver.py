@@ -37,6 +37,42 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+CA: Path | None = None  # the test cluster's TLS CA certificate (None for an external server)
+
+
+def _tls_files(top: Path, owner: str | None) -> list[str]:
+    """A CA and a server certificate for 127.0.0.1 (made with cryptography); server options."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from runbook.lab import pki
+
+    global CA
+    ca_key, ca = pki.make_ca(pki.name("runbook test database CA"))
+    key = pki.new_key()
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder().subject_name(pki.name("127.0.0.1"))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pki.write(top / "ca.pem", pki.cert_pem(ca))
+    pki.write(top / "server.crt", pki.cert_pem(cert))
+    pki.write(top / "server.key", pki.key_pem(key), 0o600)
+    if owner:
+        pw = pwd.getpwnam(owner)
+        for f in ("server.crt", "server.key"):
+            os.chown(top / f, pw.pw_uid, pw.pw_gid)
+    CA = top / "ca.pem"
+    return ["-c ssl=on", f"-c ssl_cert_file={top / 'server.crt'}",
+            f"-c ssl_key_file={top / 'server.key'}"]
+
+
 def _as_owner(cmd: list[str], owner: str | None) -> list[str]:
     return ["runuser", "-u", owner, "--", *cmd] if owner else cmd
 
@@ -61,7 +97,8 @@ def cluster() -> Iterator[str]:
         subprocess.run(_as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", "admin",
                                   "-A", "trust", "--no-sync", "-E", "UTF8"], owner),
                        check=True, capture_output=True)
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {top} -c max_connections=200"
+        opts = " ".join([f"-c listen_addresses=127.0.0.1 -p {port} -k {top}",
+                         "-c max_connections=200", *_tls_files(top, owner)])
         subprocess.run(_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log),
                                   "-o", opts, "-w", "start"], owner),
                        check=True, capture_output=True)

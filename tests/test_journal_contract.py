@@ -150,3 +150,24 @@ def test_captures_are_replaced_not_duplicated(journal_backend, tmp_path) -> None
     j.set_capture(run_id, "serial", "2", "s2", "fw1")
     assert j.captures(run_id) == {"serial": "2"}
     j.close()
+
+
+@pytest.mark.parametrize("journal_backend", ["postgresql"], indirect=True)
+def test_the_team_journal_verifies_the_server_certificate(journal_backend, tmp_path) -> None:
+    from tests import pgserver
+
+    if pgserver.CA is None:
+        pytest.skip("the server under test was not started by the tests (no TLS CA known)")
+    good = f"{journal_backend}?sslmode=verify-full&sslrootcert={pgserver.CA}"
+    j = open_journal(good, tmp_path)
+    assert j.db.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                        ).fetchone()[0] is True
+    j.close()
+    from runbook.lab import pki
+
+    _, other = pki.make_ca(pki.name("someone else's CA"))
+    pki.write(tmp_path / "other.pem", pki.cert_pem(other))
+    with pytest.raises(JournalError, match="cannot open the team journal") as err:
+        open_journal(f"{journal_backend}?sslmode=verify-full&sslrootcert={tmp_path}/other.pem",
+                     tmp_path)
+    assert "certificate verify failed" in str(err.value)
