@@ -132,7 +132,7 @@ class Engine:
         self._subscribers: list[Callable[[Event], None]] = []
         self.transport: Any = None
         self.store = store_for(journal)
-        self.starter = AttemptStarter(journal)
+        self.starter = AttemptStarter(journal, self.record)
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
@@ -146,10 +146,18 @@ class Engine:
 
     def emit(self, event: Event) -> None:
         """Journal the event (output lines go to the output table instead) and publish it."""
+        self.record(event)
+        self.publish(event)
+
+    def record(self, event: Event) -> None:
+        """Append the event to the journal's hash chain (joins an open transaction)."""
         if not isinstance(event, OutputLine | OutputLines):
             data = event.data()
             self.journal.append_event(event.run_id, event.kind, data,
                                       data.get("step_id"), data.get("target"))
+
+    def publish(self, event: Event) -> None:
+        """Hand the event to every subscriber (the TUI, the CLI's printer)."""
         for cb in self._subscribers:
             cb(event)
 
@@ -527,8 +535,10 @@ class Engine:
                                       "was not started")
                 self.emit(Notice(run.id, reason, "error", step.id, name))
                 return Outcome("failed", None, reason)
-        a = await self.starter.start(run.id, step.id, name, run.redactor(rendered.text))
-        self.emit(StepStarted(run.id, step.id, name, a.attempt, a.command))
+        a, started_event = await self.starter.start(
+            run.id, step.id, name, run.redactor(rendered.text),
+            lambda a: StepStarted(run.id, step.id, name, a.attempt, a.command))
+        self.publish(started_event)
         output = Output(run_id=run.id, step=step, target=name, attempt_id=a.id,
                         journal=self.journal, redactor=run.redactor, emit=self.emit,
                         match=match, not_match=not_match)
@@ -557,16 +567,20 @@ class Engine:
             except TransportError as exc:
                 self.emit(Notice(run.id, run.redactor(f"could not read back changed files on "
                                                       f"{name}: {exc}"), "warning", step.id, name))
-        self.journal.finish_attempt(
-            a.id, status=outcome.status, exit_status=outcome.exit_status,
-            output_sha256=output.digest.hexdigest(), output_bytes=output.bytes,
-            output_lines=output.lines, reason=outcome.reason)
+        finished = StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
+                                outcome.exit_status, time.monotonic() - started, outcome.reason)
+        with self.journal.tx():  # the outcome, its captures and its event: one commit
+            self.journal.finish_attempt(
+                a.id, status=outcome.status, exit_status=outcome.exit_status,
+                output_sha256=output.digest.hexdigest(), output_bytes=output.bytes,
+                output_lines=output.lines, reason=outcome.reason)
+            if outcome.status == "succeeded":
+                for cap, value in output.captured.items():
+                    self.journal.set_capture(run.id, cap, value, step.id, name)
+            self.record(finished)
         if outcome.status == "succeeded":
-            for cap, value in output.captured.items():
-                self.journal.set_capture(run.id, cap, value, step.id, name)
-                run.captures[cap] = value
-        self.emit(StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
-                               outcome.exit_status, time.monotonic() - started, outcome.reason))
+            run.captures.update(output.captured)
+        self.publish(finished)
         return outcome
 
 

@@ -10,26 +10,32 @@ transaction has committed, and sends nothing before that.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+from .events import Event
 from .journal import Journal
 from .records import Attempt
 
 Start = tuple[str, str, str | None, str, str]
+MakeEvent = Callable[[Attempt], Event]
+Pending = tuple[Start, MakeEvent, "asyncio.Future[tuple[Attempt, Event]]"]
 
 
 class AttemptStarter:
-    """Collects attempt starts made in one event-loop turn and commits them together."""
+    """Collects attempt starts made in one event-loop turn and commits them together, each
+    with its `step_started` event (`record` appends an event to the open transaction)."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, record: Callable[[Event], None]) -> None:
         self.journal = journal
-        self._pending: list[tuple[Start, asyncio.Future[Attempt]]] = []
+        self.record = record
+        self._pending: list[Pending] = []
 
     async def start(self, run_id: str, step_id: str, target: str | None, command: str,
-                    status: str = "running") -> Attempt:
-        """The committed attempt; returns only once it is durable."""
+                    make_event: MakeEvent, status: str = "running") -> tuple[Attempt, Event]:
+        """The committed attempt and its recorded event; returns only once both are durable."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Attempt] = loop.create_future()
-        self._pending.append(((run_id, step_id, target, command, status), future))
+        future: asyncio.Future[tuple[Attempt, Event]] = loop.create_future()
+        self._pending.append(((run_id, step_id, target, command, status), make_event, future))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
         return await future
@@ -37,12 +43,16 @@ class AttemptStarter:
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         try:
-            attempts = self.journal.start_attempts([start for start, _ in batch])
+            with self.journal.tx():
+                attempts = self.journal.start_attempts([start for start, _, _ in batch])
+                events = [make(a) for (_, make, _), a in zip(batch, attempts, strict=True)]
+                for event in events:
+                    self.record(event)
         except BaseException as exc:  # noqa: BLE001 - every waiter learns the commit failed
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), attempt in zip(batch, attempts, strict=True):
+        for (_, _, future), attempt, event in zip(batch, attempts, events, strict=True):
             if not future.done():
-                future.set_result(attempt)
+                future.set_result((attempt, event))

@@ -86,6 +86,7 @@ class Journal:
     """The SQLite run store. Every write that matters commits before the method returns."""
 
     blobs_in_db = False  # backup objects live in files beside the journal (see backups.store_for)
+    _depth = 0  # open transactions (see tx)
 
     def __init__(self, path: Path) -> None:
         self.path: Path | None = path
@@ -130,13 +131,27 @@ class Journal:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that commits on success (durably: synchronous=FULL)."""
+        """A write transaction that commits on success (durably: synchronous=FULL).
+
+        Transactions nest: an inner `tx()` joins the outer one, so several writes that belong
+        together (an attempt's start and its event) commit at once, with one fsync.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
         self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self.db
         except BaseException:
+            self._depth = 0
             self.db.execute("ROLLBACK")
             raise
+        self._depth = 0
         self.db.execute("COMMIT")
 
     # ---- runs ------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import os
 import re
 import socket
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -161,17 +160,6 @@ class PgJournal(Journal):
             raise JournalError(f"cannot prepare the team journal {redact_url(url)}: "
                                f"{_first_line(exc)}") from None
         self._held: set[str] = set()
-
-    @contextmanager
-    def tx(self) -> Iterator[Any]:
-        """A transaction that commits on success; PostgreSQL's commit is durable."""
-        self.db.execute("BEGIN")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     def _serialise(self, db: Any, run_id: str) -> None:
         db.execute("SELECT 1 FROM runs WHERE id = ? FOR UPDATE", (run_id,))
