@@ -3,8 +3,9 @@
     python -m bench.run [--quick] [--no-ansible] [--out bench/results.json]
 
 Prints a table of wall times and ratios measured in this same run on this machine; never part
-of the test suite. Targets (not asserted): fan-out <= 1.15x asyncssh, <= 5 ms engine overhead
-per step, resume <= 200 ms, streaming <= 1.5x plain ssh.
+of the test suite. Targets (not asserted): fan-out <= 1.10x asyncssh at 10, 200 and 1,000
+targets, 10 steps x 20 targets <= 1.2x, <= 2 ms engine overhead per step, peak RSS <= 150 MiB
+at 1,000 targets, resume <= 100 ms, streaming through the TUI <= 2x plain ssh.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from runbook.loader import load_procedure_text
 from runbook.transport import Transport
 
 from . import contenders as c
+from . import fleet
 from .sshd import USER, Sshd
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,18 +137,41 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         + "\n-----END CERTIFICATE-----\n")
         cert.chmod(0o644)
         command = f"cat {cert} | sha256sum"
-        sizes = [10, 50] if args.quick else [10, 50, 200]
+        sizes = [10, 50] if args.quick else [10, 200, 1000]
         fan = {}
         for n in sizes:
-            log(f"fan-out {n}")
+            width = 50 if n >= 1000 else 10  # Ansible's forks and everyone's concurrency
+            log(f"fan-out {n} (concurrency {width})")
             inv = sshd.inventory(n)
-            rb = await runbook_run(procedure([command], True), inv, {"devs": "role=bench"},
-                                   work / f"fan{n}")
-            raw = await raw_fanout(sshd, n, command, 10)
-            ans = c.ansible_fanout(sshd, work, n, command, 10) if ansible else None
-            fan[n] = {"runbook_s": rb, "asyncssh_s": raw, "ansible_s": ans,
-                      "runbook_over_asyncssh": rb / raw, "ansible_over_runbook": c.ratio(ans, rb)}
+            text = procedure([command], True, width)
+            prof = fleet.cProfile.Profile() if n == 200 else None
+            if prof:
+                prof.enable()
+            rb = await runbook_run(text, inv, {"devs": "role=bench"}, work / f"fan{n}")
+            if prof:
+                prof.disable()
+            raw = await raw_fanout(sshd, n, command, width)
+            ans = c.ansible_fanout(sshd, work, n, command, width) if ansible else None
+            fan[n] = {"concurrency": width, "runbook_s": rb, "asyncssh_s": raw,
+                      "ansible_s": ans, "runbook_over_asyncssh": rb / raw,
+                      "ansible_over_runbook": c.ratio(ans, rb)}
+            if prof:
+                fan[n]["profile"] = fleet.profile_summary(prof)
+            if n >= 1000:
+                log("peak RSS of `runbook run` at 1,000 targets")
+                fan[n]["cli"] = fleet.cli_run(sshd, work / "cli1000", text, n,
+                                              ["devs=role=bench"])
         results["fanout"] = fan
+        if not args.quick:
+            log("rolling batches: a canary, then 10% at a time, on 200 targets")
+            serial = [1, "10%"]
+            text = fleet.rolling_procedure(command, serial, 10)
+            rb = await runbook_run(text, sshd.inventory(200), {"devs": "role=bench"},
+                                   work / "rolling")
+            ans = fleet.ansible_rolling(sshd, work, 200, command, serial, 10) \
+                if ansible else None
+            results["rolling"] = {"targets": 200, "serial": serial, "runbook_s": rb,
+                                  "ansible_s": ans, "ansible_over_runbook": c.ratio(ans, rb)}
         log("multi-step")
         steps10 = [f"echo step {i} && {command}" for i in range(10)]
         rb = await runbook_run(procedure(steps10, True), sshd.inventory(20),
@@ -196,10 +221,22 @@ def log(what: str) -> None:
 def table(r: dict[str, Any]) -> str:
     rows = [f"machine: {r['machine']}"]
     for n, f in r["fanout"].items():
-        rows.append(f"fan-out {n:>4} targets: runbook {f['runbook_s']:.2f}s, asyncssh "
+        rows.append(f"fan-out {n:>4} targets (concurrency {f.get('concurrency', 10)}): runbook "
+                    f"{f['runbook_s']:.2f}s, asyncssh "
                     f"{f['asyncssh_s']:.2f}s, ansible {c.fmt(f['ansible_s'])}; runbook/asyncssh "
                     f"{f['runbook_over_asyncssh']:.2f}, ansible/runbook "
                     f"{c.fmt(f['ansible_over_runbook'], '')}")
+        if "cli" in f:
+            rows.append(f"  `runbook run` on {n} targets: {f['cli']['s']:.2f}s, peak RSS "
+                        f"{f['cli']['peak_rss_mib']:.0f} MiB")
+        if "profile" in f:
+            rows.append("  profile: " + ", ".join(f"{a['area']} {a['share']:.0%}"
+                                                   for a in f["profile"] if "area" in a))
+    if "rolling" in r:
+        g = r["rolling"]
+        rows.append(f"rolling {g['serial']} on {g['targets']} targets: runbook "
+                    f"{g['runbook_s']:.2f}s, ansible-playbook serial {c.fmt(g['ansible_s'])}; "
+                    f"ansible/runbook {c.fmt(g['ansible_over_runbook'], '')}")
     m = r["multi_step"]
     rows.append(f"10 steps x 20 targets: runbook {m['runbook_s']:.2f}s, asyncssh "
                 f"{m['asyncssh_s']:.2f}s, ansible-playbook {c.fmt(m['ansible_s'])}; "
