@@ -8,6 +8,7 @@ import base64
 import os
 from pathlib import Path
 
+from runbook.events import StepStarted
 from runbook.inventory import Inventory
 from runbook.loader import load_procedure
 from runbook.redact import MASK
@@ -148,6 +149,9 @@ async def test_a_secret_wrapped_by_the_device_is_masked_everywhere(ssh_device, t
     assert await engine.execute(run_id, {"key": SECRET}) == "succeeded"
     journal.close()
 
+    started = [e.command for e in rec.of(StepStarted)]
+    assert started == ssh_device.server.commands  # shown and journaled: exactly what was sent
+    assert all("IFS= read -r KEY" in c and SECRET not in c for c in started)
     pieces = ["Tr0ub4dor&", "3-ops-SECR", "Tr0ub4d", "or&3-op", "s-SECRE", "3-ops-SECRET"]
     shown = "\n".join(rec.lines())
     assert MASK in shown and "after" in shown
