@@ -123,7 +123,8 @@ def placements(template: str) -> list[Placement]:
     """Lex `template` as a shell command; raises TemplateError if it cannot be lexed."""
     refs = references(template)
     spans = [m.span() for m in _EXPR.finditer(template)]
-    masked, last = [], 0
+    masked: list[str] = []
+    last = 0
     for a, b in spans:
         masked += [template[last:a], MARK]
         last = b
