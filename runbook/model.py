@@ -178,12 +178,12 @@ class WaitStep(StepBase):
 
     kind: Literal["wait"]
     command: str
+    interval: float = Field(5, gt=0, description="Seconds between polls.")
+    poll_timeout: float = Field(30, gt=0, description="Seconds one poll may take.")
     secrets: dict[str, str] = _secrets_field()
     stdin: str | None = _stdin_field()
 
     _names = field_validator("secrets")(lambda v: _check_secret_names(v))
-    interval: float = Field(5, gt=0, description="Seconds between polls.")
-    poll_timeout: float = Field(30, gt=0, description="Seconds one poll may take.")
 
 
 class ManualStep(StepBase):
