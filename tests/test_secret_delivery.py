@@ -198,3 +198,38 @@ def test_a_secret_in_a_command_is_refused_where_it_stands_with_the_fix() -> None
     ok = load_procedure_text(_proc('    command: use "$KEY"\n    secrets: {KEY: "{{ key }}"}\n'
                                    '    stdin: "{{ key }}"\n'), "p.yaml")
     assert ok.steps[0].secrets == {"KEY": "{{ key }}"}  # type: ignore[union-attr]
+
+
+WAIT = """
+id: test.wait-secret
+title: Poll with a secret
+vendor: test
+source: {document: tests}
+risk: low
+params:
+  dev: {type: target}
+  key: {type: secret}
+steps:
+  - id: poll
+    title: Poll until the device holds the key
+    kind: wait
+    target: dev
+    interval: 0.1
+    timeout: 30
+    secrets: {KEY: "{{ key }}"}
+    command: test -e polled || { touch polled; exit 1; }; test "$KEY" = "$(cat expected)"
+"""
+
+
+async def test_a_wait_step_gets_its_secret_on_every_poll(ssh_device, tmp_path) -> None:
+    (ssh_device.root / "expected").write_text(SECRET)  # the first poll fails, the second checks
+    path = write_procedure(tmp_path, WAIT)
+    engine, _, rec = engine_for(ssh_device.data_dir)
+    run_id = engine.create(load_procedure(path), path.read_text(), str(path),
+                           {"dev": ssh_device.name}, {"key": SECRET},
+                           Inventory.load(ssh_device.inventory_path))
+    run = engine.execute(run_id, {"key": SECRET})
+
+    assert await run == "succeeded"
+    assert len(ssh_device.server.commands) >= 2
+    assert not any(SECRET in c for c in ssh_device.server.commands)
