@@ -9,6 +9,8 @@ import asyncssh
 
 from .paths import private_file
 
+GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
+
 
 def fingerprint(key: asyncssh.SSHKey) -> str:
     """OpenSSH-style SHA256 fingerprint."""
@@ -33,11 +35,20 @@ class HostKeyStore:
         self.user_file = user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
 
     def files(self, target: Any) -> list[Path]:
-        """The known_hosts files that apply to `target` and exist."""
-        paths = [self.user_file, self.trust_file]
+        """The known_hosts files that apply to `target` and exist.
+
+        A host whose ssh config names `UserKnownHostsFile` / `GlobalKnownHostsFile` uses those
+        instead of `~/.ssh/known_hosts` / `/etc/ssh/ssh_known_hosts`, as OpenSSH does; runbook's
+        trust file and pinned keys always apply.
+        """
+        user = getattr(target, "user_known_hosts", None)
+        glob = getattr(target, "global_known_hosts", None)
+        paths = [Path(p) for p in user] if user is not None else [self.user_file]
+        paths += [Path(p) for p in glob] if glob is not None else [GLOBAL_KNOWN_HOSTS]
+        paths.append(self.trust_file)
         if getattr(target, "known_hosts", None):
             paths.append(Path(target.known_hosts))
-        return [p for p in paths if p.is_file()]
+        return [p for p in paths if p.name.lower() != "none" and p.is_file()]
 
     def known_hosts(self, target: Any) -> asyncssh.SSHKnownHosts:
         """All trusted entries, as one asyncssh known_hosts object."""
