@@ -375,4 +375,4 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     sys.exit(0 if code == 130 else code)
 
 
-from . import cli_records  # noqa: E402,F401 - registers rollback, export, plan, ...
+from . import cli_backups, cli_records  # noqa: E402,F401 - register their commands

@@ -29,6 +29,15 @@ from runbook.lab.server import LabServer, generate_key
 from runbook.lab.shell import ShellDevice
 
 
+@pytest.fixture(autouse=True)
+def private_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own platform config dir (where backup key files go without an OS
+    keyring), so that no test writes to the real one."""
+    config = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config
+
+
 @dataclass
 class Device:
     name: str
