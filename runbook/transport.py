@@ -15,6 +15,7 @@ from .errors import HostKeyError, TransportError
 from .hops import MAX_HOPS, Hop, resolve
 from .hostkeys import HostKeyStore, fingerprint
 from .inventory import Inventory, Target
+from .sshauth import ConnectionSecrets
 from .sshconfig import SshConfigError, parse_jump
 
 LINE_PIECE = 64 * 1024
@@ -107,8 +108,10 @@ class Transport:
     def __init__(self, inventory: Inventory | None, hostkeys: HostKeyStore, *,
                  connect_timeout: float = 15.0, keepalive_interval: float = 15.0,
                  reconnect_attempts: int = 3, backoff: float = 0.5,
-                 on_notice: Callable[[str], None] | None = None) -> None:
+                 on_notice: Callable[[str], None] | None = None,
+                 secrets: ConnectionSecrets | None = None) -> None:
         self.inventory = inventory or Inventory({}, {})
+        self.secrets = secrets or ConnectionSecrets()
         self.hostkeys = hostkeys
         self.connect_timeout = connect_timeout
         self.keepalive_interval = keepalive_interval
@@ -202,6 +205,7 @@ class Transport:
             "connect_timeout": timeout}
         if t.user:
             options["username"] = t.user
+        options.update(self.secrets.options(t.vars, where))
         if t.key_files:
             options["client_keys"] = list(t.key_files)
         if t.identities_only or (t.agent_path or "").lower() == "none":
@@ -238,6 +242,9 @@ class Transport:
                                "only after checking the fingerprint on the host)",
                                target=t.name, fingerprint=fp, where=where, host=t.host,
                                port=t.port) from None
+        except asyncssh.KeyImportError as exc:
+            raise TransportError(f"{where}: cannot use the private key: {exc} (a wrong key "
+                                 "passphrase?)") from None
         except asyncssh.PermissionDenied:
             raise TransportError(f"{where}: authentication failed for user "
                                  f"{t.user or 'default'}") from None

@@ -253,3 +253,44 @@ def test_bad_ssh_args_in_the_inventory_are_an_inventory_error() -> None:
     with pytest.raises(InventoryError, match="-o ProxyCommand is not supported"):
         Inventory.from_dict({"all": {"hosts": {"fw1": {
             "ansible_ssh_common_args": "-o ProxyCommand=nc"}}}})
+
+
+async def test_a_key_passphrase_is_a_secret_read_from_secret_env(tmp_path, sshd_factory
+                                                                 ) -> None:
+    import asyncssh
+
+    device = await sshd_factory("device")
+    key = asyncssh.read_private_key(str(tmp_path / "client_key"))
+    enc = tmp_path / "encrypted_key"
+    enc.write_bytes(key.export_private_key("pkcs8-pem", passphrase="pp-Secret-1x"))
+    enc.chmod(0o600)
+    (tmp_path / "kh").write_text(device.known_hosts_line)
+    inventory(tmp_path, {"ansible_host": "127.0.0.1", "ansible_port": device.port,
+                         "ansible_user": USER, "ansible_ssh_private_key_file": str(enc),
+                         "runbook_known_hosts": str(tmp_path / "kh"),
+                         "runbook_key_passphrase_secret": "key_pw"})
+    home = tmp_path / "home"
+    home.mkdir()
+
+    code, text = await run(tmp_path, home)
+    assert code == 5 and "needs secret 'key_pw'" in text and "--secret-env key_pw=" in text
+
+    wrong = {"KP": "not-it-at-all"}
+    code, text = await run_env(tmp_path, home, wrong, "--secret-env", "key_pw=KP")
+    assert code == 5 and "cannot use the private key" in text, text
+
+    code, text = await run_env(tmp_path, home, {"KP": "pp-Secret-1x"},
+                               "--secret-env", "key_pw=KP")
+    assert code == 0 and "hello-from-device" in text, text
+    assert not [p for p in (tmp_path / "data").rglob("*")
+                if p.is_file() and b"pp-Secret-1x" in p.read_bytes()]
+
+
+async def run_env(tmp_path: Path, home: Path, extra: dict[str, str], *args: str
+                  ) -> tuple[int, str]:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700, exist_ok=True)
+    proc = write_procedure(tmp_path, PROC)
+    code, out, err = await cli(["run", str(proc), "-i", str(tmp_path / "inventory.yaml"),
+                                "-p", "dev=dev", *args], cli_env(data, home, **extra))
+    return code, out + err
