@@ -147,8 +147,10 @@ def lookup(alias: str, *, user: str | None = None, port: int | None = None,
         if not f.is_file():
             raise SshConfigError(f"{f}: ssh config file not found")
     try:
-        cfg = _Config.load(None, files, False, False, False, getpass.getuser(),
-                           user if user else (), alias, port if port else ())
+        loaded = _Config.load(None, files, False, False, False, getpass.getuser(),
+                              user if user else (), alias, port if port else ())
+        assert isinstance(loaded, _Config)
+        cfg = loaded
     except Exception as exc:  # noqa: BLE001 - asyncssh raises several kinds for a bad file
         raise SshConfigError(f"{exc}") from None
     if cfg.refused:

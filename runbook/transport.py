@@ -111,7 +111,7 @@ class Transport:
                  on_notice: Callable[[str], None] | None = None,
                  secrets: ConnectionSecrets | None = None) -> None:
         self.inventory = inventory or Inventory({}, {})
-        self.secrets = secrets or ConnectionSecrets()
+        self.secrets = secrets or ConnectionSecrets(interactive=False)
         self.hostkeys = hostkeys
         self.connect_timeout = connect_timeout
         self.keepalive_interval = keepalive_interval
