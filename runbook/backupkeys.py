@@ -120,9 +120,25 @@ class KeySource:
         meta = self.meta()
         if not meta.get("current"):
             key = self.create(self.env.get(ENV_PASSPHRASE))
-            self._write_meta({"current": key.id, "kind": key.where} | self._salt_of(key))
-            return key
+            if self._first_meta({"current": key.id, "kind": key.where} | self._salt_of(key)):
+                return key
+            if key.where != "passphrase":
+                self.retire(key.id)  # another process made the first key at the same moment
+            meta = self.meta()
         return self.get(str(meta["current"]))
+
+    def _first_meta(self, meta: dict[str, Any]) -> bool:
+        """Write key.json only if none exists yet (a hard link never replaces a file)."""
+        self.meta_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.meta_path.with_name(f".key.json.{os.getpid()}")
+        write_private(tmp, json.dumps(meta, indent=1))
+        try:
+            os.link(tmp, self.meta_path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
 
     def _salt_of(self, key: BackupKey) -> dict[str, str]:
         salt = getattr(self, "_last_salt", None)

@@ -215,3 +215,37 @@ def test_without_the_key_nothing_is_written(tmp_path, monkeypatch) -> None:
     with pytest.raises(BackupKeyError, match="is not available"):
         BackupStore(tmp_path).put(b"second")
     assert len(blobs(tmp_path)) == 1
+
+
+def test_an_os_keyring_holds_the_key_when_there_is_one(tmp_path) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class MemoryKeyring(KeyringBackend):
+        """Stands in for the OS keyring service (Keychain, Secret Service)."""
+
+        priority = 1  # type: ignore[assignment]
+        store: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            del self.store[(service, username)]
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        store = BackupStore(tmp_path)
+        sha = store.put(b"-----BEGIN PRIVATE KEY-----")
+        (kid,) = [u for s, u in MemoryKeyring.store if s == "runbook-backup-key"]
+        assert not key_dir().exists()
+        assert BackupStore(tmp_path).get(sha) == b"-----BEGIN PRIVATE KEY-----"
+        store.rekey()
+        assert ("runbook-backup-key", kid) not in MemoryKeyring.store
+        assert BackupStore(tmp_path).get(sha) == b"-----BEGIN PRIVATE KEY-----"
+    finally:
+        keyring.set_keyring(before)
