@@ -294,3 +294,18 @@ async def run_env(tmp_path: Path, home: Path, extra: dict[str, str], *args: str
     code, out, err = await cli(["run", str(proc), "-i", str(tmp_path / "inventory.yaml"),
                                 "-p", "dev=dev", *args], cli_env(data, home, **extra))
     return code, out + err
+
+
+def test_an_inventory_names_its_ssh_config_and_explicit_values_win(tmp_path) -> None:
+    cfg = tmp_path / "cfg"
+    cfg.write_text("Host fw1\n  HostName 10.9.9.9\n  Port 2299\n  User cfguser\n"
+                   "  UserKnownHostsFile ~/kh-a ~/kh-b\n")
+    inv = Inventory.from_dict({"all": {"hosts": {
+        "fw1": {"runbook_ssh_config": str(cfg)},
+        "fw2": {"ansible_host": "fw1", "ansible_ssh_common_args": f"-F {cfg} -p 2300 -l me"},
+        "fw3": {"ansible_host": "fw1", "ansible_port": 22, "runbook_ssh_config": str(cfg)}}}})
+    one, two, three = (resolve(n, inv) for n in ("fw1", "fw2", "fw3"))
+    assert (one.host, one.port, one.user) == ("10.9.9.9", 2299, "cfguser")
+    assert one.user_known_hosts == (str(Path.home() / "kh-a"), str(Path.home() / "kh-b"))
+    assert (two.host, two.port, two.user) == ("10.9.9.9", 2300, "me")
+    assert three.port == 22
