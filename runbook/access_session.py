@@ -23,15 +23,16 @@ import asyncssh
 
 from .access import Level, Platform
 from .clisession import clean
-from .errors import TransportError
+from .errors import RunbookError, TransportError
 
 BEGIN = "\x1eRBB"
 END = "\x1eRBE"
 MAX_LINE = 3000  # a PTY in canonical mode takes at most 4095 bytes per line
 
 
-class AccessError(TransportError):
-    """A privilege level could not be reached (wrong password, refused command, no prompt)."""
+class AccessError(RunbookError):
+    """A privilege level could not be reached (wrong password, refused command, no prompt):
+    the step's command was not sent, so the step failed (it is not in doubt)."""
 
     title = "access refused"
 

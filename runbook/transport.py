@@ -8,13 +8,14 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncssh
 
 from . import access
-from .access_session import AccessSession
-from .errors import HostKeyError, TransportError
+from .access_session import AccessError, AccessSession
+from .errors import HostKeyError, InventoryError, TransportError
 from .hostkeys import HostKeyStore, fingerprint
 from .inventory import Inventory, Target
 
@@ -301,28 +302,42 @@ class Transport:
         return ExecResult(status, sig, False, time.monotonic() - started)
 
     def password(self, name: str, secret: str) -> str:
-        """A climb's password: inventory `runbook_SECRET` (a lab or demo only), else the
-        environment variable named by `runbook_SECRET_env`, else asked; raises TransportError."""
+        """A climb's password: inventory `runbook_SECRET` (a lab or demo only; read again from
+        the inventory file, since the journal's copy never holds it), else the environment
+        variable named by `runbook_SECRET_env`, else asked; raises AccessError."""
         key = (name, secret)
         if key not in self._passwords:
             vars_ = self.target(name).vars
             value = vars_.get(f"runbook_{secret}")
+            if value is None:
+                value = self._inline_password(name, secret)
             env = vars_.get(f"runbook_{secret}_env")
             if value is None and env:
                 value = os.environ.get(str(env))
                 if value is None:
-                    raise TransportError(f"{name}: the {secret} is to come from the environment "
-                                         f"variable {env}, which is not set")
+                    raise AccessError(f"{name}: the {secret} is to come from the environment "
+                                      f"variable {env}, which is not set")
             if value is None and self.ask_secret is not None:
                 value = self.ask_secret(name, secret)
             if value is None:
-                raise TransportError(f"{name}: the {secret} is needed to climb to the shell "
-                                     f"the procedure uses: set runbook_{secret}_env (the name "
-                                     "of an environment variable holding it) in the inventory,"
-                                     " or run where it can be asked")
+                raise AccessError(f"{name}: the {secret} is needed to climb to the shell the "
+                                  f"procedure uses: set runbook_{secret}_env (the name of an "
+                                  "environment variable holding it) in the inventory, or run "
+                                  "where it can be asked")
             self._passwords[key] = str(value)
             self.on_secret(str(value))
         return self._passwords[key]
+
+    def _inline_password(self, name: str, secret: str) -> str | None:
+        source = Path(self.inventory.source)
+        if not source.is_file():
+            return None
+        try:
+            found = Inventory.load(source).targets.get(name)
+        except InventoryError:
+            return None
+        value = found.vars.get(f"runbook_{secret}") if found is not None else None
+        return str(value) if value is not None else None
 
     async def access_session(self, name: str, timeout: float = 30.0) -> AccessSession:
         """The session at the top privilege level of `name`'s platform (climbed once, reused
