@@ -60,7 +60,10 @@ class AccessSession:
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise TimeoutError
-        chunk = await asyncio.wait_for(self.process.stdout.read(4096), remaining)
+        try:
+            chunk = await asyncio.wait_for(self.process.stdout.read(4096), remaining)
+        except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
+            chunk = ""
         if not chunk:
             self.broken = True
             raise TransportError(f"{self.name}: the session closed (at the "

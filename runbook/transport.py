@@ -390,7 +390,7 @@ class Transport:
             except TransportError:
                 self._access.pop(name, None)
                 self._conns.pop(name, None)
-                raise ConnectionLost(f"{name}: the session ended while `{command}` was "
+                raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                      "running; it may or may not have taken effect") from None
             out.close()
             return ExecResult(status, None, False, time.monotonic() - started)
