@@ -132,7 +132,9 @@ class AccessSession:
                 m = rx.search(text)
                 if m:
                     self.broken = True
-                    line = text[:m.end()].rsplit("\n", 1)[-1].strip() or m.group(0)
+                    start = text.rfind("\n", 0, m.start()) + 1
+                    end = text.find("\n", m.end())
+                    line = text[start:end if end >= 0 else None].strip() or m.group(0)
                     raise AccessError(f"{self.name}: {what} was refused: "
                                       f"{self._hide(line)}")
             if target.search(last):
