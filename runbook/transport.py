@@ -128,7 +128,7 @@ class Transport:
         self._passwords: dict[tuple[str, str], str] = {}
         # Asked for a climb's password that the inventory does not give (target, secret name);
         # the CLI asks without echo. `on_secret` learns every password used, for redaction.
-        self.ask_secret: Callable[[str, str], str] | None = None
+        self.ask_secret: Callable[[str, str], str | None] | None = None
         self.on_secret: Callable[[str], None] = lambda secret: None
 
     def target(self, name: str) -> Target:

@@ -297,3 +297,39 @@ async def test_the_climb_recovers_exact_bytes_through_a_real_pty_and_bash(sshd) 
         await session.close()
     finally:
         await transport.close()
+
+
+STATE = """
+id: test.sic-state
+title: SIC state in Expert mode
+vendor: checkpoint
+source: {document: tests}
+risk: low
+params:
+  gw: {type: target}
+steps:
+  - id: state
+    title: SIC state
+    kind: run
+    target: gw
+    command: cp_conf sic state
+    expect: {match: ["^Trust State:"]}
+"""
+
+
+async def test_the_cli_takes_the_expert_password_from_secret_env_and_never_prints_it(
+        lab_factory, tmp_path) -> None:
+    from .helpers import cli, cli_env
+
+    lab = await lab_factory("healthy")
+    inventory = edited(lab, tmp_path, gw1={"runbook_expert_password": None})
+    path = write_procedure(tmp_path, STATE)
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    env = cli_env(data, tmp_path, GW_PW=checkpoint.EXPERT_PASSWORD)
+    args = ["run", str(path), "-i", str(inventory.source), "-p", "gw=gw1", "--yes"]
+    code, out, err = await cli(args, env)
+    assert code == 1 and "the expert_password is needed" in out + err
+    code, out, err = await cli([*args, "--secret-env", "expert_password=GW_PW"], env)
+    assert code == 0, out + err
+    assert "Trust State:" in out and checkpoint.EXPERT_PASSWORD not in out + err
