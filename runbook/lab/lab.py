@@ -30,8 +30,9 @@ SCENARIOS = {
 # What SSH lands in per role (gateways: clish; FTDs: CLISH `>`), the access profile the
 # inventory declares for it, and the lab passwords of the climbs (lab secrets: the engine
 # redacts them and never journals them).
-LOGIN = {"gateway": "gaia", "ftd": "ftd"}
-ACCESS = {"gateway": "gaia-expert", "ftd": "ftd-root", "fmc": "sudo", "fmc-secondary": "sudo"}
+LOGIN = {"mds": "gaia", "gateway": "gaia", "ftd": "ftd"}
+ACCESS = {"mds": "gaia-expert", "gateway": "gaia-expert", "ftd": "ftd-root", "fmc": "sudo",
+          "fmc-secondary": "sudo", "ike-host": "shell"}
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class Lab:
                 host["runbook_access"] = "cli"
             if s.role in ACCESS:
                 host["runbook_access"] = ACCESS[s.role]
-            if s.role == "gateway":
+            if s.vendor == "checkpoint":
                 host["runbook_expert_password"] = checkpoint.EXPERT_PASSWORD
             if s.vendor == "cisco":
                 host["runbook_sudo_password"] = cisco.ADMIN_PASSWORD
