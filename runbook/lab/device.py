@@ -4,7 +4,9 @@ Vendor paths (`/etc/sf/...`, `/opt/CPshrd-R81/...`) are mapped into the device's
 rewriting them in the command line before the shell sees it, so the real `openssl`, `cat` and
 `cp` work on the device's files; SFTP is chrooted to the same tree. Vendor commands are small
 Python tools (`runbook.lab.tool`) that read and change the device's state. Fault switches make
-a command fail, hang, run slowly or drop the connection.
+a command fail, hang, run slowly or drop the connection, over exec and in interactive shells.
+A session lands where the real device's does (`login`: a shell, Gaia clish or FTD CLISH) and
+climbs as there (`runbook.lab.login`); below root, writes to `protected` paths are refused.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ class LabDevice(ShellDevice):
     lab_root: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
-    interactive: Any = None  # coroutine(device, process) for PTY sessions (e.g. clish)
     login: str = "shell"  # what SSH exec lands in: shell | gaia (clish) | ftd (CLISH `>`)
     protected: tuple[str, ...] = ()  # vendor paths only root may write
     commands: list[str] | None = None  # the server's record of what reached the device
@@ -125,25 +126,15 @@ class LabDevice(ShellDevice):
             return f"sleep {f.slow_seconds:g}; {line}"
         return line
 
-    async def capture(self, command: str) -> str:
-        """Run one command in the device's shell and return its output (for interactive shells)."""
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", self.map_paths(command), cwd=self.root, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        out, _ = await proc.communicate()
-        return out.decode(errors="replace")
-
     async def __call__(self, process: asyncssh.SSHServerProcess) -> None:
         command = process.command
         f = self.faults
-        if command is None and (self.interactive is not None or self.login != "shell"
-                                or self.protected):
+        if command is None and (self.login != "shell" or self.protected):
             if f.no_prompt:
                 await process.channel.wait_closed()
                 return
             from . import login
-            chosen = self.interactive or {"gaia": login.gaia, "ftd": login.ftd}.get(
-                self.login, login.linux_admin)
+            chosen = {"gaia": login.gaia, "ftd": login.ftd}.get(self.login, login.linux_admin)
             await chosen(self, process)
             return
         if command is not None and self.login != "shell":

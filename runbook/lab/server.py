@@ -32,8 +32,9 @@ def generate_key(alg: str = "ssh-ed25519") -> asyncssh.SSHKey:
 class LabServer:
     """One SSH endpoint on 127.0.0.1 with a random port, a fresh host key and a command handler.
 
-    `commands` records every exec command string (or `<shell>` for an interactive session) in the
-    order received, so tests can count exactly what reached the device.
+    `commands` records every exec command string (or `<shell>` for an interactive session, then
+    each command runbook runs through it) in the order received, so tests can count exactly
+    what reached the device.
     `sftp_root`, when set, serves SFTP chrooted to that directory.
     """
 
