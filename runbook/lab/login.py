@@ -73,7 +73,7 @@ class Session:
         dev = self.device
         env = {**dev.env, "PS1": prompt, "PS2": "> ", "LAB_PRIV": "root" if root else "user"}
         proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-i", cwd=dev.root, env=env, stdin=asyncio.subprocess.PIPE,
+            "/bin/sh", "+m", "-i", cwd=dev.root, env=env, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True)
         assert proc.stdin and proc.stdout
@@ -83,8 +83,6 @@ class Session:
         async def out() -> None:
             assert proc.stdout
             while data := await proc.stdout.read(65536):
-                if b"job control turned off" in data:
-                    data = re.sub(rb"[^\n]*job control turned off\n?", b"", data)
                 if drop[0] and b"\x1eRBB" in data:  # a `drop` fault: a line, then nothing
                     head = data.split(b"\x1eRBB")[0] + b"\x1eRBB\n"
                     self.process.stdout.write((head + base64.b64encode(b"Processing...\n")
