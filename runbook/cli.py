@@ -93,7 +93,7 @@ def read_secrets(names: list[str], env_map: tuple[str, ...],
     """Secrets from environment variables named by the user, else asked without echo.
     `also`: names the inventory declares for logging in (read when connecting)."""
     mapping = parse_params(env_map)
-    unknown = sorted(set(mapping) - set(names) - (also or set()))
+    unknown = sorted(set(mapping) - set(names) - access_secret_names() - (also or set()))
     if unknown:
         raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
                          f"not take as secrets ({', '.join(names) or 'none'})")
@@ -124,10 +124,35 @@ def login_secret_names(inventory: Any) -> set[str]:
     return connection_secret_names(hosts)
 
 
+def access_secret_names() -> set[str]:
+    """The passwords access profiles climb with (`--secret-env expert_password=VAR` works)."""
+    from . import access
+    return {s for n in access.names() for s in access.platform(n).secrets}
+
+
+def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
+    """How the transport gets a climb's password the inventory does not give: from the
+    variable `--secret-env` names, else asked without echo (None without a terminal)."""
+    mapping = parse_params(env_map)
+
+    def ask(target: str, secret: str) -> str | None:
+        if secret in mapping:
+            value = os.environ.get(mapping[secret])
+            if value is None:
+                raise UsageError(f"secret {secret!r}: environment variable {mapping[secret]} "
+                                 "is not set")
+            return value
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{secret} for {target} (secret, not echoed): ")
+        return None
+
+    return ask
+
+
 def make_engine(ctx: Ctx, journal: Journal, decider: Any,
                 secret_env: tuple[str, ...] = ()) -> Any:
     """An engine whose transport verifies host keys against known_hosts and our trust file,
-    and reads login secrets the inventory names from `secret_env` (else asks)."""
+    and reads login and climb secrets from `secret_env` (else asks without echo)."""
     from .engine import Engine
     from .hostkeys import HostKeyStore
     from .inventory import Inventory
@@ -135,9 +160,15 @@ def make_engine(ctx: Ctx, journal: Journal, decider: Any,
     from .transport import Transport
 
     store = HostKeyStore(ctx.data_dir)
+    ask = access_asker(secret_env)
     logins = ConnectionSecrets(parse_params(secret_env))
-    engine = Engine(journal, decider,
-                    transport_factory=lambda inv: Transport(inv, store, secrets=logins),
+
+    def transport(inv: Any) -> Transport:
+        t = Transport(inv, store, secrets=logins)
+        t.ask_secret = ask
+        return t
+
+    engine = Engine(journal, decider, transport_factory=transport,
                     inventory_from_snapshot=Inventory.from_snapshot)
     return engine
 

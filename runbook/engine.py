@@ -234,6 +234,7 @@ class Engine:
         run = self.load(rec.id, secrets)
         self.journal.lock(rec.id)
         self.transport = self.transport_factory(run.inventory)
+        self.transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
         self._files = {}
         self._connected: set[str] = set()
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"

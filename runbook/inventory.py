@@ -5,8 +5,11 @@ own over its groups', a child group's over its parent's). Keys read: `ansible_ho
 `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, `ansible_ssh_common_args`
 (`-o ProxyJump=...` or `-J ...`), and runbook's `runbook_role` (what procedures select by),
 `runbook_jump` (jump hosts to connect through, as for `ssh -J`: inventory hosts, ssh-config
-aliases or `user@host:port`, comma separated) and `runbook_known_hosts` (pinned host keys).
-Anything not given comes from the ssh config files (runbook.sshconfig, runbook.hops).
+aliases or `user@host:port`, comma separated), `runbook_known_hosts` (pinned host keys) and
+`runbook_access` (how a session climbs to the shell procedures use: a platform
+of `runbook/platforms/`; its passwords from `runbook_NAME_env`, the name of an environment
+variable, or asked; `runbook_NAME` itself only in a lab, and never journaled). Anything not
+given comes from the ssh config files (runbook.sshconfig, runbook.hops).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from .access import names
 from .errors import InventoryError
 from .sshconfig import SshConfigError, parse_ssh_args, split_jumps
 
@@ -44,7 +48,8 @@ class Target:
                 "key_files": list(self.key_files), "jump": self.jump, "roles": list(self.roles),
                 "groups": list(self.groups), "known_hosts": self.known_hosts,
                 "vars": {k: v for k, v in self.vars.items()
-                         if isinstance(v, str | int | float | bool)}}
+                         if isinstance(v, str | int | float | bool)
+                         and not k.endswith("_password")}}
 
 
 def _jump_from_args(args: str, where: str) -> str | None:
@@ -79,6 +84,11 @@ def _target(name: str, v: Mapping[str, Any], groups: tuple[str, ...], base: Path
         except SshConfigError as exc:
             raise InventoryError(f"{where}: host {name!r}: {exc}") from None
     known = v.get("runbook_known_hosts")
+    if v.get("runbook_access") is not None:
+        if str(v["runbook_access"]) not in names():
+            raise InventoryError(f"{where}: host {name!r}: runbook_access "
+                                 f"{v['runbook_access']!r} is not an access profile (known: "
+                                 f"{', '.join(names())})")
     return Target(name=name, host=str(v.get("ansible_host", name)), port=port,
                   user=str(v["ansible_user"]) if v.get("ansible_user") else None,
                   key_files=(path(keys),) if keys else (), jump=str(jump) if jump else None,
