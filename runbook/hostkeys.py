@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncssh
 
+from .errors import HostKeyError
 from .paths import private_file
 
 GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
@@ -69,3 +70,25 @@ class HostKeyStore:
         line = key.export_public_key("openssh").decode().strip()
         with open(self.trust_file, "a") as fh:
             fh.write(f"{host_pattern(target.host, target.port)} {line}\n")
+
+
+def host_key_error(hop: Any, key: asyncssh.SSHKey, trusted: list[asyncssh.SSHKey]
+                   ) -> HostKeyError:
+    """The error for a key `hop` (a device or a jump host) offered that is not trusted."""
+    where, fp = hop.where(), fingerprint(key)
+    known = [fingerprint(k) for k in trusted]
+    common = {"target": hop.name, "fingerprint": fp, "where": where, "host": hop.host,
+              "port": hop.port}
+    if known:
+        return HostKeyError(
+            f"{where}: HOST KEY CHANGED: it now offers {fp} but {', '.join(known)} is "
+            "trusted. This could be an attack (someone in the middle) or a rebuilt "
+            "device; nothing was sent. Verify the new key out of band before removing "
+            "the old one.", known=known, **common)
+    if hop.strict:
+        return HostKeyError(
+            f"{where}: unknown host key {fp}, and the ssh config says "
+            "StrictHostKeyChecking yes for it: add the key to a known_hosts file after "
+            "checking its fingerprint on the host", strict=True, **common)
+    return HostKeyError(f"{where}: unknown host key {fp}; not trusted yet (accept it "
+                        "only after checking the fingerprint on the host)", **common)

@@ -17,7 +17,7 @@ from . import access
 from .access_session import AccessError, AccessSession
 from .errors import HostKeyError, InventoryError, TransportError
 from .hops import MAX_HOPS, Hop, resolve
-from .hostkeys import HostKeyStore, fingerprint
+from .hostkeys import HostKeyStore, fingerprint, host_key_error
 from .inventory import Inventory, Target
 from .sshauth import ConnectionSecrets
 from .sshconfig import SshConfigError, parse_jump
@@ -234,25 +234,7 @@ class Transport:
                                    fingerprint="unknown", where=where, host=t.host,
                                    port=t.port) from None
             self._offered[t.name] = (t, key)
-            known = [fingerprint(k) for k in self.hostkeys.known_keys(t)]
-            fp = fingerprint(key)
-            if known:
-                raise HostKeyError(
-                    f"{where}: HOST KEY CHANGED: it now offers {fp} but {', '.join(known)} is "
-                    "trusted. This could be an attack (someone in the middle) or a rebuilt "
-                    "device; nothing was sent. Verify the new key out of band before removing "
-                    "the old one.", target=t.name, fingerprint=fp, known=known, where=where,
-                    host=t.host, port=t.port) from None
-            if t.strict:
-                raise HostKeyError(
-                    f"{where}: unknown host key {fp}, and the ssh config says "
-                    "StrictHostKeyChecking yes for it: add the key to a known_hosts file after "
-                    "checking its fingerprint on the host", target=t.name, fingerprint=fp,
-                    where=where, host=t.host, port=t.port, strict=True) from None
-            raise HostKeyError(f"{where}: unknown host key {fp}; not trusted yet (accept it "
-                               "only after checking the fingerprint on the host)",
-                               target=t.name, fingerprint=fp, where=where, host=t.host,
-                               port=t.port) from None
+            raise host_key_error(t, key, self.hostkeys.known_keys(t)) from None
         except asyncssh.KeyImportError as exc:
             raise TransportError(f"{where}: cannot use the private key: {exc} (a wrong key "
                                  "passphrase?)") from None
