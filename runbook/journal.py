@@ -428,6 +428,23 @@ class Journal:
         rows = self.db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
         return [EventRecord(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
 
+    def get_meta(self, key: str) -> str | None:
+        """A value of the journal's own settings (`meta` table), or None."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str, only_if_absent: bool = False) -> bool:
+        """Set a journal setting; with `only_if_absent`, only the first writer wins (returns
+        whether this call wrote it)."""
+        with self.tx() as db:
+            if only_if_absent:
+                row = db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO NOTHING"
+                                 " RETURNING key", (key, value)).fetchone()
+                return row is not None
+            db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
+                       " value = excluded.value", (key, value))
+        return True
+
     def database_user(self) -> str | None:
         """The server-authenticated database role, where the journal has one (SQLite: None)."""
         return None

@@ -21,6 +21,7 @@ from runbook.transport import Transport
 
 REPO = Path(__file__).resolve().parent.parent
 JOURNAL: str | None = None  # the journal under test: None (SQLite in the data dir) or a URL
+TEAM_PASSPHRASE = "team backup passphrase for the tests"  # seals backups in a team journal
 
 
 def write_procedure(dir: Path, body: str, name: str = "proc.yaml") -> Path:
@@ -38,6 +39,7 @@ def cli_env(data_dir: Path, home: Path, **extra: str) -> dict[str, str]:
     env.pop("SSH_AUTH_SOCK", None)
     if JOURNAL:
         env["RUNBOOK_JOURNAL"] = JOURNAL
+        env.setdefault("RUNBOOK_BACKUP_PASSPHRASE", TEAM_PASSPHRASE)
     return env
 
 

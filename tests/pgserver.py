@@ -26,7 +26,7 @@ def binaries() -> Path | None:
     """The folder holding initdb and pg_ctl, or None when PostgreSQL is not installed."""
     found = shutil.which("initdb")
     if found:
-        return Path(found).parent
+        return Path(found).resolve().parent
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     return next((Path(d) for d in dirs if (Path(d) / "initdb").exists()), None)
 

@@ -135,10 +135,15 @@ def test_backup_objects_round_trip_and_damage_is_detected(journal_backend, tmp_p
     digest = store.put(b"-----BEGIN PRIVATE KEY-----\nsecret\n")
     assert store.get(digest).endswith(b"secret\n")
     if journal_backend is None:
-        store.path(digest).write_bytes(b"tampered")  # type: ignore[union-attr]
+        path = store.path(digest)  # type: ignore[union-attr]
+        blob = path.read_bytes()
+        path.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
     else:
-        j.db.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (b"tampered", digest))
-    with pytest.raises(CorruptBackup, match="does not match its hash"):
+        blob = j.get_blob(digest)
+        assert blob is not None and b"PRIVATE KEY" not in blob  # sealed in the database
+        j.db.execute("UPDATE blobs SET data = ? WHERE sha256 = ?",
+                     (blob[:-1] + bytes([blob[-1] ^ 1]), digest))
+    with pytest.raises(CorruptBackup, match="failed its authentication check"):
         store.get(digest)
     j.close()
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from . import helpers
 from .helpers import cli, cli_env, start_until, write_procedure
@@ -277,3 +278,60 @@ async def test_runs_travel_between_sqlite_and_postgresql_with_their_chain(ssh_de
         records.append(json.loads(dest.read_text()))
     assert records[0]["events"] == records[1]["events"] == records[2]["events"]
     assert records[0]["steps"] == records[1]["steps"] == records[2]["steps"]
+
+
+async def test_a_dump_of_the_team_journal_reveals_no_key_material(ssh_device, tmp_path,
+                                                                 pg_url) -> None:
+    from runbook.lab import pki
+
+    from . import pgserver
+
+    key = pki.new_key()
+    pem = pki.key_pem(key)
+    (ssh_device.root / "device.key").write_bytes(pem)
+    proc = write_procedure(tmp_path, """
+        id: test.key-swap
+        title: Replace a private key
+        vendor: test
+        source: {document: tests}
+        risk: high
+        params:
+          dev: {type: target}
+          dir: {type: string}
+        steps:
+          - id: swap
+            title: Swap the key
+            kind: run
+            target: dev
+            modifies: ["{{ dir }}/device.key"]
+            command: "echo replaced > {{ dir }}/device.key"
+        """)
+    helpers.JOURNAL = pg_url
+    try:
+        env = cli_env(ssh_device.data_dir, tmp_path)
+        code, out, err = await cli(["run", str(proc), "-i", str(ssh_device.inventory_path),
+                                    "-p", "dev=" + ssh_device.name, "-p",
+                                    f"dir={ssh_device.remote_dir}"], env)
+        assert code == 0, out + err
+        run_id = _run_id(out, err)
+        bin_dir = pgserver.binaries()
+        assert bin_dir is not None
+        import subprocess
+
+        dump = subprocess.run([str(bin_dir / "pg_dump"), "--data-only", pg_url],
+                              capture_output=True, check=True).stdout
+        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        assert b"PRIVATE KEY" not in dump and der.hex().encode() not in dump
+        assert helpers.TEAM_PASSPHRASE.encode() not in dump
+        assert b"\\\\x" in dump  # the blobs are there, as ciphertext
+
+        wrong = {**env, "RUNBOOK_BACKUP_PASSPHRASE": "not the team's"}
+        code, out, err = await cli(["rollback", run_id], wrong)
+        assert code == 6 and "Nothing was changed" in out + err, out + err
+        assert (ssh_device.root / "device.key").read_text() == "replaced\n"
+        code, out, err = await cli(["rollback", run_id], env)
+        assert code == 0, out + err
+        assert (ssh_device.root / "device.key").read_bytes() == pem
+    finally:
+        helpers.JOURNAL = None

@@ -101,6 +101,8 @@ async def campaign(seed: int, kills: int, work: Path, journal: str | None = None
     env.pop("RUNBOOK_JOURNAL", None)
     if journal:
         env["RUNBOOK_JOURNAL"] = journal
+        env.setdefault("RUNBOOK_BACKUP_PASSPHRASE", "campaign team passphrase")
+        os.environ.setdefault("RUNBOOK_BACKUP_PASSPHRASE", env["RUNBOOK_BACKUP_PASSPHRASE"])
     while report.kills < kills:
         lab = await Lab.start(work / f"lab{report.runs}", "ftd-tunnel-down")
         try:
