@@ -169,9 +169,11 @@ class RunScreen(Screen[None]):
             case Comment():
                 self.notify(event.text, title="comment saved")
             case DecisionMade():
-                self.query_one(DecisionBar).clear()
+                # events are handled after the engine moved on: a newer question may already
+                # be pending, and it must stay visible until it is answered
+                self.show_pending()
             case RunFinished():
-                self.query_one(DecisionBar).clear()
+                self.show_pending()
                 sev = "information" if event.state == "succeeded" else "warning"
                 self.notify(event.reason or f"run {event.state}", title=f"run {event.state}",
                             severity=sev, timeout=10)
@@ -296,16 +298,25 @@ class RunScreen(Screen[None]):
         """Confirm and manual questions: the decision bar, answered by r / w / x."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.pending = (request, future)
-        title = str(request.details.get("title", ""))
-        self.query_one(DecisionBar).ask(request.question, request.prompt, title)
+        self.show_pending()
         if request.step_id:
             targets = request.details.get("targets") or [request.target]
             self.query_one(StepTable).select(request.step_id, targets[0] if targets else None)
         try:
             return await future
         finally:
-            self.pending = None
-            self.query_one(DecisionBar).clear()
+            if self.pending is not None and self.pending[1] is future:
+                self.pending = None
+            self.show_pending()
+
+    def show_pending(self) -> None:
+        """The decision bar shows the pending question, and nothing when none is pending."""
+        bar = self.query_one(DecisionBar)
+        if self.pending is None:
+            bar.clear()
+            return
+        request = self.pending[0]
+        bar.ask(request.question, request.prompt, str(request.details.get("title", "")))
 
     def answer(self, answer: str) -> bool:
         """Answer the pending question; False when nothing is pending or not a choice."""

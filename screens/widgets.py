@@ -147,6 +147,8 @@ class OutputPane(Vertical):
 class DecisionBar(Vertical):
     """What the engine waits for (a confirmation, a manual step) and which keys answer it."""
 
+    shown_prompt = ""
+
     def compose(self) -> ComposeResult:
         yield Static(id="decision-title")
         yield Markdown(id="decision-body")
@@ -164,9 +166,11 @@ class DecisionBar(Vertical):
         self.query_one("#decision-title", Static).update(head)
         self.query_one("#decision-body", Markdown).update(prompt)
         self.query_one("#decision-keys", Static).update(keys)
+        self.shown_prompt = prompt
         self.display = True
 
     def clear(self) -> None:
+        self.shown_prompt = ""
         self.display = False
 
 
