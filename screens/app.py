@@ -16,7 +16,6 @@ from textual.worker import Worker, WorkerState
 from runbook.errors import RunbookError, UsageError
 
 from .backend import Backend, NotAvailable
-from .home import HomeScreen
 
 
 class RunbookApp(App[int]):
@@ -36,6 +35,8 @@ class RunbookApp(App[int]):
         self.lab_started = False
 
     def on_mount(self) -> None:
+        from .home import HomeScreen  # screens import this module for their typed `app`
+
         self.push_screen(HomeScreen(self.backend))
         if self.initial_run:
             self.open_run(self.initial_run, resume=self.resume_initial)
@@ -55,6 +56,8 @@ class RunbookApp(App[int]):
         self.backend.use_inventory(Path(path))
         self.sub_title = "lab"
         self.notify(f"lab devices are up; inventory {path}", title="lab")
+        from .home import HomeScreen
+
         if isinstance(self.screen, HomeScreen):
             self.screen.reload()
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from runbook import Engine, Inventory, Journal, load_procedure
+from runbook.engine import StepView
 from runbook.errors import RunbookError, UsageError
+from runbook.events import DecisionNeeded
 from runbook.library import Entry, catalogue
 from runbook.model import Procedure
 from runbook.paths import data_dir as resolve_data_dir
@@ -91,6 +93,15 @@ class Backend:
         """One run by id or unique prefix; raises RunNotFound."""
         return self.journal.get_run(ref)
 
+    def view(self, run_id: str) -> list[StepView]:
+        """The run's steps per target with their state (no device is contacted)."""
+        return self.engine(_NoQuestions()).view(run_id)
+
+    def next_step(self, run_id: str) -> StepView | None:
+        """Where a resume would start: the first step on a device that is not done."""
+        return next((v for v in self.view(run_id)
+                     if v.status not in ("succeeded", "skipped")), None)
+
     # ---- optional abilities (engine functions that may not exist yet) ------------------------
 
     @staticmethod
@@ -160,6 +171,13 @@ class Backend:
             return log
         except Exception:  # noqa: BLE001 - reporting must never fail
             return None
+
+
+class _NoQuestions:
+    """The decider of an engine that only reads: it is never asked anything."""
+
+    async def decide(self, request: DecisionNeeded) -> str:
+        raise RuntimeError(f"a read-only engine was asked {request.question!r}")
 
 
 def _write(path: Path, text: str) -> Path:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from runbook.errors import UsageError
 from runbook.model import Param
 from runbook.params import coerce
 
+from .base import RunbookModal
+
+if TYPE_CHECKING:
+    from .base import RunbookScreen
 from .format import clean
 from .widgets import Field
 
@@ -25,7 +29,7 @@ IN_DOUBT_LABELS = {"rerun": ("Re-run", "e"), "done": ("Mark done", "d"), "skip":
                    "abort": ("Abort run", "a")}
 
 
-class HostKeyModal(ModalScreen[str]):
+class HostKeyModal(RunbookModal[str]):
     """An unknown host key (accept / refuse) or a changed one (cannot be accepted here)."""
 
     BINDINGS = [Binding("escape", "answer('refuse')", "Refuse", id="hostkey.refuse")]
@@ -72,7 +76,7 @@ class HostKeyModal(ModalScreen[str]):
         self.dismiss("accept" if answer == "accept" and not self.known else "refuse")
 
 
-class InDoubtModal(ModalScreen[str]):
+class InDoubtModal(RunbookModal[str]):
     """A step was interrupted: what was sent, what came back, and what to do about it."""
 
     BINDINGS = [Binding("escape", "answer('stop')", "Decide later", id="indoubt.later")] + [
@@ -124,7 +128,7 @@ class InDoubtModal(ModalScreen[str]):
             self.dismiss(choice)
 
 
-class SecretsModal(ModalScreen[dict[str, str] | None]):
+class SecretsModal(RunbookModal[dict[str, str] | None]):
     """Ask again for a run's secrets (they are never stored)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="secrets.cancel")]
@@ -163,7 +167,7 @@ class SecretsModal(ModalScreen[dict[str, str] | None]):
         self.dismiss(values)
 
 
-class TextModal(ModalScreen[str | None]):
+class TextModal(RunbookModal[str | None]):
     """One line of text from the operator (a comment)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="text.cancel")]
@@ -193,7 +197,7 @@ class TextModal(ModalScreen[str | None]):
         self.dismiss(text or None)
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(RunbookModal[bool]):
     """A yes/no question before something drastic."""
 
     BINDINGS = [Binding("escape", "answer(False)", "No", id="confirm.no"),
@@ -220,3 +224,23 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+def confirm_resume(screen: RunbookScreen[Any], run_id: str, go: Callable[[], None]) -> None:
+    """Ask before resuming a run, naming the step and device that run next; `go` on yes."""
+    backend = screen.app.backend
+    rec = backend.run(run_id)
+    if rec.finished:
+        screen.notify(f"run {rec.id} is {rec.state}; nothing left to do")
+        return
+    nxt = backend.next_step(rec.id)
+    where = f" on {nxt.target}" if nxt and nxt.target else ""
+    what = (f"Next: step {nxt.step_id} ({nxt.title}){where}, now {nxt.status}." if nxt
+            else "Every step is done; resuming finishes the run.")
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            go()
+
+    screen.app.push_screen(ConfirmModal(f"Resume run {rec.id}?", what, "Resume"),
+                           callback=answered)

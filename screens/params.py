@@ -9,7 +9,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Label, Select, Static, Switch
 
@@ -17,13 +16,14 @@ from runbook.errors import RunbookError, UsageError
 from runbook.model import Param
 from runbook.params import coerce
 
+from .base import RunbookScreen
 from .widgets import Field
 
 if TYPE_CHECKING:
     from .backend import Backend
 
 
-class ParamsScreen(Screen[None]):
+class ParamsScreen(RunbookScreen[None]):
     """Fill in the parameters, look at the plan, start the run."""
 
     BINDINGS = [Binding("ctrl+l", "plan", "Plan", id="params.plan", priority=True),
@@ -104,7 +104,7 @@ class ParamsScreen(Screen[None]):
             return "true" if w.value else "false"
         if isinstance(w, Select):
             return None if w.value is Select.NULL else str(w.value)
-        value = w.value  # type: ignore[attr-defined]
+        value = w.value if isinstance(w, Field) else ""
         return value if value != "" else None
 
     def validate(self, name: str) -> str | None:
@@ -165,7 +165,7 @@ class ParamsScreen(Screen[None]):
             plan = self.backend.plan(self.procedure, self.text, self.path, given)
             self.app.push_screen(PlanScreen(self.backend, plan))
 
-        self.app.call_with_errors(show)  # type: ignore[attr-defined]
+        self.app.call_with_errors(show)
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
@@ -179,7 +179,7 @@ class ParamsScreen(Screen[None]):
                                    self.backend.inventory)
             self.app.switch_screen(RunScreen(self.backend, run_id, secrets, autostart=True))
 
-        self.app.call_with_errors(start)  # type: ignore[attr-defined]
+        self.app.call_with_errors(start)
 
     def action_back(self) -> None:
         self.app.pop_screen()

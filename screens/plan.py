@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown
+
+from .base import RunbookScreen
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -47,7 +48,7 @@ def _code(text: str) -> str:
     return " ".join(str(text).split()).replace("`", "'")
 
 
-class PlanScreen(Screen[None]):
+class PlanScreen(RunbookScreen[None]):
     """Read the plan before running it; export it for approval."""
 
     BINDINGS = [Binding("e", "export", "Export plan", id="plan.export"),

@@ -8,7 +8,6 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
@@ -23,6 +22,7 @@ from runbook.events import (
     StepRolledBack,
 )
 
+from .base import RunbookScreen
 from .decider import TuiDecider
 from .format import clean
 from .messages import EngineEvent
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .backend import Backend
 
 
-class RollbackScreen(Screen[str | None]):
+class RollbackScreen(RunbookScreen[str | None]):
     """Undo `to_step` and every step after it, newest change first."""
 
     BINDINGS = [Binding("r", "start", "Start rollback", id="rollback.start"),
@@ -147,7 +147,7 @@ class RollbackScreen(Screen[str | None]):
             if isinstance(err, RunbookError):
                 self.query_one("#rollback-log", Log).write_line(f"{err.title}: {err}")
             if err is not None:
-                self.app.report_error(err)  # type: ignore[attr-defined]
+                self.app.report_error(err)
 
     def action_back(self) -> None:
         if any(w.group == "rollback" and w.is_running for w in self.workers):

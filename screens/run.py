@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, Markdown, Static
 from textual.worker import Worker, WorkerState
 
@@ -33,17 +33,19 @@ from runbook.events import (
 from runbook.loader import load_procedure_text
 from runbook.template import Value, render
 
+from .base import RunbookScreen
 from .decider import TuiDecider
 from .format import STATE_STYLE, icon
 from .messages import EngineEvent
-from .modals import ConfirmModal, HostKeyModal, SecretsModal, TextModal
+from .modals import ConfirmModal, HostKeyModal, SecretsModal, TextModal, confirm_resume
 from .widgets import MAX_LINES, CertTable, DecisionBar, FanOut, Key, OutputPane, StepTable
 
 if TYPE_CHECKING:
     from .backend import Backend
 
 FLUSH_SECONDS = 0.05
-LEVELS = {"info": "information", "warning": "warning", "error": "error"}
+LEVELS: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
+                                    "error": "error"}
 
 COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it waits for",
              "run"),
@@ -57,7 +59,7 @@ COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it
              "export")]
 
 
-class RunScreen(Screen[None]):
+class RunScreen(RunbookScreen[None]):
     """One run: rebuilt from the engine's view and journal, kept current by its events."""
 
     BINDINGS = [
@@ -90,6 +92,7 @@ class RunScreen(Screen[None]):
         self.facts: dict[str, dict[str | None, dict[str, Any]]] = {}
         self.dirty = True
         self.follow = True
+        self.description_shown = ""
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -123,7 +126,7 @@ class RunScreen(Screen[None]):
         self.set_interval(FLUSH_SECONDS, self.flush)
         self.query_one(StepTable).focus()
         if self.autostart:
-            self.action_run()
+            self.start()
 
     # ---- engine events ---------------------------------------------------------------------
 
@@ -181,8 +184,7 @@ class RunScreen(Screen[None]):
     def _notice(self, event: Notice) -> None:
         if "HOST KEY CHANGED" in event.message:
             return  # shown by the HostKeyRejected modal
-        self.notify(event.message, severity=LEVELS.get(event.level, "information"),  # type: ignore[arg-type]
-                    timeout=8)
+        self.notify(event.message, severity=LEVELS.get(event.level, "information"), timeout=8)
 
     # ---- state from the engine -------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class RunScreen(Screen[None]):
         running = self.running
         state = "running" if running else rec.state
         reason = "" if running else rec.reason
-        hint = "" if running or rec.finished else "   [dim]r: run / resume[/]"
+        hint = "" if running or rec.finished else "   [dim]r: resume (asks first)[/]"
         self.query_one("#run-status", Static).update(
             f"[{style or 'b'}]{icon(state)} {state}[/] {rec.procedure_id} · {rec.user}@"
             f"{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
@@ -228,9 +230,8 @@ class RunScreen(Screen[None]):
         md = f"**{step.title}** · `{step.kind}`"
         if step.description:
             md += "\n\n" + self._render_text(step.description)
-        box = self.query_one("#description-box")
-        if getattr(box, "_shown", None) != md:
-            box._shown = md  # type: ignore[attr-defined]
+        if self.description_shown != md:
+            self.description_shown = md
             self.query_one("#description", Markdown).update(md)
         fan = self.query_one(FanOut)
         fan.display = bool(step.foreach)
@@ -290,7 +291,7 @@ class RunScreen(Screen[None]):
         if event.worker.group != "run":
             return
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.app.report_error(event.worker.error)  # type: ignore[attr-defined]
+            self.app.report_error(event.worker.error)
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED, WorkerState.SUCCESS):
             self._drop_pending()
 
@@ -337,11 +338,18 @@ class RunScreen(Screen[None]):
     # ---- actions ---------------------------------------------------------------------------
 
     def action_run(self) -> None:
-        """Run / confirm: answer yes (or done) to what the run waits for, else start it."""
+        """Run / confirm: answer yes (or done) to what the run waits for, else resume it."""
         if self.pending is not None:
             self.answer("done" if self.pending[0].question == "manual" else "yes")
             return
-        self.start()
+        self.resume()
+
+    def resume(self) -> None:
+        """Resume after a one-line confirmation naming the next step and device."""
+        if self.running:
+            self.notify("the run is already in progress")
+            return
+        confirm_resume(self, self.run_id, self.start)
 
     def action_wait(self) -> None:
         if self.pending is None:
@@ -364,7 +372,7 @@ class RunScreen(Screen[None]):
             return
         def go(yes: bool | None) -> None:
             if yes:
-                self.app.call_with_errors(  # type: ignore[attr-defined]
+                self.app.call_with_errors(
                     lambda: skip(self.run_id, key[0], key[1], "skipped by the operator"))
                 self.dirty = True
 
@@ -376,10 +384,7 @@ class RunScreen(Screen[None]):
 
     def action_retry(self) -> None:
         """A failed (or waiting) run resumes at the step that stopped it."""
-        if self.running:
-            self.notify("the run is in progress", severity="warning")
-            return
-        self.start()
+        self.resume()
 
     def action_abort(self) -> None:
         if self.pending is not None and "abort" in self.pending[0].details.get("choices", []):
@@ -405,7 +410,7 @@ class RunScreen(Screen[None]):
                         "this version of the engine", title="not available yet",
                         severity="warning")
             return
-        self.app.call_with_errors(lambda: abort(self.run_id))  # type: ignore[attr-defined]
+        self.app.call_with_errors(lambda: abort(self.run_id))
         self.dirty = True
 
     def action_rollback(self) -> None:
@@ -417,7 +422,7 @@ class RunScreen(Screen[None]):
         key = self.query_one(StepTable).selected()
         if key is None:
             return
-        self.app.call_with_errors(lambda: self.app.push_screen(  # type: ignore[attr-defined]
+        self.app.call_with_errors(lambda: self.app.push_screen(
             RollbackScreen(self.backend, self.run_id, key[0], self.secrets)))
 
     def action_comment(self) -> None:
@@ -425,7 +430,7 @@ class RunScreen(Screen[None]):
 
         def save(text: str | None) -> None:
             if text:
-                self.app.call_with_errors(  # type: ignore[attr-defined]
+                self.app.call_with_errors(
                     lambda: self.engine.comment(self.run_id, text, key[0] if key else None,
                                                 key[1] if key else None))
 

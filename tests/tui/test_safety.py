@@ -8,12 +8,13 @@ from textual.widgets import Log, Select
 
 from runbook import Journal
 from screens import create_app
-from screens.modals import InDoubtModal
+from screens.home import HomeScreen
+from screens.modals import ConfirmModal, InDoubtModal, SecretsModal
 from screens.params import ParamsScreen
 from screens.run import RunScreen
 from screens.widgets import DecisionBar
 
-from .conftest import HERE
+from .conftest import HERE, Recorded
 from .test_e2e import until, waiting
 
 SLOW_CONFIRM = HERE / "procedures" / "slow-confirm.yaml"
@@ -56,3 +57,48 @@ async def test_a_confirmation_after_rerunning_an_in_doubt_step_stays_visible(
     assert journal.get_run(run_id).state == "waiting"
     assert sum(c.startswith("echo started") for c in ssh_device.server.commands) == 1
     journal.close()
+
+
+async def test_enter_opens_a_run_read_only_and_resuming_asks_first(recorded: Recorded) -> None:
+    app = create_app(data_dir=recorded.data, inventory_path=recorded.inventory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        run = app.screen
+        assert isinstance(run, RunScreen), app.screen  # not a secrets prompt to resume
+        assert not run.running
+        assert recorded.journal.get_run(recorded.run_id).state == "failed"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("r")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        assert "write-label" in modal.message and "fw1" in modal.message
+        await pilot.press("escape")  # no: nothing starts
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        # resuming asks for the run's secret (never stored) before anything runs
+        assert isinstance(app.screen, SecretsModal)
+
+
+async def test_r_in_a_run_opened_read_only_names_the_next_step_before_resuming(
+        recorded: Recorded) -> None:
+    app = create_app(data_dir=recorded.data, inventory_path=recorded.inventory,
+                     open_run=recorded.run_id)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RunScreen)
+        await pilot.press("r")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        assert "write-label" in modal.message and "fw1" in modal.message
