@@ -14,7 +14,7 @@ from textual.widgets import Button, Footer, Header, Label, Select, Static, Switc
 
 from runbook.errors import RunbookError, UsageError
 from runbook.model import Param
-from runbook.params import coerce
+from runbook.params import coerce, unaccepted
 
 from .base import RunbookScreen
 from .widgets import Field
@@ -86,9 +86,7 @@ class ParamsScreen(RunbookScreen[None]):
         if param.type == "bool":
             return Switch(value=bool(param.default), id=wid, classes="param")
         if param.type == "target" and inv is not None:
-            options = [(f"{t.name}  ({', '.join(t.roles) or 'no role'} · {t.host}:{t.port})",
-                        t.name) for t in sorted(inv.targets.values(),
-                                                key=lambda t: (t.roles, t.name))]
+            options = [(picker_label(param, t), t.name) for t in picker_order(param, inv)]
             default = preselect(inv, name, param) or Select.NULL
             return Select(options, value=default, id=wid, classes="param", prompt="pick a device")
         return Field(str(param.default) if param.default is not None else "",
@@ -185,6 +183,22 @@ class ParamsScreen(RunbookScreen[None]):
         self.app.pop_screen()
 
 
+def picker_order(param: Param, inv: Any) -> list[Any]:
+    """Devices the parameter accepts first (by role, name), then the others."""
+    return sorted(inv.targets.values(),
+                  key=lambda t: (unaccepted(param, t) is not None, t.roles, t.name))
+
+
+def picker_label(param: Param, target: Any) -> str:
+    """`gw1  (gateway · 10.0.0.1:22)`, or why the parameter does not take the device."""
+    where = f"{', '.join(target.roles) or 'no role'} · {target.host}:{target.port}"
+    why = unaccepted(param, target)
+    if why is not None and param.accepts is not None:
+        expected = " or ".join(param.accepts.role or param.accepts.vendor)
+        return f"{target.name}  ({where}) ✘ not a {expected}"
+    return f"{target.name}  ({where})"
+
+
 def preselect(inv: Any, name: str, param: Param) -> str | None:
     """A device only when unambiguous: the default, or the one device whose role is the name.
 
@@ -196,5 +210,8 @@ def preselect(inv: Any, name: str, param: Param) -> str | None:
     if not param.required:
         return None
     wanted = name.replace("_", "-")
-    matches = [t.name for t in inv.targets.values() if wanted in t.roles or name in t.roles]
+    if param.accepts is not None:
+        matches = [t.name for t in inv.targets.values() if unaccepted(param, t) is None]
+    else:
+        matches = [t.name for t in inv.targets.values() if wanted in t.roles or name in t.roles]
     return matches[0] if len(matches) == 1 else None

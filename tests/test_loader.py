@@ -144,6 +144,8 @@ def test_every_shipped_procedure_has_a_readable_plan(path: Path) -> None:
         if p.type == "target":
             matches = [t for t in inv.targets.values() if name.replace("_", "-") in t.roles
                        or any(r in name for r in t.roles)]
+            if p.accepts is not None:
+                matches = [t for t in inv.targets.values() if set(p.accepts.role) & set(t.roles)]
             given[name] = (matches or list(inv.targets.values()))[0].name
         if p.type == "choice":
             given[name] = p.choices[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import Log, Select
+from textual.widgets import Log, Select, Static
 
 from runbook import Journal
 from screens import create_app
@@ -14,7 +14,7 @@ from screens.params import ParamsScreen
 from screens.run import RunScreen
 from screens.widgets import DecisionBar
 
-from .conftest import HERE, Recorded
+from .conftest import DEMO, HERE, Recorded
 from .test_e2e import until, waiting
 
 SLOW_CONFIRM = HERE / "procedures" / "slow-confirm.yaml"
@@ -102,3 +102,29 @@ async def test_r_in_a_run_opened_read_only_names_the_next_step_before_resuming(
         modal = app.screen
         assert isinstance(modal, ConfirmModal)
         assert "write-label" in modal.message and "fw1" in modal.message
+
+
+async def test_the_device_picker_offers_accepted_devices_first_and_refuses_others(
+        recorded: Recorded) -> None:
+    app = create_app(data_dir=recorded.data, inventory_path=recorded.inventory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ParamsScreen(app.backend, str(DEMO)))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ParamsScreen)
+        picker = screen.query_one("#param-device", Select)
+        names = [value for _, value in picker._options if value is not Select.NULL]
+        assert names[-1] == "mgmt1" and set(names[:2]) == {"fw1", "fw2"}
+        picker.value = "mgmt1"
+        await pilot.pause()
+        hint = screen.query_one("#hint-device", Static)
+        assert hint.has_class("error")
+        assert "mgmt1" in str(hint.render()) and "expected role test" in str(hint.render())
+        await pilot.press("ctrl+r")  # refused: no run is created
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsScreen)
+        assert len(recorded.journal.list_runs()) == 1
+        picker.value = "fw2"
+        await pilot.pause()
+        assert not hint.has_class("error")
