@@ -142,7 +142,9 @@ async def execute(ctx: Ctx, engine: Any, run_id: str, secrets: dict[str, str]) -
 
 
 decision_options = [
-    click.option("--yes", "-y", is_flag=True, help="Approve every step marked `confirm`."),
+    click.option("--yes", "-y", is_flag=True,
+                 help="Approve every step marked `confirm`, except those that cannot be undone "
+                      "(and every step of a critical procedure): they need --confirm STEP."),
     click.option("--confirm", "confirm", multiple=True, metavar="STEP",
                  help="Approve this confirm step, or mark this manual step done (repeatable)."),
     click.option("--secret-env", multiple=True, metavar="NAME=ENVVAR",

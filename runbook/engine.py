@@ -304,7 +304,8 @@ class Engine:
                 f"{step.title}?"
             text = render(prompt, run.template_values(), "text").text
             answer = await self._ask(run, "confirm", text, ["yes", "no"], step.id,
-                                     targets=[_name(t) for t in todo])
+                                     targets=[_name(t) for t in todo],
+                                     critical=critical(run.procedure, step))
             if answer != "yes":
                 return "waiting", f"step {step.id} waits for the operator's confirmation"
         if isinstance(step, ManualStep):
@@ -472,6 +473,13 @@ class Engine:
         self.emit(StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
                                outcome.exit_status, time.monotonic() - started, outcome.reason))
         return outcome
+
+
+def critical(procedure: Procedure, step: StepBase) -> bool:
+    """Whether confirming `step` needs more than a yes: it cannot be undone, or the whole
+    procedure is critical. The TUI asks to type the device's name; headless `--yes` does not
+    cover it, only `--confirm STEP`."""
+    return bool(step.irreversible) or procedure.risk == "critical"
 
 
 def describe(step: StepBase) -> str:

@@ -226,6 +226,46 @@ class ConfirmModal(RunbookModal[bool]):
         self.dismiss(yes)
 
 
+class TypedConfirmModal(RunbookModal[bool]):
+    """A step that cannot be undone: type the device's (or step's) name to run it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="typed.cancel")]
+
+    def __init__(self, step_id: str, expected: str, prompt: str, why: str) -> None:
+        super().__init__(classes="dialog")
+        self.step_id, self.expected, self.prompt, self.why = step_id, expected, prompt, why
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="danger"):
+            yield Label(f"Step {self.step_id} cannot be undone", id="dialog-title",
+                        markup=False)
+            yield Static(escape(self.prompt))
+            if self.why:
+                yield Static(f"[b]Why it cannot be undone:[/b] {escape(self.why)}")
+            yield Static(f"Type [b]{escape(self.expected)}[/b] to run it.")
+            yield Field(id="typed-input", placeholder=self.expected)
+            yield Static("", id="typed-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Run it", id="ok", variant="error")
+                yield Button("Cancel", id="cancel", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one(Field).focus()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#ok")
+    @on(Field.Submitted)
+    def _ok(self) -> None:
+        if self.query_one(Field).value.strip() == self.expected:
+            self.dismiss(True)
+            return
+        self.query_one("#typed-error", Static).update(
+            f"that is not {escape(self.expected)}: nothing was run")
+
+
 def confirm_resume(screen: RunbookScreen[Any], run_id: str, go: Callable[[], None]) -> None:
     """Ask before resuming a run, naming the step and device that run next; `go` on yes."""
     backend = screen.app.backend

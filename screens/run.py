@@ -37,7 +37,14 @@ from .base import RunbookScreen
 from .decider import TuiDecider
 from .format import STATE_STYLE, icon
 from .messages import EngineEvent
-from .modals import ConfirmModal, HostKeyModal, SecretsModal, TextModal, confirm_resume
+from .modals import (
+    ConfirmModal,
+    HostKeyModal,
+    SecretsModal,
+    TextModal,
+    TypedConfirmModal,
+    confirm_resume,
+)
 from .widgets import MAX_LINES, CertTable, DecisionBar, FanOut, Key, OutputPane, StepTable
 
 if TYPE_CHECKING:
@@ -317,7 +324,9 @@ class RunScreen(RunbookScreen[None]):
             bar.clear()
             return
         request = self.pending[0]
-        bar.ask(request.question, request.prompt, str(request.details.get("title", "")))
+        bar.ask(request.question, request.prompt, str(request.details.get("title", "")),
+                typed_name(request) if request.question == "confirm" and
+                self.critical(request) else None)
 
     def answer(self, answer: str) -> bool:
         """Answer the pending question; False when nothing is pending or not a choice."""
@@ -338,11 +347,34 @@ class RunScreen(RunbookScreen[None]):
     # ---- actions ---------------------------------------------------------------------------
 
     def action_run(self) -> None:
-        """Run / confirm: answer yes (or done) to what the run waits for, else resume it."""
+        """Run / confirm: answer yes (or done) to what the run waits for, else resume it.
+
+        A step that cannot be undone (or any step of a critical procedure) is confirmed by
+        typing its device's name (or the step's id when it runs on several or none)."""
         if self.pending is not None:
-            self.answer("done" if self.pending[0].question == "manual" else "yes")
+            request, future = self.pending
+            if request.question == "confirm" and self.critical(request):
+                def typed(ok: bool | None) -> None:
+                    if ok and self.pending is not None and self.pending[1] is future:
+                        self.answer("yes")
+
+                step = self.procedure.step(request.step_id or "")
+                self.app.push_screen(TypedConfirmModal(
+                    step.id, typed_name(request), request.prompt, step.irreversible or
+                    "this procedure is marked critical"), callback=typed)
+                return
+            self.answer("done" if request.question == "manual" else "yes")
             return
         self.resume()
+
+    def critical(self, request: DecisionNeeded) -> bool:
+        """Whether the engine (or this screen's copy of the procedure) marks it critical."""
+        if request.details.get("critical"):
+            return True
+        if request.step_id is None:
+            return False
+        step = self.procedure.step(request.step_id)
+        return bool(step.irreversible) or self.procedure.risk == "critical"
 
     def resume(self) -> None:
         """Resume after a one-line confirmation naming the next step and device."""
@@ -452,3 +484,9 @@ class RunScreen(RunbookScreen[None]):
 
     def on_screen_resume(self) -> None:
         self.dirty = True
+
+
+def typed_name(request: DecisionNeeded) -> str:
+    """What the operator types to confirm a critical step: its one device, else its id."""
+    targets = [t for t in request.details.get("targets") or [request.target] if t]
+    return str(targets[0]) if len(targets) == 1 else str(request.step_id)

@@ -154,9 +154,13 @@ class DecisionBar(Vertical):
         yield Markdown(id="decision-body")
         yield Static(id="decision-keys")
 
-    def ask(self, question: str, prompt: str, title: str = "") -> None:
-        """Show a question; the screen's bindings answer it."""
-        if question == "manual":
+    def ask(self, question: str, prompt: str, title: str = "", typed: str | None = None) -> None:
+        """Show a question; the screen's bindings answer it (`typed`: a name to type)."""
+        if typed is not None:
+            head = "[b]Confirmation needed: this step cannot be undone[/b]"
+            keys = (f"[b]r[/b] type {escape(typed)} to run it   [b]w[/b] no, stop here "
+                    "(run waits)")
+        elif question == "manual":
             head = (f"[b]Manual step[/b] {escape(title)}: do this, then press [b]r[/b] when it "
                     "is done")
             keys = "[b]r[/b] done   [b]w[/b] not yet (run waits)   [b]x[/b] abort the run"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.widgets import Log, Select, Static
 
 from runbook import Journal
+from runbook.events import DecisionNeeded
+from runbook.headless import FlagDecider
 from screens import create_app
 from screens.home import HomeScreen
-from screens.modals import ConfirmModal, InDoubtModal, SecretsModal
+from screens.modals import ConfirmModal, InDoubtModal, SecretsModal, TypedConfirmModal
 from screens.params import ParamsScreen
 from screens.run import RunScreen
 from screens.widgets import DecisionBar
@@ -128,3 +131,65 @@ async def test_the_device_picker_offers_accepted_devices_first_and_refuses_other
         picker.value = "fw2"
         await pilot.pause()
         assert not hint.has_class("error")
+
+
+IRREVERSIBLE = """\
+id: test.typed-confirm
+title: Send something that cannot be called back
+vendor: lab
+source: {document: tests}
+risk: low
+params:
+  device: {type: target}
+steps:
+  - id: send
+    title: Send it
+    kind: run
+    target: device
+    confirm: "Send it to {{ device }}?"
+    command: echo sent > sent.txt
+    irreversible: The receiver has it now.
+"""
+
+
+async def test_a_step_that_cannot_be_undone_needs_the_device_name_typed(
+        ssh_device: Any, tmp_path: Path) -> None:
+    proc = tmp_path / "typed.yaml"
+    proc.write_text(IRREVERSIBLE)
+    app = create_app(data_dir=ssh_device.data_dir, inventory_path=ssh_device.inventory_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(ParamsScreen(app.backend, str(proc)))
+        await pilot.pause()
+        app.screen.query_one("#param-device", Select).value = ssh_device.name
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        run = app.screen
+        assert isinstance(run, RunScreen)
+        await until(pilot, lambda: waiting(run, "confirm"), "the confirmation")
+        await pilot.press("r")  # no longer enough on its own
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, TypedConfirmModal) and modal.expected == ssh_device.name
+        await pilot.press(*"dev2", "enter")
+        await pilot.pause()
+        assert app.screen is modal and "nothing was run" in str(
+            modal.query_one("#typed-error", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is run and waiting(run, "confirm")
+        assert not (ssh_device.root / "sent.txt").exists()
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press(*ssh_device.name, "enter")
+        await until(pilot, lambda: not run.running, "the run to end")
+    assert (ssh_device.root / "sent.txt").read_text() == "sent\n"
+
+
+async def test_headless_yes_does_not_cover_a_step_that_cannot_be_undone() -> None:
+    request = DecisionNeeded("r1", "send", None, "confirm", "Send it?",
+                             {"choices": ["yes", "no"], "targets": ["dev1"], "critical": True})
+    assert await FlagDecider(yes=True).decide(request) == "no"
+    assert await FlagDecider(yes=True, confirmed={"send"}).decide(request) == "yes"
+    routine = DecisionNeeded("r1", "label", None, "confirm", "Label it?",
+                             {"choices": ["yes", "no"], "targets": ["dev1"]})
+    assert await FlagDecider(yes=True).decide(routine) == "yes"
