@@ -218,6 +218,22 @@ class Engine:
         self.emit(DecisionMade(rec.id, step_id, target, "skip", "skip"))
         self.emit(StepSkipped(rec.id, step_id, target, reason))
 
+    def abort(self, run_id: str, reason: str) -> None:
+        """Close a stopped run as aborted, with the operator's reason (journaled).
+
+        Raises JournalError while a live process holds the run, UsageError when it is
+        already finished.
+        """
+        rec = self.journal.get_run(run_id)
+        if rec.finished:
+            raise UsageError(f"run {rec.id} is already {rec.state}")
+        self.journal.lock(rec.id)
+        try:
+            self.journal.set_run_state(rec.id, "aborted", reason)
+            self.emit(RunFinished(rec.id, "aborted", reason))
+        finally:
+            self.journal.unlock(rec.id)
+
     # ---- running ---------------------------------------------------------------------------
 
     async def execute(self, run_id: str, secrets: Mapping[str, str]) -> str:

@@ -12,11 +12,12 @@ from runbook import Engine, Inventory, Journal, load_procedure
 from runbook.engine import StepView
 from runbook.errors import RunbookError, UsageError
 from runbook.events import DecisionNeeded
+from runbook.journal import held_by_live_process
 from runbook.library import Entry, catalogue
 from runbook.model import Procedure
 from runbook.paths import data_dir as resolve_data_dir
 from runbook.paths import private_file, write_private
-from runbook.records import RunRecord
+from runbook.records import EventRecord, RunRecord
 
 EXPORT_FORMATS = ("md", "json", "html")
 
@@ -92,6 +93,26 @@ class Backend:
     def run(self, ref: str) -> RunRecord:
         """One run by id or unique prefix; raises RunNotFound."""
         return self.journal.get_run(ref)
+
+    @staticmethod
+    def shown_state(rec: RunRecord) -> str:
+        """The state to show: `interrupted` for a `running` run no live process holds."""
+        if rec.state == "running" and not held_by_live_process(rec):
+            return "interrupted"
+        return rec.state
+
+    def events(self, run_id: str) -> list[EventRecord]:
+        """The run's journaled events, oldest first."""
+        return self.journal.events(run_id)
+
+    def output(self, run_id: str, key: tuple[str, str | None]) -> list[str]:
+        """The output lines the journal holds for a step's latest attempt on a device."""
+        a = self.journal.latest_attempts(run_id).get(key)
+        return self.journal.output(a.id).splitlines() if a is not None else []
+
+    def captures(self, run_id: str) -> dict[str, str]:
+        """Values the run's steps captured so far."""
+        return self.journal.captures(run_id)
 
     def view(self, run_id: str) -> list[StepView]:
         """The run's steps per target with their state (no device is contacted)."""

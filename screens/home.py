@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from .base import RunbookScreen
-from .format import STATE_STYLE, icon, short_time
+from .format import STATE_STYLE, icon, label, short_time
 from .modals import confirm_resume
 from .widgets import Field
 
@@ -103,9 +103,10 @@ class HomeScreen(RunbookScreen[None]):
         r.clear()
         runs = self.backend.runs()
         for rec in runs:
-            style = STATE_STYLE.get(rec.state, "")
-            r.add_row(Text(icon(rec.state), style=style), rec.id, rec.procedure_title,
-                      Text(rec.state, style=style), short_time(rec.created_at),
+            state = self.backend.shown_state(rec)
+            style = STATE_STYLE.get(state, "")
+            r.add_row(Text(icon(state), style=style), rec.id, rec.procedure_title,
+                      Text(label(state), style=style), short_time(rec.created_at),
                       "" if rec.finished else Text("r: resume", style="dim"), key=rec.id)
         unfinished = [x for x in runs if not x.finished]
         banner = self.query_one("#banner", Static)
@@ -113,7 +114,8 @@ class HomeScreen(RunbookScreen[None]):
         if unfinished:
             last = unfinished[0]
             banner.update(f"[b]{len(unfinished)} unfinished run(s)[/b] — latest {last.id} "
-                          f"({last.state}): press [b]r[/b] to resume it, [b]u[/b] to see every run")
+                          f"({label(self.backend.shown_state(last))}): press [b]r[/b] to "
+                          "resume it, [b]u[/b] to see every run")
 
     def show_inventory(self) -> None:
         inv = self.backend.inventory

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -35,7 +37,7 @@ from runbook.template import Value, render
 
 from .base import RunbookScreen
 from .decider import TuiDecider
-from .format import STATE_STYLE, icon
+from .format import STATE_STYLE, icon, label, seconds
 from .messages import EngineEvent
 from .modals import (
     ConfirmModal,
@@ -100,6 +102,9 @@ class RunScreen(RunbookScreen[None]):
         self.dirty = True
         self.follow = True
         self.description_shown = ""
+        self.polls: dict[Key, int] = {}
+        self.backup_lines: dict[Key, list[str]] = {}
+        self.live_since: float | None = None
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -125,12 +130,16 @@ class RunScreen(RunbookScreen[None]):
         self.query_one(FanOut).display = False
         self.query_one(CertTable).display = False
         self.query_one(OutputPane).border_title = "output"
-        for e in self.backend.journal.events(self.run_id):
+        for e in self.backend.events(self.run_id):  # replay what the journal holds
             if e.kind == "cert_facts_found" and e.step_id:
                 self.facts.setdefault(e.step_id, {})[e.target] = e.data.get("facts", {})
+            elif e.kind == "backup_taken" and e.step_id:
+                self.backup_lines.setdefault((e.step_id, e.target), []).append(
+                    backup_line(e.data.get("path"), e.data.get("sha256"), e.data.get("state")))
         self.refresh_steps()
         self._select_current()
         self.set_interval(FLUSH_SECONDS, self.flush)
+        self.set_interval(1.0, self._tick)
         self.query_one(StepTable).focus()
         if self.autostart:
             self.start()
@@ -145,6 +154,11 @@ class RunScreen(RunbookScreen[None]):
             self.query_one(OutputPane).store.add((event.step_id, event.target), event.line)
         else:
             self.post_message(EngineEvent(event))
+
+    def _tick(self) -> None:
+        """Every second while the run is live here: elapsed times move."""
+        if self.running:
+            self.dirty = True
 
     def flush(self) -> None:
         """Timer: write waiting output and refresh the step list if something changed."""
@@ -164,10 +178,9 @@ class RunScreen(RunbookScreen[None]):
                 self.notify(event.reason or "step failed", title=f"{event.step_id} failed",
                             severity="error", timeout=8)
             case BackupTaken():
-                sha = (event.sha256 or "")[:16]
-                note = f"sha256 {sha}…" if sha else event.state
-                self.query_one(OutputPane).store.add(
-                    (event.step_id, event.target), f"# backed up {event.path} ({note})")
+                line = backup_line(event.path, event.sha256, event.state)
+                self.backup_lines.setdefault((event.step_id, event.target), []).append(line)
+                self.query_one(OutputPane).store.add((event.step_id, event.target), line)
             case CertFactsFound():
                 self.facts.setdefault(event.step_id, {})[event.target] = event.facts
                 self.show_detail()
@@ -191,6 +204,11 @@ class RunScreen(RunbookScreen[None]):
     def _notice(self, event: Notice) -> None:
         if "HOST KEY CHANGED" in event.message:
             return  # shown by the HostKeyRejected modal
+        if event.step_id and event.message.startswith("not yet ("):  # a wait step polls again
+            key = (event.step_id, event.target)
+            self.polls[key] = self.polls.get(key, 1) + 1
+            self.query_one(OutputPane).store.add(key, f"# {event.message}")
+            return
         self.notify(event.message, severity=LEVELS.get(event.level, "information"), timeout=8)
 
     # ---- state from the engine -------------------------------------------------------------
@@ -200,18 +218,43 @@ class RunScreen(RunbookScreen[None]):
         self.dirty = False
         self.record = self.backend.run(self.run_id)
         self.views = self.engine.view(self.run_id)
-        self.query_one(StepTable).show(self.views)
-        rec = self.record
-        style = STATE_STYLE.get(rec.state, "")
         running = self.running
-        state = "running" if running else rec.state
+        self.query_one(StepTable).show(self.views, now_iso() if running else None,
+                                       self._marks(), self._notes())
+        rec = self.record
+        state = "running" if running else self.backend.shown_state(rec)
+        if self.pending is not None:
+            state = "waiting"
+        style = STATE_STYLE.get(state, "")
         reason = "" if running else rec.reason
-        hint = "" if running or rec.finished else "   [dim]r: resume (asks first)[/]"
+        if state == "interrupted":
+            reason = ("no process holds this run: it was interrupted (the TUI or CLI running "
+                      "it stopped). r resumes it; the step that was running is then in doubt.")
+        hint = "" if running or rec.finished else \
+            "   [dim]r: resume (asks first) · x: close the run[/]"
+        elapsed = ""
+        if running and self.live_since is not None:
+            elapsed = f" · {seconds(time.monotonic() - self.live_since)}"
         self.query_one("#run-status", Static).update(
-            f"[{style or 'b'}]{icon(state)} {state}[/] {rec.procedure_id} · {rec.user}@"
-            f"{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
-        self.sub_title = f"run {self.run_id} · {state}"
+            f"[{style or 'b'}]{icon(state)} {label(state)}{elapsed}[/] {rec.procedure_id} · "
+            f"{rec.user}@{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
+        self.sub_title = f"run {self.run_id} · {label(state)}{elapsed}"
         self.show_detail()
+
+    def _marks(self) -> dict[Key, str]:
+        """A cert step whose certificate is only just good enough shows a warning."""
+        return {(step_id, target): "warn" for step_id, per in self.facts.items()
+                for target, facts in per.items() if facts.get("status") == "warn"}
+
+    def _notes(self) -> dict[Key, str]:
+        """A wait step's polls so far and its timeout."""
+        out: dict[Key, str] = {}
+        for v in self.views:
+            if v.kind == "wait" and v.status == "running":
+                step = self.procedure.step(v.step_id)
+                n = self.polls.get((v.step_id, v.target), 1)
+                out[(v.step_id, v.target)] = f"poll {n} · ≤{seconds(getattr(step, 'timeout', 0))}"
+        return out
 
     def _select_current(self) -> None:
         """Put the cursor where the run stands: the first step not done."""
@@ -254,7 +297,7 @@ class RunScreen(RunbookScreen[None]):
 
     def _render_text(self, text: str) -> str:
         values = {k: Value(v) for k, v in self.record.params.items()}
-        values.update({k: Value(v) for k, v in self.backend.journal.captures(self.run_id).items()})
+        values.update({k: Value(v) for k, v in self.backend.captures(self.run_id).items()})
         values.update({n: Value("********") for n in self.record.secret_names})
         try:
             return render(text, values, "text").text
@@ -262,10 +305,9 @@ class RunScreen(RunbookScreen[None]):
             return text
 
     def _journal_output(self, key: Key) -> list[str]:
-        a = self.backend.journal.latest_attempts(self.run_id).get(key)
-        if a is None:
-            return []
-        return self.backend.journal.output(a.id).splitlines()[-MAX_LINES:]
+        """What the journal holds for a step: its backups, then its latest output."""
+        return (self.backup_lines.get(key, []) + self.backend.output(self.run_id, key))[
+            -MAX_LINES:]
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -291,6 +333,7 @@ class RunScreen(RunbookScreen[None]):
     async def execute(self) -> str:
         """The engine, in this screen's event loop."""
         self.dirty = True
+        self.live_since = time.monotonic()
         return await self.engine.execute(self.run_id, self.secrets)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -436,14 +479,20 @@ class RunScreen(RunbookScreen[None]):
                 "be [b]in doubt[/b]: on resume you decide whether it took effect.",
                 "Interrupt"), callback=stop)
             return
-        abort = getattr(self.engine, "abort", None)
-        if abort is None:
-            self.notify("the run is not running; marking it aborted is not available in "
-                        "this version of the engine", title="not available yet",
-                        severity="warning")
+        if self.backend.run(self.run_id).finished:
+            self.notify(f"run {self.run_id} is already {label(self.record.state)}")
             return
-        self.app.call_with_errors(lambda: abort(self.run_id))
-        self.dirty = True
+
+        def close(reason: str | None) -> None:
+            if reason:
+                self.app.call_with_errors(lambda: self.engine.abort(
+                    self.run_id, f"closed by the operator: {reason}"))
+                self.dirty = True
+
+        self.app.push_screen(TextModal(
+            f"Close run {self.run_id} without finishing it?",
+            "It is recorded as aborted with your reason and leaves the unfinished runs. "
+            "Nothing is sent to any device. Reason:"), callback=close)
 
     def action_rollback(self) -> None:
         from .rollback import RollbackScreen
@@ -490,3 +539,14 @@ def typed_name(request: DecisionNeeded) -> str:
     """What the operator types to confirm a critical step: its one device, else its id."""
     targets = [t for t in request.details.get("targets") or [request.target] if t]
     return str(targets[0]) if len(targets) == 1 else str(request.step_id)
+
+
+def now_iso() -> str:
+    """The current time as the journal writes it (for elapsed times of running steps)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def backup_line(path: object, sha256: object, state: object) -> str:
+    """`# backed up /etc/x (sha256 0a1b…)` for the output pane."""
+    sha = str(sha256 or "")[:16]
+    return f"# backed up {path} ({f'sha256 {sha}…' if sha else state})"
