@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from runbook.errors import RunbookError, UsageError
 
-from .backend import Backend, NotAvailable
+from .backend import Backend
 
 
 class RunbookApp(App[int]):
@@ -132,10 +132,8 @@ class LabScenario:
 
     async def start(self) -> Path:
         """Start the devices; return the inventory path. Raises UsageError for a bad scenario."""
-        try:
-            from runbook.lab.lab import Lab
-        except ImportError:
-            raise NotAvailable("the lab is not available in this version of runbook") from None
+        from runbook.lab.lab import Lab  # imported when used: it pulls in the device simulators
+
         try:
             self.lab = await Lab.start(self.directory, self.scenario)
         except ValueError as exc:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, Static
 
 from runbook.errors import UsageError
 from runbook.model import Param
-from runbook.params import coerce
 
 from .base import RunbookModal
 
@@ -27,6 +26,9 @@ IN_DOUBT_LABELS = {"rerun": ("Re-run", "e"), "done": ("Mark done", "d"), "skip":
                    "verify": ("Verify first", "v"), "rollback": ("Roll back", "b"),
                    "stop": ("Decide later", "l"),
                    "abort": ("Abort run", "a")}
+
+
+SECRET = Param.model_validate({"type": "secret"})
 
 
 class HostKeyModal(RunbookModal[str]):
@@ -79,9 +81,10 @@ class HostKeyModal(RunbookModal[str]):
 class InDoubtModal(RunbookModal[str]):
     """A step was interrupted: what was sent, what came back, and what to do about it."""
 
-    BINDINGS = [Binding("escape", "answer('stop')", "Decide later", id="indoubt.later")] + [
-        Binding(key, f"answer('{choice}')", label, id=f"indoubt.{choice}", show=False)
-        for choice, (label, key) in IN_DOUBT_LABELS.items()]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer('stop')", "Decide later", id="indoubt.later"),
+        *(Binding(key, f"answer('{choice}')", label, id=f"indoubt.{choice}", show=False)
+          for choice, (label, key) in IN_DOUBT_LABELS.items())]
 
     def __init__(self, step_id: str | None, target: str | None, prompt: str,
                  details: dict[str, Any]) -> None:
@@ -111,8 +114,8 @@ class InDoubtModal(RunbookModal[str]):
             with Grid(classes="buttons", id="indoubt-buttons"):
                 for choice in self.choices:
                     label, key = IN_DOUBT_LABELS.get(choice, (choice, ""))
-                    variant = "error" if choice == "abort" else "default"
-                    yield Button(f"{label} ({key})", id=f"choice-{choice}", variant=variant)
+                    yield Button(f"{label} ({key})", id=f"choice-{choice}",
+                                 variant="error" if choice == "abort" else "default")
 
     def on_mount(self) -> None:
         default = "verify" if "verify" in self.choices else "stop"
@@ -160,7 +163,7 @@ class SecretsModal(RunbookModal[dict[str, str] | None]):
         for name in self.names:
             raw = self.query_one(f"#secret-{name}", Field).value
             try:
-                values[name] = coerce(name, Param(type="secret"), raw, None)
+                values[name] = self.app.backend.check_param(name, SECRET, raw)
             except UsageError as exc:
                 self.query_one("#secrets-error", Static).update(escape(str(exc)))
                 return

@@ -14,7 +14,6 @@ from textual.widgets import Button, Footer, Header, Label, Select, Static, Switc
 
 from runbook.errors import RunbookError, UsageError
 from runbook.model import Param
-from runbook.params import coerce, unaccepted
 
 from .base import RunbookScreen
 from .widgets import Field
@@ -86,8 +85,9 @@ class ParamsScreen(RunbookScreen[None]):
         if param.type == "bool":
             return Switch(value=bool(param.default), id=wid, classes="param")
         if param.type == "target" and inv is not None:
-            options = [(picker_label(param, t), t.name) for t in picker_order(param, inv)]
-            default = preselect(inv, name, param) or Select.NULL
+            options = [(picker_label(self.backend, param, t), t.name)
+                       for t in picker_order(self.backend, param, inv)]
+            default = preselect(self.backend, inv, name, param) or Select.NULL
             return Select(options, value=default, id=wid, classes="param", prompt="pick a device")
         return Field(str(param.default) if param.default is not None else "",
                      password=param.type == "secret", id=wid, classes="param",
@@ -117,7 +117,7 @@ class ParamsScreen(RunbookScreen[None]):
                 problem = "required"
         else:
             try:
-                value = coerce(name, param, raw, self.backend.inventory)
+                value = self.backend.check_param(name, param, raw)
                 if param.type == "targets":
                     shown = "selects: " + ", ".join(t.name for t in value)
             except RunbookError as exc:
@@ -167,14 +167,12 @@ class ParamsScreen(RunbookScreen[None]):
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
-        from .decider import TuiDecider
         from .run import RunScreen
 
         def start() -> None:
             given, secrets = self.values()
-            engine = self.backend.engine(TuiDecider(self.app))
-            run_id = engine.create(self.procedure, self.text, self.path, given, secrets,
-                                   self.backend.inventory)
+            run_id = self.backend.create_run(self.procedure, self.text, self.path, given,
+                                             secrets)
             self.app.switch_screen(RunScreen(self.backend, run_id, secrets, autostart=True))
 
         self.app.call_with_errors(start)
@@ -183,23 +181,23 @@ class ParamsScreen(RunbookScreen[None]):
         self.app.pop_screen()
 
 
-def picker_order(param: Param, inv: Any) -> list[Any]:
+def picker_order(backend: Backend, param: Param, inv: Any) -> list[Any]:
     """Devices the parameter accepts first (by role, name), then the others."""
     return sorted(inv.targets.values(),
-                  key=lambda t: (unaccepted(param, t) is not None, t.roles, t.name))
+                  key=lambda t: (backend.unaccepted(param, t) is not None, t.roles, t.name))
 
 
-def picker_label(param: Param, target: Any) -> str:
+def picker_label(backend: Backend, param: Param, target: Any) -> str:
     """`gw1  (gateway · 10.0.0.1:22)`, or why the parameter does not take the device."""
     where = f"{', '.join(target.roles) or 'no role'} · {target.host}:{target.port}"
-    why = unaccepted(param, target)
+    why = backend.unaccepted(param, target)
     if why is not None and param.accepts is not None:
         expected = " or ".join(param.accepts.role or param.accepts.vendor)
         return f"{target.name}  ({where}) ✘ not a {expected}"
     return f"{target.name}  ({where})"
 
 
-def preselect(inv: Any, name: str, param: Param) -> str | None:
+def preselect(backend: Backend, inv: Any, name: str, param: Param) -> str | None:
     """A device only when unambiguous: the default, or the one device whose role is the name.
 
     An optional device (an HA peer) is never preselected: it is chosen deliberately or not at
@@ -211,7 +209,8 @@ def preselect(inv: Any, name: str, param: Param) -> str | None:
         return None
     wanted = name.replace("_", "-")
     if param.accepts is not None:
-        matches = [t.name for t in inv.targets.values() if unaccepted(param, t) is None]
+        matches = [t.name for t in inv.targets.values()
+                   if backend.unaccepted(param, t) is None]
     else:
         matches = [t.name for t in inv.targets.values() if wanted in t.roles or name in t.roles]
     return matches[0] if len(matches) == 1 else None

@@ -42,10 +42,10 @@ class RollbackScreen(RunbookScreen[str | None]):
                  secrets: dict[str, str]) -> None:
         super().__init__()
         self.backend, self.run_id, self.to_step, self.secrets = backend, run_id, to_step, secrets
-        self.rollback = backend.rollback_function()  # raises NotAvailable
-        self.engine = backend.engine(TuiDecider(None))
+        self.rollback = backend.rollback_function()
+        self.engine = backend.engine(TuiDecider(self))
         self.engine.subscribe(self.feed)
-        self.steps, self.backups = backend.rollback_plan(self.engine, run_id, to_step)
+        self.steps, self.backups = backend.rollback_plan(run_id, to_step)
         self.state: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -70,7 +70,6 @@ class RollbackScreen(RunbookScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.engine.decider.app = self.app  # type: ignore[attr-defined]
         self.title = f"Roll back run {self.run_id}"
         table = self.query_one("#rollback-backups", DataTable)
         for col in ("step", "target", "path", "sha256", "size", "check"):

@@ -16,7 +16,6 @@ from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, Markdown, Static
 from textual.worker import Worker, WorkerState
 
-from runbook.errors import TemplateError
 from runbook.events import (
     BackupTaken,
     CertFactsFound,
@@ -32,8 +31,6 @@ from runbook.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.loader import load_procedure_text
-from runbook.template import Value, render
 
 from .base import RunbookScreen
 from .decider import TuiDecider
@@ -91,11 +88,10 @@ class RunScreen(RunbookScreen[None]):
         self.backend = backend
         self.record = backend.run(run_id)
         self.run_id = self.record.id
-        self.procedure = load_procedure_text(self.record.procedure_text,
-                                             self.record.procedure_path)
+        self.procedure = backend.procedure_of(self.record)
         self.secrets: dict[str, str] = dict(secrets or {})
         self.autostart = autostart
-        self.engine = backend.engine(TuiDecider(None, self.ask_inline))
+        self.engine = backend.engine(TuiDecider(self, self.ask_inline))
         self.engine.subscribe(self.feed)
         self.pending: tuple[DecisionNeeded, asyncio.Future[str]] | None = None
         self.facts: dict[str, dict[str | None, dict[str, Any]]] = {}
@@ -123,7 +119,6 @@ class RunScreen(RunbookScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.engine.decider.app = self.app  # type: ignore[attr-defined]
         self.title = self.procedure.title
         self.sub_title = f"run {self.run_id}"
         self.query_one(DecisionBar).clear()
@@ -197,7 +192,7 @@ class RunScreen(RunbookScreen[None]):
                 self.show_pending()
             case RunFinished():
                 self.show_pending()
-                sev = "information" if event.state == "succeeded" else "warning"
+                sev: SeverityLevel = "information" if event.state == "succeeded" else "warning"
                 self.notify(event.reason or f"run {event.state}", title=f"run {event.state}",
                             severity=sev, timeout=10)
 
@@ -277,7 +272,7 @@ class RunScreen(RunbookScreen[None]):
         if key is None:
             return
         step = self.procedure.step(key[0])
-        md = f"**{step.title}** · `{step.kind}`"
+        md = f"**{step.title}** · `{getattr(step, 'kind', '')}`"
         if step.description:
             md += "\n\n" + self._render_text(step.description)
         if self.description_shown != md:
@@ -296,13 +291,7 @@ class RunScreen(RunbookScreen[None]):
             pane.show(key, self._journal_output(key))
 
     def _render_text(self, text: str) -> str:
-        values = {k: Value(v) for k, v in self.record.params.items()}
-        values.update({k: Value(v) for k, v in self.backend.captures(self.run_id).items()})
-        values.update({n: Value("********") for n in self.record.secret_names})
-        try:
-            return render(text, values, "text").text
-        except TemplateError:
-            return text
+        return self.backend.render_text(self.run_id, text)
 
     def _journal_output(self, key: Key) -> list[str]:
         """What the journal holds for a step: its backups, then its latest output."""

@@ -76,8 +76,8 @@ class StepTable(DataTable[Text | str]):
             finished = v.finished_at or (now if v.status == "running" else None)
             time = duration(v.started_at, finished)
             note = notes.get((v.step_id, v.target))
-            cells = (Text(icon(status), style=style), title,
-                     v.target or "", f"{time} {note}" if note else time)
+            cells: tuple[Text | str, ...] = (Text(icon(status), style=style), title,
+                                             v.target or "", f"{time} {note}" if note else time)
             if key in existing:
                 for col, value in zip(("icon", "title", "target", "time"), cells, strict=True):
                     self.update_cell(key, col, value)
