@@ -33,7 +33,7 @@ class HomeScreen(RunbookScreen[None]):
         Binding("u", "tab('runs')", "Runs", id="home.runs"),
         Binding("i", "tab('inventory')", "Inventory", id="home.inventory"),
         Binding("o", "open_run", "Open run", id="home.open"),
-        Binding("r", "resume", "Resume run", id="home.resume",
+        Binding("r", "resume", "Resume", id="home.resume",
                 tooltip="Resume the selected unfinished run (asks first)"),
         Binding("g", "reload", "Reload", id="home.reload"),
     ]
@@ -67,7 +67,7 @@ class HomeScreen(RunbookScreen[None]):
         self.title = "runbook"
         self.sub_title = "trust re-establishment procedures"
         t = self.query_one("#procedure-table", DataTable)
-        for col in ("Vendor", "Procedure", "Risk", "Source"):
+        for col in ("Vendor", "Risk", "Procedure", "Source"):  # risk stays visible at 80 columns
             t.add_column(col, key=col.lower())
         r = self.query_one("#run-table", DataTable)
         for col in (" ", "Run", "Procedure", "State", "Started", ""):
@@ -95,7 +95,7 @@ class HomeScreen(RunbookScreen[None]):
         for e in self.entries:
             hay = f"{e.vendor} {e.title} {e.id} {e.source} {e.risk}".lower()
             if all(w in hay for w in words):
-                t.add_row(e.vendor, e.title, Text(e.risk, style=RISK_STYLE.get(e.risk, "")),
+                t.add_row(e.vendor, Text(e.risk, style=RISK_STYLE.get(e.risk, "")), e.title,
                           e.source, key=e.path)
 
     def show_runs(self) -> None:

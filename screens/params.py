@@ -192,8 +192,9 @@ def picker_label(backend: Backend, param: Param, target: Any) -> str:
     where = f"{', '.join(target.roles) or 'no role'} · {target.host}:{target.port}"
     why = backend.unaccepted(param, target)
     if why is not None and param.accepts is not None:
+        kind = "role" if param.accepts.role else "vendor"
         expected = " or ".join(param.accepts.role or param.accepts.vendor)
-        return f"{target.name}  ({where}) ✘ not a {expected}"
+        return f"{target.name}  ({where}) ✘ expected {kind} {expected}"
     return f"{target.name}  ({where})"
 
 

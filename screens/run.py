@@ -273,6 +273,10 @@ class RunScreen(RunbookScreen[None]):
             return
         step = self.procedure.step(key[0])
         md = f"**{step.title}** · `{getattr(step, 'kind', '')}`"
+        problems = [f"{t + ': ' if t else ''}{p}" for t, f in self.facts.get(step.id, {}).items()
+                    for p in f.get("problems", [])]
+        if problems:  # a certificate warning is read first, wrapped, never cut off
+            md += "\n\n" + "\n".join(f"- ⚠ **{p}**" for p in problems)
         if step.description:
             md += "\n\n" + self._render_text(step.description)
         if self.description_shown != md:
