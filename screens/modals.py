@@ -200,6 +200,32 @@ class TextModal(RunbookModal[str | None]):
         self.dismiss(text or None)
 
 
+class KeysModal(RunbookModal[None]):
+    """`?`: every key of the screen below, with what it does."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="keys.close")]
+
+    def __init__(self, below: Any) -> None:
+        super().__init__(classes="dialog")
+        self.below = below
+
+    def compose(self) -> ComposeResult:
+        rows = []
+        for key, active in self.below.active_bindings.items():
+            b = active.binding
+            if b.description and key not in ("ctrl+c", "ctrl+q"):
+                rows.append(f"[b]{escape(self.app.get_key_display(b))}[/b]  "
+                            f"{escape(b.tooltip or b.description)}")
+        with Vertical(id="dialog"):
+            yield Label("Keys on this screen", id="dialog-title")
+            with VerticalScroll(id="keys-list"):
+                yield Static("\n".join(dict.fromkeys(rows)) or "(no keys)")
+            yield Static("[dim]ctrl+p: every command · escape: close[/]")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class ConfirmModal(RunbookModal[bool]):
     """A yes/no question before something drastic."""
 
@@ -219,6 +245,7 @@ class ConfirmModal(RunbookModal[bool]):
                 yield Button("No", id="no", variant="primary")
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # old toasts must not sit over a question
         self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
@@ -253,6 +280,7 @@ class TypedConfirmModal(RunbookModal[bool]):
                 yield Button("Cancel", id="cancel", variant="primary")
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()
         self.query_one(Field).focus()
 
     @on(Button.Pressed, "#cancel")

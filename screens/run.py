@@ -76,7 +76,7 @@ class RunScreen(RunbookScreen[None]):
         Binding("x", "abort", "Abort", id="run.abort"),
         Binding("b", "rollback", "Rollback", id="run.rollback",
                 tooltip="Roll back the selected step and every step after it"),
-        Binding("c", "comment", "Note", id="run.comment", tooltip="Add a comment"),
+        Binding("c", "comment", "Note", id="run.comment", tooltip="Add a comment", show=False),
         Binding("e", "export", "Export", id="run.export"),
         Binding("escape", "back", "Home", id="run.back", show=False),
     ]
