@@ -157,4 +157,4 @@ def test_every_shipped_procedure_has_a_readable_plan(path: Path) -> None:
     assert "## Backout plan" in md
     for step in proc.steps:
         assert f"(`{step.id}`)" in md
-    assert "<secret " in md or not proc.secret_params
+    assert "•••••• (secret, not stored)" in md or not proc.secret_params

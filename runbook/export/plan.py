@@ -87,7 +87,7 @@ def _does(step: StepBase, vals: dict[str, Value]) -> list[str]:
         return render(text, vals, "text").text
 
     if isinstance(step, CliStep):
-        return [render(line, vals).text for line in step.lines]
+        return [r(line) for line in step.lines]
     if isinstance(step, CopyStep):
         src = vals.get(step.source.target)
         name = getattr(src.value, "name", "?") if src is not None else "?"
