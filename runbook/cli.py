@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
-import os
 import signal
 import sys
 import traceback
@@ -16,27 +14,48 @@ from typing import Any
 import click
 
 from . import library
+from .config import Config, default_path, load_config
 from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal
 from .paths import data_dir, private_file
+from .secret_sources import cli_sources
+from .secret_sources import resolve as resolve_secrets
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
 
 
 class Ctx:
-    """What every command shares: where the data lives and how to print."""
+    """What every command shares: settings, where the data lives and how to print."""
 
-    def __init__(self, data: str | None, as_json: bool) -> None:
-        self._data = data
+    def __init__(self, data: str | None, as_json: bool, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.config.override("data_dir", data, "--data-dir or RUNBOOK_HOME")
         self.as_json = as_json
 
     @property
     def data_dir(self) -> Path:
-        return data_dir(self._data)
+        return data_dir(self.config.get("data_dir"))
 
     def journal(self) -> Journal:
-        return Journal.open(self.data_dir)
+        journal = Journal.open(self.data_dir)
+        if self.config.get("operator"):
+            journal.operator = str(self.config.get("operator"))
+        return journal
+
+    def inventory(self, path: str | None) -> Any:
+        """The inventory named on the command line, else the configured one, else None;
+        what it ignores or maps of Ansible's variables is said on stderr (never silently)."""
+        from .inventory import Inventory
+
+        chosen = path or self.config.get("inventory")
+        if not chosen:
+            return None
+        inv = Inventory.load(chosen)
+        if not self.as_json:
+            for note in inv.notes:
+                click.echo(f"runbook: inventory: {note}", err=True)
+        return inv
 
     def emit(self, obj: Any, human: str) -> None:
         click.echo(json.dumps(obj, indent=2, default=str) if self.as_json else human)
@@ -89,26 +108,19 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
 
 
 def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
-    """Secrets from environment variables named by the user, else asked without echo."""
-    mapping = parse_params(env_map)
-    unknown = sorted(set(mapping) - set(names))
-    if unknown:
-        raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
-                         f"not take as secrets ({', '.join(names) or 'none'})")
-    secrets = {}
-    for name in names:
-        if name in mapping:
-            value = os.environ.get(mapping[name])
-            if value is None:
-                raise UsageError(f"secret {name!r}: environment variable {mapping[name]} is "
-                                 "not set")
-        elif sys.stdin.isatty():
-            value = getpass.getpass(f"{name} (secret, not echoed): ")
-        else:
-            raise UsageError(f"secret {name!r} is needed and there is no terminal to ask on: "
-                             f"use --secret-env {name}=ENVVAR")
-        secrets[name] = value
-    return secrets
+    """Secrets from the sources named on the command line (--secret-env, --secret-cmd,
+    --secret-keyring), else runbook.toml's [secrets], else asked without echo."""
+    cctx = click.get_current_context(silent=True)
+    meta = cctx.meta if cctx is not None else {}
+    given = cli_sources(env_map, meta.get("secret_cmd", ()), meta.get("secret_keyring", ()))
+    ctx = cctx.find_object(Ctx) if cctx is not None else None
+    configured = ctx.config.secrets if ctx is not None else {}
+    return resolve_secrets(names, given, configured)
+
+
+def _remember(cctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    cctx.meta[param.name or ""] = value
+    return value
 
 
 def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
@@ -122,6 +134,7 @@ def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
     engine = Engine(journal, decider,
                     transport_factory=lambda inv: Transport(inv, store),
                     inventory_from_snapshot=Inventory.from_snapshot)
+    engine.default_concurrency = ctx.config.get("concurrency")
     return engine
 
 
@@ -147,6 +160,14 @@ decision_options = [
                  help="Approve this confirm step, or mark this manual step done (repeatable)."),
     click.option("--secret-env", multiple=True, metavar="NAME=ENVVAR",
                  help="Read secret NAME from environment variable ENVVAR (never from argv)."),
+    click.option("--secret-cmd", "secret_cmd", multiple=True, metavar="NAME='COMMAND'",
+                 expose_value=False, callback=_remember,
+                 help="Read secret NAME from the first line COMMAND prints (run without a "
+                      "shell, e.g. sic_key='pass show cp/sic')."),
+    click.option("--secret-keyring", "secret_keyring", multiple=True,
+                 metavar="NAME[=SERVICE/USER]", expose_value=False, callback=_remember,
+                 help="Read secret NAME from the system keyring (default service runbook, "
+                      "user NAME)."),
     click.option("--accept-new-host-key", is_flag=True,
                  help="Trust (and record) host keys never seen before. A changed key is "
                       "always refused."),
@@ -166,15 +187,29 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--inventory", "-i", "inventory", metavar="FILE",
               help="Inventory for the terminal UI.")
+@click.option("--config", "config_file", metavar="FILE", envvar="RUNBOOK_CONFIG",
+              help="Settings file (default: runbook.toml in the user config dir).")
+@click.option("--operator", metavar="NAME", help="Name recorded as who ran the change.")
+@click.option("--concurrency", type=click.IntRange(1, 1000), metavar="N",
+              help="Fan-out limit for steps that set none.")
 @click.version_option(package_name="runbook")
 @click.pass_context
-def main(cctx: click.Context, data_dir: str | None, as_json: bool,
-         inventory: str | None) -> None:
+def main(cctx: click.Context, data_dir: str | None, as_json: bool, inventory: str | None,
+         config_file: str | None, operator: str | None, concurrency: int | None) -> None:
     """Step through trust re-establishment procedures on security devices, with resume,
     rollback and a change record. Without a command, opens the terminal UI."""
-    cctx.obj = Ctx(data_dir, as_json)
+    try:
+        config = load_config(config_file)
+    except RunbookError as exc:
+        sys.exit(fail(exc))
+    config.override("operator", operator, "--operator")
+    config.override("concurrency", concurrency, "--concurrency")
+    config.override("inventory", inventory, "--inventory")
+    env = cctx.get_parameter_source("data_dir") == click.core.ParameterSource.ENVIRONMENT
+    config.override("data_dir", data_dir, "RUNBOOK_HOME" if env else "--data-dir")
+    cctx.obj = Ctx(None, as_json, config)
     if cctx.invoked_subcommand is None:
-        sys.exit(tui(cctx.obj, inventory_path=inventory))
+        sys.exit(tui(cctx.obj, inventory_path=config.get("inventory")))
 
 
 def tui(ctx: Ctx, **kwargs: Any) -> int:
@@ -184,6 +219,19 @@ def tui(ctx: Ctx, **kwargs: Any) -> int:
         return run_tui(data_dir=ctx.data_dir, **kwargs)
     except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
         return fail(exc, ctx)
+
+
+@main.command("config")
+@click.pass_obj
+def config_cmd(ctx: Ctx) -> None:
+    """Print the effective settings and where each came from (flag, environment, file)."""
+    rows = ctx.config.report()
+    where = str(ctx.config.path) if ctx.config.path else f"{default_path()} (not present)"
+    human = [f"config file: {where}"]
+    human += [f"{r['key']:24} {'' if r['value'] is None else r['value']!s:40} {r['from']}"
+              for r in rows]
+    ctx.emit({"file": str(ctx.config.path) if ctx.config.path else None, "settings": rows},
+             "\n".join(human))
 
 
 @main.command("demo")
@@ -249,14 +297,13 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
             yes: bool, confirm: tuple[str, ...], secret_env: tuple[str, ...],
             accept_new_host_key: bool) -> None:
     """Run PROCEDURE (a file, or a name from `runbook list`) headless."""
-    from .inventory import Inventory
     from .loader import load_procedure
 
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
         path = library.resolve(procedure)
         proc = load_procedure(path)
         text = Path(path).read_text()
-        inv = Inventory.load(inventory) if inventory else None
+        inv = ctx.inventory(inventory)
         secrets = read_secrets(proc.secret_params, secret_env)
         journal = ctx.journal()
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,

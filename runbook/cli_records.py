@@ -99,13 +99,12 @@ def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, 
              output: str | None) -> None:
     """Write the implementation and backout plan of PROCEDURE, for approval before the run."""
     from .export import build_plan, render
-    from .inventory import Inventory
     from .loader import load_procedure, procedure_hash
 
     try:
         path = library.resolve(procedure)
         proc = load_procedure(path)
-        inv = Inventory.load(inventory) if inventory else None
+        inv = ctx.inventory(inventory)
         plan = build_plan(proc, procedure_hash(path.read_text()), str(path), parse_params(param),
                           inv)
         write_out(render(plan, fmt), output)

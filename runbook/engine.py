@@ -131,6 +131,7 @@ class Engine:
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
+        self.default_concurrency: int | None = None  # fan-out for steps that set none
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -309,7 +310,10 @@ class Engine:
                 return "waiting", f"step {step.id} waits for the operator's confirmation"
         if isinstance(step, ManualStep):
             return await self._manual(run, step)
-        sem = asyncio.Semaphore(step.concurrency)
+        limit = step.concurrency
+        if self.default_concurrency and "concurrency" not in step.model_fields_set:
+            limit = self.default_concurrency
+        sem = asyncio.Semaphore(limit)
         outcomes = await asyncio.gather(*(self._instance(run, step, t, sem) for t in todo))
         for t, o in zip(todo, outcomes, strict=True):
             where = f" on {_name(t)}" if _name(t) else ""

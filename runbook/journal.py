@@ -87,6 +87,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.operator = getpass.getuser()  # who runs changes; runbook.toml may name them
         private_file(path)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10,
@@ -151,7 +152,7 @@ class Journal:
                 " (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, ts, ts, procedure_id, procedure_title, procedure_path, procedure_hash,
                  procedure_text, canonical(params), canonical(secret_names),
-                 canonical(inventory), getpass.getuser(), socket.gethostname()))
+                 canonical(inventory), self.operator, socket.gethostname()))
         return run_id
 
     def _run(self, row: sqlite3.Row) -> RunRecord:
