@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import traceback
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from . import library
+from .completion import param_values, procedures, run_ids
 from .config import Config, default_path, load_config
 from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
@@ -61,11 +63,27 @@ class Ctx:
         click.echo(json.dumps(obj, indent=2, default=str) if self.as_json else human)
 
 
+def _json_wanted(ctx: Ctx | None) -> bool:
+    if ctx is not None:
+        return ctx.as_json
+    cctx = click.get_current_context(silent=True)
+    return bool(cctx is not None and cctx.find_root().params.get("as_json"))
+
+
+def say_error(title: str, message: str, code: int, ctx: Ctx | None,
+              as_json: bool = False) -> int:
+    """One line on stderr, or with --json one object {error, title, exit_code}."""
+    if as_json or _json_wanted(ctx):
+        click.echo(json.dumps({"error": message, "title": title, "exit_code": code}), err=True)
+    else:
+        click.echo(f"runbook: {title}: {message}", err=True)
+    return code
+
+
 def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     """Print one line for the user; a bug goes to a private log with its traceback."""
     if isinstance(exc, RunbookError):
-        click.echo(f"runbook: {exc.title}: {exc}", err=True)
-        return exc.exit_code
+        return say_error(exc.title, str(exc), exc.exit_code, ctx)
     log = None
     try:
         log = private_file((ctx.data_dir if ctx else data_dir()) / "runbook.log")
@@ -74,8 +92,7 @@ def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     except Exception:  # noqa: BLE001 - reporting must never fail
         pass
     where = f" (details in {log})" if log else ""
-    click.echo(f"runbook: internal error: {type(exc).__name__}: {exc}{where}", err=True)
-    return 70
+    return say_error("internal error", f"{type(exc).__name__}: {exc}{where}", 70, ctx)
 
 
 def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -180,8 +197,27 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h",
-                                                                                   "--help"]})
+class JsonErrorsGroup(click.Group):
+    """With --json, click's own usage errors are one JSON object on stderr too."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--json" not in argv or not standalone_mode or os.environ.get("_RUNBOOK_COMPLETE"):
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            super().main(argv, prog_name or "runbook", complete_var, False, **extra)
+        except click.ClickException as exc:
+            sys.exit(say_error("invalid input", exc.format_message(), exc.exit_code, None,
+                               True))
+        except click.Abort:
+            sys.exit(say_error("interrupted", "aborted", 130, None, True))
+        sys.exit(0)
+
+
+@click.group(cls=JsonErrorsGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar="RUNBOOK_HOME", metavar="DIR",
               help="Where runs, backups and trust are kept (default: the user data dir).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -244,7 +280,7 @@ def demo_cmd(ctx: Ctx, scenario: str) -> None:
 
 
 @main.command("open")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.pass_obj
 def open_cmd(ctx: Ctx, run: str) -> None:
     """Open the terminal UI straight on RUN."""
@@ -252,22 +288,32 @@ def open_cmd(ctx: Ctx, run: str) -> None:
 
 
 @main.command("validate")
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1, required=True, shell_complete=procedures)
 @click.pass_obj
 def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
-    """Check procedure files; print FILE:LINE:COL: message for each problem."""
+    """Check procedure files; print FILE:LINE:COL: message for each problem (with --json, a
+    list of {file, line, column, message}: `[]` when all are clean)."""
+    from .errors import ProcedureError
     from .loader import load_procedure
 
-    bad = 0
+    problems: list[dict[str, Any]] = []
     for f in files:
         try:
             p = load_procedure(library.resolve(f))
             if not ctx.as_json:
                 click.echo(f"{f}: ok ({p.id}, {len(p.steps)} steps)")
+        except ProcedureError as exc:
+            problems.append({"file": exc.file, "line": exc.line, "column": exc.column,
+                             "message": exc.detail})
+            if not ctx.as_json:
+                click.echo(str(exc), err=True)
         except RunbookError as exc:
-            bad += 1
-            click.echo(str(exc), err=True)
-    sys.exit(2 if bad else 0)
+            problems.append({"file": f, "line": None, "column": None, "message": str(exc)})
+            if not ctx.as_json:
+                click.echo(str(exc), err=True)
+    if ctx.as_json:
+        click.echo(json.dumps(problems, indent=2))
+    sys.exit(2 if problems else 0)
 
 
 @main.command("schema")
@@ -288,9 +334,11 @@ def list_cmd(ctx: Ctx) -> None:
 
 
 @main.command("run")
-@click.argument("procedure")
-@click.option("--inventory", "-i", metavar="FILE", help="Ansible-style YAML inventory.")
-@click.option("--param", "-p", multiple=True, metavar="NAME=VALUE", help="A parameter value.")
+@click.argument("procedure", shell_complete=procedures)
+@click.option("--inventory", "-i", metavar="FILE",
+              help="Ansible inventory (YAML, INI, JSON or executable; default: runbook.toml's).")
+@click.option("--param", "-p", multiple=True, metavar="NAME=VALUE", shell_complete=param_values,
+              help="A parameter value.")
 @with_decisions
 @click.pass_obj
 def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, ...],
@@ -315,7 +363,7 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
 
 
 @main.command("resume")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.option("--in-doubt", type=click.Choice(IN_DOUBT), metavar="|".join(IN_DOUBT),
               help="What to do with a step that was interrupted mid-way (default: stop and "
                    "say which step and what it was running).")
@@ -372,7 +420,7 @@ def runs_cmd(ctx: Ctx) -> None:
 
 
 @main.command("show")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.pass_obj
 def show_cmd(ctx: Ctx, run: str) -> None:
     """Show RUN's steps and where it stopped."""
