@@ -228,7 +228,7 @@ class JsonErrorsGroup(click.Group):
 @click.option("--operator", metavar="NAME", help="Name recorded as who ran the change.")
 @click.option("--concurrency", type=click.IntRange(1, 1000), metavar="N",
               help="Fan-out limit for steps that set none.")
-@click.version_option(package_name="runbook")
+@click.version_option(package_name="runbook-trust")
 @click.pass_context
 def main(cctx: click.Context, data_dir: str | None, as_json: bool, inventory: str | None,
          config_file: str | None, operator: str | None, concurrency: int | None) -> None:
@@ -251,7 +251,7 @@ def main(cctx: click.Context, data_dir: str | None, as_json: bool, inventory: st
 def tui(ctx: Ctx, **kwargs: Any) -> int:
     """Open the terminal UI (Textual is imported only here)."""
     try:
-        from screens.app import run_tui
+        from .screens.app import run_tui
         return run_tui(data_dir=ctx.data_dir, **kwargs)
     except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
         return fail(exc, ctx)

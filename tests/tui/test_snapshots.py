@@ -13,11 +13,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from runbook.events import OutputLine, StepFinished, StepStarted
-from screens import create_app
-from screens.decider import modal_for
-from screens.params import ParamsScreen
-from screens.run import RunScreen
-from screens.widgets import StepTable
+from runbook.screens import create_app
+from runbook.screens.decider import modal_for
+from runbook.screens.params import ParamsScreen
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import StepTable
 
 from .conftest import DEMO, Recorded, host_key_request, in_doubt_request
 
