@@ -54,9 +54,9 @@ class Ctx:
         if not chosen:
             return None
         inv = Inventory.load(chosen)
-        if not self.as_json:
-            for note in inv.notes:
-                click.echo(f"runbook: inventory: {note}", err=True)
+        for note in inv.notes:
+            click.echo(json.dumps({"warning": note, "title": "inventory"}) if self.as_json
+                       else f"runbook: inventory: {note}", err=True)
         return inv
 
     def emit(self, obj: Any, human: str) -> None:
@@ -268,6 +268,25 @@ def config_cmd(ctx: Ctx) -> None:
               for r in rows]
     ctx.emit({"file": str(ctx.config.path) if ctx.config.path else None, "settings": rows},
              "\n".join(human))
+
+
+@main.command("inventory")
+@click.argument("pattern", default="all")
+@click.option("--inventory", "-i", metavar="FILE", help="Inventory (default: runbook.toml's).")
+@click.pass_obj
+def inventory_cmd(ctx: Ctx, pattern: str, inventory: str | None) -> None:
+    """Show the devices PATTERN selects (an Ansible host pattern), as runbook resolved them."""
+    try:
+        inv = ctx.inventory(inventory)
+        if inv is None:
+            raise UsageError("no inventory: give -i FILE or set `inventory` in runbook.toml")
+        chosen = inv.select(pattern)
+    except Exception as exc:  # noqa: BLE001
+        sys.exit(fail(exc, ctx))
+    rows = [{"name": t.name, **t.to_dict()} for t in chosen]
+    ctx.emit(rows, "\n".join(f"{t.name:20} {(t.user or '-') + '@' + t.host + ':' + str(t.port):32} "
+                              f"groups: {','.join(g for g in t.groups if g != 'all')}"
+                              for t in chosen))
 
 
 @main.command("demo")

@@ -174,3 +174,21 @@ def test_resolved_vars_equal_ansible_inventory_list(path, tmp_path) -> None:
         if g not in ("_meta", "all"):  # Ansible lists `all`'s own hosts under ungrouped
             assert sorted(raw.groups[g].hosts) == sorted(v.get("hosts", [])), g
             assert sorted(raw.groups[g].children) == sorted(v.get("children", [])), g
+
+
+def test_inventory_command_shows_the_selection_and_says_what_it_ignores() -> None:
+    from click.testing import CliRunner
+
+    from runbook.cli import main
+
+    r = CliRunner().invoke(main, ["inventory", "-i", str(FORMS[0]), "cisco:!fmcs"])
+    assert r.exit_code == 0, r.stderr
+    assert [line.split()[0] for line in r.stdout.splitlines()] == ["ftd01", "ftd02", "ftd03",
+                                                                   "ftd04"]
+    assert "sfadmin@10.0.0.4:2222" in r.stdout
+    assert "runbook: inventory: " in r.stderr and "ansible_password on" in r.stderr
+    r = CliRunner().invoke(main, ["--json", "inventory", "-i", str(FORMS[0]), "nope"])
+    assert r.exit_code == 2
+    last = json.loads(r.stderr.splitlines()[-1])
+    assert last["title"] == "invalid inventory" and "'nope'" in last["error"]
+    assert all("warning" in json.loads(line) for line in r.stderr.splitlines()[:-1])
