@@ -109,9 +109,9 @@ def load_config(explicit: str | None = None) -> Config:
                               f"{', '.join([*KEYS, 'secrets'])})")
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"{path}: {key} must be a {kind.__name__}")
-        if key == "concurrency" and not 1 <= value <= 1000:
+        if isinstance(value, int) and key == "concurrency" and not 1 <= value <= 1000:
             raise ConfigError(f"{path}: concurrency must be between 1 and 1000")
-        if key in ("inventory", "data_dir"):  # relative to the file, not to where one stands
+        if isinstance(value, str) and key in ("inventory", "data_dir"):  # relative to the file
             value = str(path.parent / Path(value).expanduser())
         cfg.values[key] = value
         cfg.origins[key] = origin

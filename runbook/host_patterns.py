@@ -82,7 +82,7 @@ def _match(term: str, hosts: Sequence[str], groups: Mapping[str, Sequence[str]],
         return list(groups[term])
     if term in hosts:
         return [term]
-    found: list[str] = []
+    hits: list[str] = []
     if term.startswith("~"):
         try:
             rx = re.compile(term[1:])
@@ -98,8 +98,8 @@ def _match(term: str, hosts: Sequence[str], groups: Mapping[str, Sequence[str]],
         raise InventoryError(f"no device or group {term!r} in {source}{hint}")
     for g, members in groups.items():
         if test(g):
-            found += [h for h in members if h not in found]
-    found += [h for h in hosts if test(h) and h not in found]
-    if not found:
+            hits += [h for h in members if h not in hits]
+    hits += [h for h in hosts if test(h) and h not in hits]
+    if not hits:
         raise InventoryError(f"host pattern {term!r} matches no device or group in {source}")
-    return [h for h in hosts if h in found]
+    return [h for h in hosts if h in hits]

@@ -134,8 +134,8 @@ class Inventory:
             kept, notes = map_vars(hvars)
             for var, why in notes.items():
                 ignored.setdefault((var, why), []).append(name)
-            groups = tuple(sorted(memberships[name], key=lambda g: (depth.get(g, 0), g)))
-            targets[name] = _target(name, kept, groups, base, raw.source)
+            member_of = tuple(sorted(memberships[name], key=lambda g: (depth.get(g, 0), g)))
+            targets[name] = _target(name, kept, member_of, base, raw.source)
         groups = {g: raw.members(g) for g in raw.groups}
         lines = []
         for (var, why), hosts in ignored.items():

@@ -121,12 +121,12 @@ class RawInventory:
         out: dict[str, list[str]] = {}
         for h in self.hosts():
             found: list[str] = []
-            todo = [g.name for g in self.groups.values() if h in g.hosts]
+            todo = [grp.name for grp in self.groups.values() if h in grp.hosts]
             while todo:
-                g = todo.pop(0)
-                if g not in found:
-                    found.append(g)
-                    todo += parents.get(g, [])
+                name = todo.pop(0)
+                if name not in found:
+                    found.append(name)
+                    todo += parents.get(name, [])
             if "all" not in found:
                 found.append("all")
             out[h] = found
