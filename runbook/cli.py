@@ -16,7 +16,7 @@ import click
 
 from . import library
 from .completion import param_values, procedures, run_ids
-from .config import Config, default_path, load_config
+from .config import Config, load_config
 from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal
@@ -257,38 +257,6 @@ def tui(ctx: Ctx, **kwargs: Any) -> int:
         return fail(exc, ctx)
 
 
-@main.command("config")
-@click.pass_obj
-def config_cmd(ctx: Ctx) -> None:
-    """Print the effective settings and where each came from (flag, environment, file)."""
-    rows = ctx.config.report()
-    where = str(ctx.config.path) if ctx.config.path else f"{default_path()} (not present)"
-    human = [f"config file: {where}"]
-    human += [f"{r['key']:24} {'' if r['value'] is None else r['value']!s:40} {r['from']}"
-              for r in rows]
-    ctx.emit({"file": str(ctx.config.path) if ctx.config.path else None, "settings": rows},
-             "\n".join(human))
-
-
-@main.command("inventory")
-@click.argument("pattern", default="all")
-@click.option("--inventory", "-i", metavar="FILE", help="Inventory (default: runbook.toml's).")
-@click.pass_obj
-def inventory_cmd(ctx: Ctx, pattern: str, inventory: str | None) -> None:
-    """Show the devices PATTERN selects (an Ansible host pattern), as runbook resolved them."""
-    try:
-        inv = ctx.inventory(inventory)
-        if inv is None:
-            raise UsageError("no inventory: give -i FILE or set `inventory` in runbook.toml")
-        chosen = inv.select(pattern)
-    except Exception as exc:  # noqa: BLE001
-        sys.exit(fail(exc, ctx))
-    rows = [{"name": t.name, **t.to_dict()} for t in chosen]
-    ctx.emit(rows, "\n".join(f"{t.name:20} {(t.user or '-') + '@' + t.host + ':' + str(t.port):32} "
-                              f"groups: {','.join(g for g in t.groups if g != 'all')}"
-                              for t in chosen))
-
-
 @main.command("demo")
 @click.option("--scenario", default="healthy", show_default=True,
               help="Lab scenario (see `runbook lab --help`).")
@@ -489,4 +457,4 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     sys.exit(0 if code == 130 else code)
 
 
-from . import cli_records  # noqa: E402,F401 - registers rollback, export, plan, ...
+from . import cli_records, cli_settings  # noqa: E402,F401,I001 - register more commands
