@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import InventoryError
 
+MAX_RANGE = 10_000  # hosts one range may name: a typo like [1:100000] must not eat memory
 _RANGE = re.compile(r"^(.*?)\[([^\]:]*):([^\]:]*)(?::([^\]]*))?\](.*)$")
 
 
@@ -189,6 +190,9 @@ def expand_range(pattern: str, where: str) -> list[str]:
     if beg.isdigit() and end.isdigit():
         width = len(beg) if beg.startswith("0") and len(beg) > 1 else 0
         lo, hi = int(beg), int(end)
+        if (hi - lo) // step >= MAX_RANGE:
+            raise InventoryError(f"{where}: host range {pattern!r} names more than "
+                                 f"{MAX_RANGE} hosts")
         seq = [str(i).zfill(width) if width else str(i) for i in range(lo, hi + 1, step)]
     elif beg in string.ascii_letters and end in string.ascii_letters and len(beg) == 1 \
             and len(end) == 1:
@@ -203,4 +207,7 @@ def expand_range(pattern: str, where: str) -> list[str]:
     out: list[str] = []
     for s in seq:
         out += expand_range(f"{head}{s}{tail}", where)
+        if len(out) > MAX_RANGE:
+            raise InventoryError(f"{where}: host range {pattern!r} names more than "
+                                 f"{MAX_RANGE} hosts")
     return out

@@ -8,9 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runbook.errors import InventoryError
 from runbook.inventory import Inventory
+from runbook.inventory_ini import read_ini
 from runbook.inventory_model import expand_range
 from runbook.inventory_readers import read_path
 
@@ -97,6 +100,10 @@ def test_host_ranges() -> None:
     assert expand_range("h[0:8:4]", "x") == ["h0", "h4", "h8"]
     with pytest.raises(InventoryError, match="x: host range 'h\\[3:1\\]': the start is after"):
         expand_range("h[3:1]", "x")
+    with pytest.raises(InventoryError, match="names more than 10000 hosts"):
+        expand_range("h[0:99999999999]", "x")
+    with pytest.raises(InventoryError, match="names more than 10000 hosts"):
+        expand_range("h[0:999][0:999]", "x")
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
@@ -192,3 +199,14 @@ def test_inventory_command_shows_the_selection_and_says_what_it_ignores() -> Non
     last = json.loads(r.stderr.splitlines()[-1])
     assert last["title"] == "invalid inventory" and "'nope'" in last["error"]
     assert all("warning" in json.loads(line) for line in r.stderr.splitlines()[:-1])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet="[]:=#;\n abcfw019-_.*'\"", max_size=120))
+def test_any_ini_text_is_read_or_refused_cleanly(text) -> None:
+    try:
+        raw = read_ini(text, "fuzz.ini")
+        raw.reconcile()
+        Inventory.from_raw(raw, None)
+    except InventoryError as exc:
+        assert str(exc).startswith("fuzz.ini")
