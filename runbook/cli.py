@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import signal
@@ -124,12 +125,17 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
+def read_secrets(names: list[str], env_map: tuple[str, ...],
+                 also: set[str] | None = None) -> dict[str, str]:
     """Secrets from the sources named on the command line (--secret-env, --secret-cmd,
-    --secret-keyring), else runbook.toml's [secrets], else asked without echo."""
+    --secret-keyring), else runbook.toml's [secrets], else asked without echo.
+    `also`: names the inventory declares for logging in, and access profiles' passwords, which
+    --secret-env may name too (the transport reads those when connecting)."""
     cctx = click.get_current_context(silent=True)
     meta = cctx.meta if cctx is not None else {}
     given = cli_sources(env_map, meta.get("secret_cmd", ()), meta.get("secret_keyring", ()))
+    for_transport = (access_secret_names() | (also or set())) - set(names)
+    given = {k: v for k, v in given.items() if k not in for_transport or v.kind != "env"}
     ctx = cctx.find_object(Ctx) if cctx is not None else None
     configured = ctx.config.secrets if ctx is not None else {}
     return resolve_secrets(names, given, configured)
@@ -140,16 +146,62 @@ def _remember(cctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
-    """An engine whose transport verifies host keys against known_hosts and our trust file."""
+def login_secret_names(inventory: Any) -> set[str]:
+    """Secret names an inventory (or a run's inventory snapshot) declares for logging in."""
+    from .sshauth import connection_secret_names
+
+    if isinstance(inventory, dict):
+        hosts = [h.get("vars", {}) for h in inventory.get("hosts", {}).values()]
+    else:
+        hosts = [t.vars for t in inventory.targets.values()] if inventory else []
+    return connection_secret_names(hosts)
+
+
+def access_secret_names() -> set[str]:
+    """The passwords access profiles climb with (`--secret-env expert_password=VAR` works)."""
+    from . import access
+    return {s for n in access.names() for s in access.platform(n).secrets}
+
+
+def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
+    """How the transport gets a climb's password the inventory does not give: from the
+    variable `--secret-env` names, else asked without echo (None without a terminal)."""
+    mapping = parse_params(env_map)
+
+    def ask(target: str, secret: str) -> str | None:
+        if secret in mapping:
+            value = os.environ.get(mapping[secret])
+            if value is None:
+                raise UsageError(f"secret {secret!r}: environment variable {mapping[secret]} "
+                                 "is not set")
+            return value
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{secret} for {target} (secret, not echoed): ")
+        return None
+
+    return ask
+
+
+def make_engine(ctx: Ctx, journal: Journal, decider: Any,
+                secret_env: tuple[str, ...] = ()) -> Any:
+    """An engine whose transport verifies host keys against known_hosts and our trust file,
+    and reads login and climb secrets from `secret_env` (else asks without echo)."""
     from .engine import Engine
     from .hostkeys import HostKeyStore
     from .inventory import Inventory
+    from .sshauth import ConnectionSecrets
     from .transport import Transport
 
     store = HostKeyStore(ctx.data_dir)
-    engine = Engine(journal, decider,
-                    transport_factory=lambda inv: Transport(inv, store),
+    ask = access_asker(secret_env)
+    logins = ConnectionSecrets(parse_params(secret_env))
+
+    def transport(inv: Any) -> Transport:
+        t = Transport(inv, store, secrets=logins)
+        t.ask_secret = ask
+        return t
+
+    engine = Engine(journal, decider, transport_factory=transport,
                     inventory_from_snapshot=Inventory.from_snapshot)
     engine.default_concurrency = ctx.config.get("concurrency")
     return engine
@@ -339,10 +391,10 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
         proc = load_procedure(path)
         text = Path(path).read_text()
         inv = ctx.inventory(inventory)
-        secrets = read_secrets(proc.secret_params, secret_env)
+        secrets = read_secrets(proc.secret_params, secret_env, login_secret_names(inv))
         journal = ctx.journal()
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         run_id = engine.create(proc, text, str(path), parse_params(param), secrets, inv)
         return journal, engine, run_id, secrets
 
@@ -363,9 +415,9 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
-        secrets = read_secrets(rec.secret_names, secret_env)
+        secrets = read_secrets(rec.secret_names, secret_env, login_secret_names(rec.inventory))
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), in_doubt,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         return journal, engine, rec.id, secrets
 
     try:
@@ -457,4 +509,4 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     sys.exit(0 if code == 130 else code)
 
 
-from . import cli_records, cli_settings  # noqa: E402,F401,I001 - register more commands
+from . import cli_backups, cli_records, cli_settings  # noqa: E402,F401,I001 - register their commands
