@@ -39,6 +39,7 @@ def test_wheel_puts_nothing_generic_in_site_packages(wheel) -> None:
     assert "runbook/screens/app.tcss" in names and "runbook/screens/app.py" in names
     assert "runbook/procedures/cisco/fmc-sftunnel-ca-renew.yaml" in names
     assert "runbook/procedure.schema.json" in names and "runbook/py.typed" in names
+    assert "runbook/platforms/sudo.yaml" in names  # access profiles ship as data
     meta = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "runbook = runbook.cli:main" in zipfile.ZipFile(wheel).read(meta).decode()
 
