@@ -135,7 +135,7 @@ import asyncio, resource, time
 from bench.run import engine
 from runbook.inventory import Inventory
 from runbook.loader import load_procedure_text
-from screens import create_app
+from runbook.screens import create_app
 text = open({str(proc)!r}).read()
 e = engine(__import__("pathlib").Path({str(data)!r}))
 inv = {str(sshd.inventory(1))!r}

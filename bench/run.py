@@ -113,7 +113,7 @@ def startup() -> dict[str, float]:
     subprocess.run([sys.executable, "-m", "runbook", "--help"], env=env, capture_output=True,
                    check=True)
     help_s = time.perf_counter() - t0
-    code = ("import asyncio,time,tempfile;from screens import create_app\n"
+    code = ("import asyncio,time,tempfile;from runbook.screens import create_app\n"
             "async def m():\n t=time.perf_counter()\n app=create_app(data_dir=tempfile.mkdtemp())\n"
             " async with app.run_test(size=(80,24)) as p:\n  await p.pause()\n"
             "  print(time.perf_counter()-t)\nasyncio.run(m())")

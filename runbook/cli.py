@@ -17,40 +17,77 @@ from typing import Any
 import click
 
 from . import library
+from .completion import param_values, procedures, run_ids
+from .config import Config, load_config
 from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal
 from .journals import open_journal
 from .paths import data_dir, private_file
 from .records import FINISHED
+from .secret_sources import cli_sources
+from .secret_sources import resolve as resolve_secrets
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
 
 
 class Ctx:
-    """What every command shares: where the data lives and how to print."""
+    """What every command shares: settings, where the data lives and how to print."""
 
-    def __init__(self, data: str | None, as_json: bool, journal: str | None = None) -> None:
-        self._data = data
+    def __init__(self, data: str | None, as_json: bool, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.config.override("data_dir", data, "--data-dir or RUNBOOK_HOME")
         self.as_json = as_json
-        self.journal_spec = journal
 
     @property
     def data_dir(self) -> Path:
-        return data_dir(self._data)
+        return data_dir(self.config.get("data_dir"))
 
     def journal(self) -> Journal:
-        return open_journal(self.journal_spec, self.data_dir)
+        journal = open_journal(self.config.get("journal"), self.data_dir)
+        if self.config.get("operator"):
+            journal.operator = str(self.config.get("operator"))
+        return journal
+
+    def inventory(self, path: str | None) -> Any:
+        """The inventory named on the command line, else the configured one, else None;
+        what it ignores or maps of Ansible's variables is said on stderr (never silently)."""
+        from .inventory import Inventory
+
+        chosen = path or self.config.get("inventory")
+        if not chosen:
+            return None
+        inv = Inventory.load(chosen)
+        for note in inv.notes:
+            click.echo(json.dumps({"warning": note, "title": "inventory"}) if self.as_json
+                       else f"runbook: inventory: {note}", err=True)
+        return inv
 
     def emit(self, obj: Any, human: str) -> None:
         click.echo(json.dumps(obj, indent=2, default=str) if self.as_json else human)
 
 
+def _json_wanted(ctx: Ctx | None) -> bool:
+    if ctx is not None:
+        return ctx.as_json
+    cctx = click.get_current_context(silent=True)
+    return bool(cctx is not None and cctx.find_root().params.get("as_json"))
+
+
+def say_error(title: str, message: str, code: int, ctx: Ctx | None,
+              as_json: bool = False) -> int:
+    """One line on stderr, or with --json one object {error, title, exit_code}."""
+    if as_json or _json_wanted(ctx):
+        click.echo(json.dumps({"error": message, "title": title, "exit_code": code}), err=True)
+    else:
+        click.echo(f"runbook: {title}: {message}", err=True)
+    return code
+
+
 def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     """Print one line for the user; a bug goes to a private log with its traceback."""
     if isinstance(exc, RunbookError):
-        click.echo(f"runbook: {exc.title}: {exc}", err=True)
-        return exc.exit_code
+        return say_error(exc.title, str(exc), exc.exit_code, ctx)
     log = None
     try:
         log = private_file((ctx.data_dir if ctx else data_dir()) / "runbook.log")
@@ -59,8 +96,7 @@ def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     except Exception:  # noqa: BLE001 - reporting must never fail
         pass
     where = f" (details in {log})" if log else ""
-    click.echo(f"runbook: internal error: {type(exc).__name__}: {exc}{where}", err=True)
-    return 70
+    return say_error("internal error", f"{type(exc).__name__}: {exc}{where}", 70, ctx)
 
 
 def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -94,27 +130,23 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
 
 def read_secrets(names: list[str], env_map: tuple[str, ...],
                  also: set[str] | None = None) -> dict[str, str]:
-    """Secrets from environment variables named by the user, else asked without echo.
-    `also`: names the inventory declares for logging in (read when connecting)."""
-    mapping = parse_params(env_map)
-    unknown = sorted(set(mapping) - set(names) - access_secret_names() - (also or set()))
-    if unknown:
-        raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
-                         f"not take as secrets ({', '.join(names) or 'none'})")
-    secrets = {}
-    for name in names:
-        if name in mapping:
-            value = os.environ.get(mapping[name])
-            if value is None:
-                raise UsageError(f"secret {name!r}: environment variable {mapping[name]} is "
-                                 "not set")
-        elif sys.stdin.isatty():
-            value = getpass.getpass(f"{name} (secret, not echoed): ")
-        else:
-            raise UsageError(f"secret {name!r} is needed and there is no terminal to ask on: "
-                             f"use --secret-env {name}=ENVVAR")
-        secrets[name] = value
-    return secrets
+    """Secrets from the sources named on the command line (--secret-env, --secret-cmd,
+    --secret-keyring), else runbook.toml's [secrets], else asked without echo.
+    `also`: names the inventory declares for logging in, and access profiles' passwords, which
+    --secret-env may name too (the transport reads those when connecting)."""
+    cctx = click.get_current_context(silent=True)
+    meta = cctx.meta if cctx is not None else {}
+    given = cli_sources(env_map, meta.get("secret_cmd", ()), meta.get("secret_keyring", ()))
+    for_transport = (access_secret_names() | (also or set())) - set(names)
+    given = {k: v for k, v in given.items() if k not in for_transport or v.kind != "env"}
+    ctx = cctx.find_object(Ctx) if cctx is not None else None
+    configured = ctx.config.secrets if ctx is not None else {}
+    return resolve_secrets(names, given, configured)
+
+
+def _remember(cctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    cctx.meta[param.name or ""] = value
+    return value
 
 
 def login_secret_names(inventory: Any) -> set[str]:
@@ -174,6 +206,7 @@ def make_engine(ctx: Ctx, journal: Journal, decider: Any,
 
     engine = Engine(journal, decider, transport_factory=transport,
                     inventory_from_snapshot=Inventory.from_snapshot)
+    engine.default_concurrency = ctx.config.get("concurrency")
     return engine
 
 
@@ -201,6 +234,14 @@ decision_options = [
                  help="Approve this confirm step, or mark this manual step done (repeatable)."),
     click.option("--secret-env", multiple=True, metavar="NAME=ENVVAR",
                  help="Read secret NAME from environment variable ENVVAR (never from argv)."),
+    click.option("--secret-cmd", "secret_cmd", multiple=True, metavar="NAME='COMMAND'",
+                 expose_value=False, callback=_remember,
+                 help="Read secret NAME from the first line COMMAND prints (run without a "
+                      "shell, e.g. sic_key='pass show cp/sic')."),
+    click.option("--secret-keyring", "secret_keyring", multiple=True,
+                 metavar="NAME[=SERVICE/USER]", expose_value=False, callback=_remember,
+                 help="Read secret NAME from the system keyring (default service runbook, "
+                      "user NAME)."),
     click.option("--accept-new-host-key", is_flag=True,
                  help="Trust (and record) host keys never seen before. A changed key is "
                       "always refused."),
@@ -213,8 +254,27 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h",
-                                                                                   "--help"]})
+class JsonErrorsGroup(click.Group):
+    """With --json, click's own usage errors are one JSON object on stderr too."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--json" not in argv or not standalone_mode or os.environ.get("_RUNBOOK_COMPLETE"):
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            super().main(argv, prog_name or "runbook", complete_var, False, **extra)
+        except click.ClickException as exc:
+            sys.exit(say_error("invalid input", exc.format_message(), exc.exit_code, None,
+                               True))
+        except click.Abort:
+            sys.exit(say_error("interrupted", "aborted", 130, None, True))
+        sys.exit(0)
+
+
+@click.group(cls=JsonErrorsGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar="RUNBOOK_HOME", metavar="DIR",
               help="Where runs, backups and trust are kept (default: the user data dir).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -223,21 +283,37 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--journal", "journal", envvar="RUNBOOK_JOURNAL", metavar="URL|FILE",
               help="The run store: a team's postgresql://… server, or a SQLite file "
                    "(default: journal.db in the data dir).")
-@click.version_option(package_name="runbook")
+@click.option("--config", "config_file", metavar="FILE", envvar="RUNBOOK_CONFIG",
+              help="Settings file (default: runbook.toml in the user config dir).")
+@click.option("--operator", metavar="NAME", help="Name recorded as who ran the change.")
+@click.option("--concurrency", type=click.IntRange(1, 1000), metavar="N",
+              help="Fan-out limit for steps that set none.")
+@click.version_option(package_name="runbook-trust")
 @click.pass_context
-def main(cctx: click.Context, data_dir: str | None, as_json: bool,
-         inventory: str | None, journal: str | None) -> None:
+def main(cctx: click.Context, data_dir: str | None, as_json: bool, inventory: str | None,
+         journal: str | None, config_file: str | None, operator: str | None,
+         concurrency: int | None) -> None:
     """Step through trust re-establishment procedures on security devices, with resume,
     rollback and a change record. Without a command, opens the terminal UI."""
-    cctx.obj = Ctx(data_dir, as_json, journal)
+    try:
+        config = load_config(config_file)
+    except RunbookError as exc:
+        sys.exit(fail(exc))
+    config.override("operator", operator, "--operator")
+    config.override("concurrency", concurrency, "--concurrency")
+    config.override("inventory", inventory, "--inventory")
+    config.override("journal", journal, "--journal or RUNBOOK_JOURNAL")
+    env = cctx.get_parameter_source("data_dir") == click.core.ParameterSource.ENVIRONMENT
+    config.override("data_dir", data_dir, "RUNBOOK_HOME" if env else "--data-dir")
+    cctx.obj = Ctx(None, as_json, config)
     if cctx.invoked_subcommand is None:
-        sys.exit(tui(cctx.obj, inventory_path=inventory))
+        sys.exit(tui(cctx.obj, inventory_path=config.get("inventory")))
 
 
 def tui(ctx: Ctx, **kwargs: Any) -> int:
     """Open the terminal UI (Textual is imported only here)."""
     try:
-        from screens.app import run_tui
+        from .screens.app import run_tui
         return run_tui(data_dir=ctx.data_dir, **kwargs)
     except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
         return fail(exc, ctx)
@@ -274,7 +350,7 @@ def serve_cmd(ctx: Ctx, host: str, port: int, inventory: str | None) -> None:
 
 
 @main.command("open")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.pass_obj
 def open_cmd(ctx: Ctx, run: str) -> None:
     """Open the terminal UI straight on RUN."""
@@ -282,22 +358,32 @@ def open_cmd(ctx: Ctx, run: str) -> None:
 
 
 @main.command("validate")
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1, required=True, shell_complete=procedures)
 @click.pass_obj
 def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
-    """Check procedure files; print FILE:LINE:COL: message for each problem."""
+    """Check procedure files; print FILE:LINE:COL: message for each problem (with --json, a
+    list of {file, line, column, message}: `[]` when all are clean)."""
+    from .errors import ProcedureError
     from .loader import load_procedure
 
-    bad = 0
+    problems: list[dict[str, Any]] = []
     for f in files:
         try:
             p = load_procedure(library.resolve(f))
             if not ctx.as_json:
                 click.echo(f"{f}: ok ({p.id}, {len(p.steps)} steps)")
+        except ProcedureError as exc:
+            problems.append({"file": exc.file, "line": exc.line, "column": exc.column,
+                             "message": exc.detail})
+            if not ctx.as_json:
+                click.echo(str(exc), err=True)
         except RunbookError as exc:
-            bad += 1
-            click.echo(str(exc), err=True)
-    sys.exit(2 if bad else 0)
+            problems.append({"file": f, "line": None, "column": None, "message": str(exc)})
+            if not ctx.as_json:
+                click.echo(str(exc), err=True)
+    if ctx.as_json:
+        click.echo(json.dumps(problems, indent=2))
+    sys.exit(2 if problems else 0)
 
 
 @main.command("schema")
@@ -318,23 +404,24 @@ def list_cmd(ctx: Ctx) -> None:
 
 
 @main.command("run")
-@click.argument("procedure")
-@click.option("--inventory", "-i", metavar="FILE", help="Ansible-style YAML inventory.")
-@click.option("--param", "-p", multiple=True, metavar="NAME=VALUE", help="A parameter value.")
+@click.argument("procedure", shell_complete=procedures)
+@click.option("--inventory", "-i", metavar="FILE",
+              help="Ansible inventory (YAML, INI, JSON or executable; default: runbook.toml's).")
+@click.option("--param", "-p", multiple=True, metavar="NAME=VALUE", shell_complete=param_values,
+              help="A parameter value.")
 @with_decisions
 @click.pass_obj
 def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, ...],
             yes: bool, confirm: tuple[str, ...], secret_env: tuple[str, ...],
             accept_new_host_key: bool) -> None:
     """Run PROCEDURE (a file, or a name from `runbook list`) headless."""
-    from .inventory import Inventory
     from .loader import load_procedure
 
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
         path = library.resolve(procedure)
         proc = load_procedure(path)
         text = Path(path).read_text()
-        inv = Inventory.load(inventory) if inventory else None
+        inv = ctx.inventory(inventory)
         secrets = read_secrets(proc.secret_params, secret_env, login_secret_names(inv))
         journal = ctx.journal()
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,
@@ -346,7 +433,7 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
 
 
 @main.command("resume")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.option("--in-doubt", type=click.Choice(IN_DOUBT), metavar="|".join(IN_DOUBT),
               help="What to do with a step that was interrupted mid-way (default: stop and "
                    "say which step and what it was running).")
@@ -417,7 +504,7 @@ def runs_cmd(ctx: Ctx) -> None:
 
 
 @main.command("show")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.pass_obj
 def show_cmd(ctx: Ctx, run: str) -> None:
     """Show RUN's steps and where it stopped."""
@@ -467,7 +554,7 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     sys.exit(0 if code == 130 else code)
 
 
-from . import cli_backups, cli_records  # noqa: E402,F401 - register their commands
+from . import cli_backups, cli_records, cli_settings  # noqa: E402,F401,I001 - register their commands
 from .cli_teams import approve_cmd, journal_group  # noqa: E402 - needs `fail` defined above
 
 main.add_command(approve_cmd)

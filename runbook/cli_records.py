@@ -19,6 +19,7 @@ from .cli import (
     read_secrets,
     run_async,
 )
+from .completion import param_values, procedures, run_ids
 from .errors import UsageError
 from .headless import FlagDecider, Printer
 from .journal import Journal
@@ -37,7 +38,7 @@ def write_out(text: str, output: str | None) -> None:
 
 
 @main.command("rollback")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.option("--to", "to_step", metavar="STEP", help="Undo STEP and every step after it.")
 @click.option("--step", "only_step", metavar="STEP", help="Undo only STEP.")
 @click.option("--force", is_flag=True, help="Restore files even if they changed since their "
@@ -81,7 +82,7 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
 
 
 @main.command("export")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write here (mode 0600) instead of stdout.")
 @click.pass_obj
@@ -99,9 +100,9 @@ def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None) -> None:
 
 
 @main.command("plan")
-@click.argument("procedure")
+@click.argument("procedure", shell_complete=procedures)
 @click.option("--inventory", "-i", metavar="FILE")
-@click.option("--param", "-p", multiple=True, metavar="NAME=VALUE")
+@click.option("--param", "-p", multiple=True, metavar="NAME=VALUE", shell_complete=param_values)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
 @click.option("-o", "--output", metavar="FILE")
 @click.pass_obj
@@ -109,13 +110,12 @@ def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, 
              output: str | None) -> None:
     """Write the implementation and backout plan of PROCEDURE, for approval before the run."""
     from .export import build_plan, render
-    from .inventory import Inventory
     from .loader import load_procedure, procedure_hash
 
     try:
         path = library.resolve(procedure)
         proc = load_procedure(path)
-        inv = Inventory.load(inventory) if inventory else None
+        inv = ctx.inventory(inventory)
         plan = build_plan(proc, procedure_hash(path.read_text()), str(path), parse_params(param),
                           inv)
         write_out(render(plan, fmt), output)
@@ -142,7 +142,7 @@ def verify_record_cmd(ctx: Ctx, file: str) -> None:
 
 
 @main.command("comment")
-@click.argument("run")
+@click.argument("run", shell_complete=run_ids)
 @click.argument("text")
 @click.option("--step", metavar="STEP", help="The step the comment is about.")
 @click.pass_obj

@@ -32,7 +32,7 @@ def approve_cmd(ctx: Any, run: str, step: str, comment: str) -> None:
                 raise UsageError(f"run {rec.id} has no step {step!r} (steps: "
                                  f"{', '.join(s.id for s in procedure.steps)})")
             left = operators.approve(journal, rec.id, step, found.approve, comment)
-        who = operators.identity()
+            who = operators.identity(journal)
         ctx.emit({"run": rec.id, "step": step, "by": who, "missing": left},
                  f"{who} approved step {step} of run {rec.id}"
                  + (f"; {left} more approval(s) needed" if left else

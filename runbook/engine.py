@@ -138,6 +138,7 @@ class Engine:
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
         self.local_inventory: Inventory | None = None  # this workstation's, on a handover
+        self.default_concurrency: int | None = None  # fan-out for steps that set none
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -284,7 +285,8 @@ class Engine:
 
     async def _hand_over(self, run: LoadedRun) -> tuple[str, str] | None:
         """Record who drives the run now; taking over from another operator is confirmed."""
-        who, drivers = operators.identity(), operators.operators(self.journal, run.id)
+        who = operators.identity(self.journal)
+        drivers = operators.operators(self.journal, run.id)
         if operators.first_drive(self.journal, run.id):
             self.journal.append_event(run.id, "operator", {
                 "by": who, "previous": None, "database_user": self.journal.database_user()})
@@ -430,7 +432,10 @@ class Engine:
                 return "waiting", f"step {step.id} waits for the operator's confirmation"
         if isinstance(step, ManualStep):
             return await self._manual(run, step)
-        sem = asyncio.Semaphore(step.concurrency)
+        limit = step.concurrency
+        if self.default_concurrency and "concurrency" not in step.model_fields_set:
+            limit = self.default_concurrency
+        sem = asyncio.Semaphore(limit)
         outcomes = await asyncio.gather(*(self._instance(run, step, t, sem) for t in todo))
         for t, o in zip(todo, outcomes, strict=True):
             where = f" on {_name(t)}" if _name(t) else ""

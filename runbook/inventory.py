@@ -1,7 +1,8 @@
-"""Devices to run on: an Ansible-compatible YAML inventory, plus runbook's own variables.
+"""Devices to run on: an Ansible inventory (YAML, INI, JSON, executable), plus runbook's own
+variables.
 
-Groups nest under `children`; variables come from `vars` with Ansible's precedence (a host's
-own over its groups', a child group's over its parent's). Keys read: `ansible_host`,
+Readers are in inventory_readers/inventory_ini, precedence in inventory_model, host patterns in
+host_patterns and what Ansible's own variables become in ansible_vars. Keys read: `ansible_host`,
 `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, `ansible_ssh_common_args`
 (`-o ProxyJump=...` or `-J ...`), and runbook's `runbook_role` (what procedures select by),
 `runbook_jump` (jump hosts to connect through, as for `ssh -J`: inventory hosts, ssh-config
@@ -20,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .access import names
+from .ansible_vars import map_vars
 from .errors import InventoryError
+from .host_patterns import select_hosts
+from .inventory_model import RawInventory
+from .inventory_readers import is_script_format, read_path, read_script_data, read_yaml_data
 from .sshconfig import SshConfigError, parse_ssh_args, split_jumps
 
 
@@ -69,6 +72,8 @@ def _target(name: str, v: Mapping[str, Any], groups: tuple[str, ...], base: Path
 
     try:
         port = int(v.get("ansible_port", 22))
+        if not 0 < port < 65536:
+            raise ValueError
     except (TypeError, ValueError):
         raise InventoryError(f"{where}: host {name!r}: ansible_port must be a number") from None
     roles = v.get("runbook_role", ())
@@ -100,82 +105,52 @@ class Inventory:
     """Named targets and groups."""
 
     def __init__(self, targets: dict[str, Target], groups: dict[str, list[str]],
-                 source: str = "<inventory>") -> None:
+                 source: str = "<inventory>", notes: list[str] | None = None) -> None:
         self.targets = targets
         self.groups = groups
         self.source = source
+        self.notes = notes or []  # Ansible variables runbook ignores or maps, one line each
 
     @classmethod
     def load(cls, path: str | Path) -> Inventory:
-        """Read an inventory file; raises InventoryError with file:line:col on bad YAML."""
+        """Read an inventory in any form Ansible reads (see inventory_readers); raises
+        InventoryError naming file:line and the construct."""
         p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise InventoryError(f"{p}: cannot read the inventory: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            loc = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise InventoryError(f"{p}{loc}: {problem}") from None
-        return cls.from_dict(data, str(p), p.parent)
+        raw = read_path(p)
+        return cls.from_raw(raw, p.parent if not p.is_dir() else p)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<inventory>",
                   base: Path | None = None) -> Inventory:
-        """Build from parsed YAML; raises InventoryError naming what is wrong."""
-        if not isinstance(data, dict) or not data:
-            raise InventoryError(f"{source}: expected a mapping with `all` (or groups) at the "
-                                 "top")
-        top = data if "all" in data else {"all": {"children": data}}
-        hosts: dict[str, dict[str, Any]] = {}
-        memberships: dict[str, list[str]] = {}
-        groups: dict[str, list[str]] = {}
+        """Build from parsed YAML or inventory JSON; raises InventoryError naming what is
+        wrong."""
+        if isinstance(data, dict) and is_script_format(data):
+            raw = read_script_data(data, source)
+        else:
+            raw = read_yaml_data(data, source)
+        raw.reconcile()
+        return cls.from_raw(raw, base)
 
-        def walk(gname: str, node: Any, inherited: dict[str, Any], chain: list[str]) -> None:
-            if node is None:
-                node = {}
-            if not isinstance(node, dict):
-                raise InventoryError(f"{source}: group {gname!r} must be a mapping")
-            unknown = set(node) - {"hosts", "vars", "children"}
-            if unknown:
-                raise InventoryError(f"{source}: group {gname!r}: unknown key(s) "
-                                     f"{', '.join(sorted(unknown))} (expected hosts, vars, "
-                                     "children)")
-            gvars = node.get("vars") or {}
-            if not isinstance(gvars, dict):
-                raise InventoryError(f"{source}: group {gname!r}: vars must be a mapping")
-            scope = {**inherited, **gvars}
-            chain = chain + [gname]
-            members = groups.setdefault(gname, [])
-            hnodes = node.get("hosts") or {}
-            if not isinstance(hnodes, dict):
-                raise InventoryError(f"{source}: group {gname!r}: hosts must be a mapping")
-            for hname, hvars in hnodes.items():
-                if hvars is not None and not isinstance(hvars, dict):
-                    raise InventoryError(f"{source}: host {hname!r} must map to variables")
-                merged = {**hosts.get(hname, {}), **scope, **(hvars or {})}
-                hosts[str(hname)] = merged
-                memberships.setdefault(str(hname), [])
-                for g in chain:
-                    if g not in memberships[str(hname)]:
-                        memberships[str(hname)].append(g)
-                members.append(str(hname))
-            children = node.get("children") or {}
-            if not isinstance(children, dict):
-                raise InventoryError(f"{source}: group {gname!r}: children must be a mapping")
-            for cname, cnode in children.items():
-                walk(str(cname), cnode, scope, chain)
-                for h in groups.get(str(cname), []):
-                    if h not in members:
-                        members.append(h)
-
-        walk("all", top["all"], {}, [])
-        targets = {n: _target(n, v, tuple(memberships[n]), base, source)
-                   for n, v in hosts.items()}
-        return cls(targets, groups, source)
+    @classmethod
+    def from_raw(cls, raw: RawInventory, base: Path | None) -> Inventory:
+        """Targets from what a reader found, with Ansible's variable precedence applied."""
+        depth = raw.depths()
+        memberships = raw.host_groups()
+        targets: dict[str, Target] = {}
+        ignored: dict[tuple[str, str], list[str]] = {}
+        for name, hvars in raw.resolve().items():
+            kept, notes = map_vars(hvars)
+            for var, why in notes.items():
+                ignored.setdefault((var, why), []).append(name)
+            member_of = tuple(sorted(memberships[name], key=lambda g: (depth.get(g, 0), g)))
+            targets[name] = _target(name, kept, member_of, base, raw.source)
+        groups = {g: raw.members(g) for g in raw.groups}
+        lines = []
+        for (var, why), hosts in ignored.items():
+            shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5
+                                            else "")
+            lines.append(f"{raw.source}: {var} on {shown}: {why}")
+        return cls(targets, groups, raw.source, lines)
 
     def get(self, name: str) -> Target:
         """The target called `name`; raises InventoryError naming close matches."""
@@ -186,25 +161,12 @@ class Inventory:
         raise InventoryError(f"no device {name!r} in {self.source}{hint}")
 
     def select(self, spec: str) -> list[Target]:
-        """Targets for a comma list of host names, group names, `role=X` or `all`."""
-        out: list[Target] = []
-        for item in (s.strip() for s in spec.split(",")):
-            if not item:
-                continue
-            if item.startswith("role="):
-                role = item[5:]
-                found = [t for t in self.targets.values() if role in t.roles]
-                if not found:
-                    raise InventoryError(f"no device has role {role!r} in {self.source}")
-            elif item in self.targets:
-                found = [self.targets[item]]
-            elif item in self.groups:
-                found = [self.targets[h] for h in self.groups[item]]
-            else:
-                self.get(item)  # raises with suggestions
-                found = []
-            out += [t for t in found if t not in out]
-        return out
+        """Targets for an Ansible host pattern (see host_patterns), plus `role=X`."""
+        def roles(role: str) -> list[str]:
+            return [t.name for t in self.targets.values() if role in t.roles]
+
+        names = select_hosts(spec, list(self.targets), self.groups, roles, self.source)
+        return [self.targets[n] for n in names]
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready copy kept in the journal, so a resumed run uses the same devices."""

@@ -19,7 +19,14 @@ from .errors import JournalError, RunNotFound
 from .paths import data_dir, private_file
 from .records import Attempt, Backup, EventRecord, RunRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3  # PRAGMA user_version of a journal this runbook writes
+# Forward migrations: MIGRATIONS[n] takes a journal from version n-1 to n. A change to _SCHEMA
+# below (new tables, columns, indexes) needs a migration here too, or existing journals miss it.
+MIGRATIONS: dict[int, str] = {
+    # 1: journals from before versioning (user_version 0, meta 'schema' = '1'): no change.
+    2: "CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);",
+    3: "ALTER TABLE runs ADD COLUMN lock_user TEXT;",  # who holds a run, for handovers
+}
 GENESIS = "0" * 64
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output kept per attempt; the digest covers all of it
 
@@ -33,6 +40,7 @@ CREATE TABLE IF NOT EXISTS runs(
     params TEXT NOT NULL, secret_names TEXT NOT NULL, inventory TEXT NOT NULL,
     user TEXT NOT NULL, hostname TEXT NOT NULL,
     lock_pid INTEGER, lock_host TEXT, lock_at TEXT, lock_user TEXT);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 CREATE TABLE IF NOT EXISTS attempts(
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
     step_id TEXT NOT NULL, target TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -90,6 +98,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path: Path | None = path
+        self.operator = getpass.getuser()  # who runs changes; runbook.toml may name them
         private_file(path)
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10,
@@ -98,12 +107,7 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(_SCHEMA)
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                            (str(SCHEMA_VERSION),))
-            columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
-            if "lock_user" not in columns:  # journals written before handover was recorded
-                self.db.execute("ALTER TABLE runs ADD COLUMN lock_user TEXT")
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"cannot open the run store {path}: {exc}") from None
         for suffix in ("-wal", "-shm"):
@@ -111,6 +115,45 @@ class Journal:
             if side.exists():
                 os.chmod(side, 0o600)
         self._held: set[str] = set()
+
+    def _version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Create a new journal at SCHEMA_VERSION, or bring an older one forward (a copy of it
+        is kept first as journal.db.schemaN); refuse one written by a newer runbook."""
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"{self.path} was written by a newer runbook (journal schema "
+                               f"{version}; this runbook knows up to {SCHEMA_VERSION}): "
+                               "upgrade runbook to use it. The journal was not changed.")
+        if version == SCHEMA_VERSION:
+            return
+        existing = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone()
+        if version == 0 and not existing:
+            self.db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA}"
+                                  f"INSERT OR IGNORE INTO meta VALUES ('schema', "
+                                  f"'{SCHEMA_VERSION}');"
+                                  f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            return
+        version = max(version, 1)
+        copy = self.path.with_name(f"{self.path.name}.schema{version}")
+        if not copy.exists():
+            private_file(copy)
+            target = sqlite3.connect(copy)
+            try:
+                self.db.backup(target)
+            finally:
+                target.close()
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[step]}"
+                                  f"UPDATE meta SET value = '{step}' WHERE key = 'schema';"
+                                  f"PRAGMA user_version = {step}; COMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        """The journal's schema version (PRAGMA user_version)."""
+        return self._version()
 
     @classmethod
     def open(cls, directory: Path | None = None) -> Journal:
@@ -171,7 +214,7 @@ class Journal:
                 " (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, ts, ts, procedure_id, procedure_title, procedure_path, procedure_hash,
                  procedure_text, canonical(params), canonical(secret_names),
-                 canonical(inventory), getpass.getuser(), socket.gethostname()))
+                 canonical(inventory), self.operator, socket.gethostname()))
         return run_id
 
     def _run(self, row: sqlite3.Row) -> RunRecord:

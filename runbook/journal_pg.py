@@ -22,6 +22,7 @@ import psycopg
 
 from .errors import JournalError, RunNotFound
 from .journal import SCHEMA_VERSION, Journal, _alive, now
+from .journal_url import redact_url
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -139,6 +140,7 @@ class PgJournal(Journal):
     def __init__(self, url: str) -> None:  # noqa: D107 - the SQLite __init__ is not called
         self.url = url
         self.path = None
+        self.operator = getpass.getuser()
         try:
             conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory,
                                    application_name="runbook", connect_timeout=10)
@@ -277,9 +279,3 @@ def _lock_parts(key: int) -> tuple[int, int]:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def redact_url(url: str) -> str:
-    """A connection string fit to show: any password replaced by `****`."""
-    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1****@", url)
-    return re.sub(r"(password\s*=\s*)\S+", r"\1****", url)

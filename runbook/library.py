@@ -26,7 +26,7 @@ class Entry:
 
 def root() -> Path:
     """The folder holding the shipped procedures."""
-    return Path(str(resources.files("procedures")))
+    return Path(str(resources.files("runbook.procedures")))
 
 
 def catalogue() -> list[Entry]:

@@ -19,9 +19,11 @@ from .inventory import Inventory
 from .journal import Journal
 
 
-def identity() -> str:
-    """This process's operator identity."""
-    return os.environ.get("RUNBOOK_OPERATOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+def identity(journal: Journal | None = None) -> str:
+    """This process's operator identity: $RUNBOOK_OPERATOR, else the operator name the journal
+    records (runbook.toml's `operator`, else the OS account) at this machine."""
+    name = journal.operator if journal is not None else getpass.getuser()
+    return os.environ.get("RUNBOOK_OPERATOR") or f"{name}@{socket.gethostname()}"
 
 
 def operators(journal: Journal, run_id: str) -> list[str]:
@@ -72,7 +74,7 @@ def approve(journal: Journal, run_id: str, step_id: str, approve_rule: int | str
     Raises UsageError when the step asks for no approval, or when the approver has driven
     the run (nobody approves their own step), or approved it already.
     """
-    who = who or identity()
+    who = who or identity(journal)
     if not needed(approve_rule):
         raise UsageError(f"step {step_id} does not ask for approval")
     if who in operators(journal, run_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from screens.app import create_app
+from runbook.screens.app import create_app
 
 app = create_app(inventory_path=os.environ.get("RUNBOOK_INVENTORY") or None)
 

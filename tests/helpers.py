@@ -37,6 +37,7 @@ def cli_env(data_dir: Path, home: Path, **extra: str) -> dict[str, str]:
     env.update({"RUNBOOK_HOME": str(data_dir), "HOME": str(home), "PYTHONPATH": str(REPO),
                 "PYTHONUNBUFFERED": "1", **extra})
     env.pop("SSH_AUTH_SOCK", None)
+    env.pop("XDG_CONFIG_HOME", None)  # runbook.toml is looked for under the private HOME
     if JOURNAL:
         env["RUNBOOK_JOURNAL"] = JOURNAL
         env.setdefault("RUNBOOK_BACKUP_PASSPHRASE", TEAM_PASSPHRASE)

@@ -6,6 +6,9 @@ import html
 import json
 from typing import Any
 
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+
 from ..errors import UsageError
 from ..redact import MASK
 
@@ -224,70 +227,36 @@ pre{background:#f6f6f6;border:1px solid #ddd;padding:.5em;white-space:pre-wrap;w
 """
 
 
+STATUSES = {"succeeded", "failed", "in_doubt", "rolled_back", "skipped", "pending", "running",
+            "waiting", "aborted", "interrupted"}
+
+
+def _markdown_it() -> MarkdownIt:
+    """CommonMark plus tables; raw HTML in a description is shown as text, never run, and
+    images are not fetched (a record makes no external request)."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+
+    def classes(state: StateCore) -> None:  # colour status cells and mark the steps table
+        tokens = state.tokens
+        for i, tok in enumerate(tokens):
+            if tok.type in ("td_open", "th_open") and i + 1 < len(tokens):
+                text = tokens[i + 1].content.strip()
+                if text in STATUSES:
+                    tok.attrSet("class", text)
+                if tok.type == "th_open" and text == "status":
+                    for back in range(i, -1, -1):
+                        if tokens[back].type == "table_open":
+                            tokens[back].attrSet("class", "steps")
+                            break
+
+    md.core.ruler.push("runbook_classes", classes)
+    return md
+
+
 def to_html(doc: dict[str, Any]) -> str:
     """One self-contained HTML file (inline CSS, no scripts, no external requests)."""
-    body: list[str] = []
-    in_table = False
-    in_pre = False
-    pre: list[str] = []
-    for line in markdown(doc):
-        if line.startswith("```"):
-            if in_pre:
-                body.append("<pre>" + html.escape("\n".join(pre)) + "</pre>")
-                pre, in_pre = [], False
-            else:
-                in_pre = True
-            continue
-        if in_pre:
-            pre.append(line)
-            continue
-        if line.startswith("| "):
-            cells = [c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")]
-            if set("".join(cells)) <= set("- "):
-                continue
-            tag = "td" if in_table else "th"
-            if not in_table:
-                body.append('<table class="steps">' if "status" in cells else "<table>")
-                in_table = True
-            body.append("<tr>" + "".join(f'<{tag} class="{html.escape(c)}">{_inline(c)}</{tag}>'
-                                         for c in cells) + "</tr>")
-            continue
-        if in_table:
-            body.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("- "):
-            body.append(f"<p>&bull; {_inline(line[2:])}</p>")
-        elif line:
-            body.append(f"<p>{_inline(line)}</p>")
-    if in_table:
-        body.append("</table>")
+    body = _markdown_it().render("\n".join(markdown(doc)) + "\n")
     title = html.escape(doc["procedure"]["title"])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{title}</title><style>{CSS}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
-
-
-def _inline(text: str) -> str:
-    """Escape, then turn `code` and **bold** into tags."""
-    out, code, bold = [], False, False
-    i = 0
-    while i < len(text):
-        if text[i] == "`":
-            out.append("</code>" if code else "<code>")
-            code = not code
-            i += 1
-        elif text.startswith("**", i) and not code:
-            out.append("</b>" if bold else "<b>")
-            bold = not bold
-            i += 2
-        else:
-            out.append(html.escape(text[i]))
-            i += 1
-    if code:
-        out.append("</code>")
-    if bold:
-        out.append("</b>")
-    return "".join(out)
+            + body + "</body></html>\n")

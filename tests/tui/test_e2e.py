@@ -16,14 +16,14 @@ from textual.pilot import Pilot
 from textual.widgets import Log, Select, Static
 
 from runbook import Journal
-from screens import create_app
-from screens.export import ExportScreen
-from screens.modals import ConfirmModal, InDoubtModal
-from screens.params import ParamsScreen
-from screens.plan import PlanScreen
-from screens.rollback import RollbackScreen
-from screens.run import RunScreen
-from screens.widgets import CertTable, DecisionBar, Field, StepTable
+from runbook.screens import create_app
+from runbook.screens.export import ExportScreen
+from runbook.screens.modals import ConfirmModal, InDoubtModal
+from runbook.screens.params import ParamsScreen
+from runbook.screens.plan import PlanScreen
+from runbook.screens.rollback import RollbackScreen
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import CertTable, DecisionBar, Field, StepTable
 
 from .conftest import DEMO, HERE, SECRET
 

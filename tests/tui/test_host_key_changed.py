@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.widgets import Button
 
 from runbook.events import HostKeyRejected
-from screens import create_app
-from screens.modals import HostKeyModal
+from runbook.screens import create_app
+from runbook.screens.modals import HostKeyModal
 
 from .conftest import Recorded
 

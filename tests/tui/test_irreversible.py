@@ -8,9 +8,9 @@ from textual.widgets import Log, Static
 
 from runbook.inventory import Inventory
 from runbook.loader import load_procedure_text
-from screens import create_app
-from screens.modals import ConfirmModal
-from screens.rollback import RollbackScreen
+from runbook.screens import create_app
+from runbook.screens.modals import ConfirmModal
+from runbook.screens.rollback import RollbackScreen
 
 from ..helpers import engine_for
 from .test_e2e import until

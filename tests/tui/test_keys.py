@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from screens import create_app
-from screens.home import HomeScreen
-from screens.modals import KeysModal
-from screens.run import RunScreen
+from runbook.screens import create_app
+from runbook.screens.home import HomeScreen
+from runbook.screens.modals import KeysModal
+from runbook.screens.run import RunScreen
 
 from .conftest import Recorded
 

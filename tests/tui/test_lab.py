@@ -8,12 +8,12 @@ from typing import Any
 from textual.widgets import DataTable, Select
 
 from runbook import Journal
-from screens import create_app
-from screens.export import ExportScreen
-from screens.params import ParamsScreen
-from screens.plan import PlanScreen
-from screens.run import RunScreen
-from screens.widgets import Field
+from runbook.screens import create_app
+from runbook.screens.export import ExportScreen
+from runbook.screens.params import ParamsScreen
+from runbook.screens.plan import PlanScreen
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import Field
 
 from .test_e2e import until, waiting
 

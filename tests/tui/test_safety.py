@@ -10,12 +10,12 @@ from textual.widgets import Log, Select, Static
 from runbook import Journal
 from runbook.events import DecisionNeeded
 from runbook.headless import FlagDecider
-from screens import create_app
-from screens.home import HomeScreen
-from screens.modals import ConfirmModal, InDoubtModal, SecretsModal, TypedConfirmModal
-from screens.params import ParamsScreen
-from screens.run import RunScreen
-from screens.widgets import DecisionBar
+from runbook.screens import create_app
+from runbook.screens.home import HomeScreen
+from runbook.screens.modals import ConfirmModal, InDoubtModal, SecretsModal, TypedConfirmModal
+from runbook.screens.params import ParamsScreen
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import DecisionBar
 
 from .conftest import DEMO, HERE, Recorded
 from .test_e2e import until, waiting

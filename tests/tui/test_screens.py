@@ -6,13 +6,13 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Log, Select, Static
 
-from screens import create_app
-from screens.home import HomeScreen
-from screens.modals import HostKeyModal, InDoubtModal
-from screens.params import ParamsScreen
-from screens.plan import PlanScreen
-from screens.run import RunScreen
-from screens.widgets import CertTable, Field, StepTable
+from runbook.screens import create_app
+from runbook.screens.home import HomeScreen
+from runbook.screens.modals import HostKeyModal, InDoubtModal
+from runbook.screens.params import ParamsScreen
+from runbook.screens.plan import PlanScreen
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import CertTable, Field, StepTable
 
 from .conftest import DEMO, Recorded, host_key_request, in_doubt_request
 

@@ -13,14 +13,14 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from runbook.events import DecisionMade, DecisionNeeded, OutputLine, StepFinished, StepStarted
-from screens import create_app
-from screens.decider import modal_for
-from screens.modals import TypedConfirmModal
-from screens.params import ParamsScreen
-from screens.plan import PlanScreen
-from screens.rollback import RollbackScreen
-from screens.run import RunScreen
-from screens.widgets import StepTable
+from runbook.screens import create_app
+from runbook.screens.decider import modal_for
+from runbook.screens.modals import TypedConfirmModal
+from runbook.screens.params import ParamsScreen
+from runbook.screens.plan import PlanScreen
+from runbook.screens.rollback import RollbackScreen
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import StepTable
 
 from .conftest import DEMO, HERE, Recorded, host_key_request, in_doubt_request
 

@@ -11,12 +11,12 @@ from rich.text import Text
 from textual.widgets import DataTable, Log, Select, Static
 
 from runbook import Journal
-from screens import create_app
-from screens.home import HomeScreen
-from screens.modals import TextModal
-from screens.params import ParamsScreen
-from screens.run import RunScreen
-from screens.widgets import StepTable, row_key
+from runbook.screens import create_app
+from runbook.screens.home import HomeScreen
+from runbook.screens.modals import TextModal
+from runbook.screens.params import ParamsScreen
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import StepTable, row_key
 
 from .conftest import Recorded, record_run
 from .test_e2e import until

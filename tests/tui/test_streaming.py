@@ -7,9 +7,9 @@ import asyncio
 from textual.widgets import Log
 
 from runbook.events import OutputLine
-from screens import create_app
-from screens.run import RunScreen
-from screens.widgets import MAX_LINES, StepTable
+from runbook.screens import create_app
+from runbook.screens.run import RunScreen
+from runbook.screens.widgets import MAX_LINES, StepTable
 
 from .conftest import Recorded
 
