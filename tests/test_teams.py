@@ -214,7 +214,7 @@ async def test_the_morning_shift_takes_over_from_another_os_user_on_another_sess
             _share(p, other)
         env = cli_env(b_home / "data", b_home)
         env.pop("RUNBOOK_OPERATOR", None)
-        runuser = [RUNUSER, "-u", other.pw_name, "--", "env",
+        runuser = [RUNUSER, "-u", other.pw_name, "--", "env", "-i",
                    *[f"{k}={v}" for k, v in env.items()]]
 
         async def as_b(*args: str) -> tuple[int, str, str]:
