@@ -100,11 +100,13 @@ CHOICES = {"clavister/cmp-revoke": ["verify", "rerun"]}
 CASES: dict[str, tuple[str, str, Callable[[object], list[str]], Callable[[object], None]]] = {
     "checkpoint/resic-gateway": (
         "gateway-in-cluster", "sic_key=RB_S1,admin_password=RB_S2",
-        lambda lab: ["gateway=gw2", "management=mds1", "gateway_object=gw2",
-                     "domain=Domain1"], resic_done),
+        lambda lab: ["gateway=gw2", "management=mds1",
+                     "gateway_object=GW-Cluster-Member-B", "domain=Domain1",
+                     "cma_ip=192.0.2.10"], resic_done),
     "checkpoint/mds-sic-reset": (
         "gateway-in-cluster", "sic_key=RB_S1,admin_password=RB_S2",
-        lambda lab: ["management=mds1", "domain=Domain1", "domain_ip=192.0.2.10"], mds_done),
+        lambda lab: ["management=mds1", "domain=Domain1", "domain_ip=192.0.2.10",
+                     "gateway_objects=GW-Cluster-Member-A GW-Cluster-Member-B"], mds_done),
     "cisco/fmc-sftunnel-ca-renew": (
         "ftd-tunnel-down", "", lambda lab: ["fmc=fmc1", "fmc_secondary=fmc2"], fmc_done),
     "solaris/ike-cert-replace": (

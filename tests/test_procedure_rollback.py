@@ -116,8 +116,8 @@ async def test_revoke_cannot_be_rolled_back_and_nothing_changes(cos_lab, tmp_pat
 async def test_resic_after_trust_is_not_undone(lab_factory, tmp_path) -> None:
     lab = await lab_factory("gateway-in-cluster")
     secrets = {"sic_key": "abc123-one-time", "admin_password": "Adm1n-pw!"}
-    params = {"gateway": "gw2", "management": "mds1", "gateway_object": "gw2",
-              "domain": "Domain1"}
+    params = {"gateway": "gw2", "management": "mds1", "gateway_object": "GW-Cluster-Member-B",
+              "domain": "Domain1", "cma_ip": "192.0.2.10"}
     final, engine, journal, run_id = await run(lab, tmp_path, "checkpoint/resic-gateway",
                                                params, secrets)
     assert final == "succeeded", journal.get_run(run_id).reason
@@ -140,25 +140,37 @@ async def test_domain_ca_reset_after_the_reset_is_not_undone(lab_factory, tmp_pa
     secrets = {"sic_key": "new-one-time-key", "admin_password": "Adm1n-pw!"}
     final, engine, journal, run_id = await run(
         lab, tmp_path, "checkpoint/mds-sic-reset",
-        {"management": "mds1", "domain": "Domain1", "domain_ip": "192.0.2.10"}, secrets)
+        {"management": "mds1", "domain": "Domain1", "domain_ip": "192.0.2.10",
+         "gateway_objects": "GW-Cluster-Member-A GW-Cluster-Member-B"}, secrets)
     assert final == "succeeded", journal.get_run(run_id).reason
     devices = {n: device(lab.root(n)) for n in ("mds1", "gw1", "gw2")}
 
     with pytest.raises(RollbackRefused) as info:
         await rollback(engine, run_id, secrets)
 
-    assert str(info.value).startswith("step sic-reset (on mds1) cannot be undone: The domain's "
-                                      "old Internal CA is destroyed")
-    assert str(info.value).endswith("To undo only the steps after it, use `runbook rollback "
-                                    "RUN --to gateway-reset`.")
+    # The latest step that cannot be undone is push-certs; nothing after it needs undoing, and
+    # no step whose undoing would restore certificates of the destroyed CA is offered.
+    assert str(info.value).startswith("step push-certs (on mds1) cannot be undone: The gateway's "
+                                      "previous SIC certificate was issued by the Internal CA")
+    assert str(info.value).endswith("No step after it needs undoing.")
+    assert "--to" not in str(info.value)
+    for target in ("gateway-reset", "cpd-restart", "push-certs"):
+        with pytest.raises(RollbackRefused):
+            await rollback(engine, run_id, secrets, to_step=target)
     assert {n: device(lab.root(n)) for n in devices} == devices
+    # The domain's CA files were saved before `fwm sic_reset` replaced them.
+    saved = {Path(b.path).name: b for b in journal.backups(run_id) if b.step_id == "backup-ca"}
+    assert set(saved) == {"InternalCA.db", "InternalCA.NDB"}
+    ica = lab.root("mds1") / checkpoint.ica_dir("Domain1").lstrip("/")
+    assert hashlib.sha256((ica / "InternalCA.db").read_bytes()).hexdigest() != \
+        saved["InternalCA.db"].sha256
 
 
 async def test_the_backout_plan_says_what_cannot_be_undone(lab_factory) -> None:
     lab = await lab_factory("healthy")
     path = resolve("checkpoint/resic-gateway")
-    params = {"gateway": "gw2", "management": "mds1", "gateway_object": "gw2",
-              "domain": "Domain1"}
+    params = {"gateway": "gw2", "management": "mds1", "gateway_object": "GW-Cluster-Member-B",
+              "domain": "Domain1", "cma_ip": "192.0.2.10"}
     plan = build_plan(load_procedure(path), procedure_hash(path.read_text()), str(path), params,
                       Inventory.load(lab.inventory_path))
     text = render(plan, "md")
