@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..conditions import ConditionError, evaluate
 from ..model import ManualStep, Procedure
 from ..params import resolve
 from ..template import Value, render
@@ -29,6 +30,8 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
             targets = [values[step.target].value]
         elif step.foreach:
             targets = list(values[step.foreach].value)
+        if step.when and not _may_run(step.when, procedure, values):
+            targets = []  # e.g. `fmc_secondary != None` without a secondary: nothing to show
         rows = []
         for t in targets:
             vals = dict(values)
@@ -62,6 +65,16 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
                           "description": procedure.description},
             "params": {n: (placeholders.get(n) or _shown(v.value)) for n, v in values.items()},
             "steps": steps}
+
+
+def _may_run(when: str, procedure: Procedure, values: Mapping[str, Value]) -> bool:
+    """False only when `when` is false on the parameters alone (captures come later)."""
+    env: dict[str, Any] = {n: None for n in procedure.params}
+    env.update({k: v.value for k, v in values.items()})
+    try:
+        return bool(evaluate(when, env))
+    except (ConditionError, KeyError, TypeError):
+        return True
 
 
 def _shown(value: Any) -> Any:
