@@ -164,3 +164,13 @@ async def test_secondary_ca_alone_expired_is_renewed_for_the_ftds(lab_factory, t
         assert cisco.handshake(lab.root("fmc2"), sec, lab.spec(ftd)) is None, ftd
     skipped = [k for k, a in journal.latest_attempts(run_id).items() if k[0] == "generate"]
     assert all(journal.latest_attempts(run_id)[k].status == "skipped" for k in skipped)
+
+
+async def test_without_the_hotfix_nothing_changes(lab_factory, tmp_path) -> None:
+    lab = await lab_factory("healthy")
+    (lab.root("fmc1") / ".lab/bin/generate_certs.pl").unlink()  # no hotfix: no script
+    before = files(lab, "fmc1")
+    state_, _, journal, run_id, _ = await renew(lab, tmp_path)
+    assert state_ == "failed"
+    assert journal.get_run(run_id).reason.startswith("step hotfix on fmc1 failed")
+    assert files(lab, "fmc1") == before

@@ -95,6 +95,9 @@ async def test_update_rolls_back_to_the_previous_certificate(cos_lab, tmp_path) 
 
     assert device(root) == before
     assert (root / "files/cl_newkey.pem").stat().st_mode & 0o777 == 0o600
+    # The object holds what was bound: the restored files were bound again, not only put back.
+    bound = state.read(root)["active"]["Certificate:cmp/clcert"]["Loaded"]
+    assert bound == hashlib.sha256((root / "files/cl_newcert.der").read_bytes()).hexdigest()[:16]
 
 
 async def test_revoke_cannot_be_rolled_back_and_nothing_changes(cos_lab, tmp_path) -> None:
