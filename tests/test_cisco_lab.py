@@ -174,3 +174,22 @@ async def test_without_the_hotfix_nothing_changes(lab_factory, tmp_path) -> None
     assert state_ == "failed"
     assert journal.get_run(run_id).reason.startswith("step hotfix on fmc1 failed")
     assert files(lab, "fmc1") == before
+
+
+async def test_secondary_with_its_tunnel_down_gets_the_primary_files_by_hand(lab_factory,
+                                                                             tmp_path) -> None:
+    """The document's HA scenario 1: the secondary is a peer of the primary; when its tunnel is
+    down, generate_certs.pl cannot push to it and the files are copied by hand."""
+    lab = await lab_factory("fmc-ca-expired")
+    with state.change(lab.root("fmc1")) as st:
+        st["peers"]["fmc2"]["established"] = False
+    primary = lab.spec("fmc1")["uuid"]
+
+    state_, engine, journal, run_id, _ = await renew(
+        lab, tmp_path, params={"fmc": "fmc1", "fmc_secondary": "fmc2"})
+
+    assert state_ == "succeeded", journal.get_run(run_id).reason
+    new_ca = lab.root("fmc1") / "etc/sf/ca_root/cacert.pem"
+    assert openssl_verify(new_ca, cisco.peer_dir(lab.root("fmc2"), primary) / "sftunnel-cert.pem")
+    assert cisco.handshake(lab.root("fmc1"), primary, lab.spec("fmc2")) is None
+    assert journal.latest_attempts(run_id)[("copy-secondary-cert", "fmc2")].status == "succeeded"
