@@ -91,7 +91,7 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
 def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
     """Secrets from environment variables named by the user, else asked without echo."""
     mapping = parse_params(env_map)
-    unknown = sorted(set(mapping) - set(names))
+    unknown = sorted(set(mapping) - set(names) - access_secret_names())
     if unknown:
         raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
                          f"not take as secrets ({', '.join(names) or 'none'})")
@@ -111,7 +111,33 @@ def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
     return secrets
 
 
-def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
+def access_secret_names() -> set[str]:
+    """The passwords access profiles climb with (`--secret-env expert_password=VAR` works)."""
+    from . import access
+    return {s for n in access.names() for s in access.platform(n).secrets}
+
+
+def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
+    """How the transport gets a climb's password the inventory does not give: from the
+    variable `--secret-env` names, else asked without echo (None without a terminal)."""
+    mapping = parse_params(env_map)
+
+    def ask(target: str, secret: str) -> str | None:
+        if secret in mapping:
+            value = os.environ.get(mapping[secret])
+            if value is None:
+                raise UsageError(f"secret {secret!r}: environment variable {mapping[secret]} "
+                                 "is not set")
+            return value
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{secret} for {target} (secret, not echoed): ")
+        return None
+
+    return ask
+
+
+def make_engine(ctx: Ctx, journal: Journal, decider: Any, secret_env: tuple[str, ...] = ()
+                ) -> Any:
     """An engine whose transport verifies host keys against known_hosts and our trust file."""
     from .engine import Engine
     from .hostkeys import HostKeyStore
@@ -119,8 +145,14 @@ def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
     from .transport import Transport
 
     store = HostKeyStore(ctx.data_dir)
-    engine = Engine(journal, decider,
-                    transport_factory=lambda inv: Transport(inv, store),
+    ask = access_asker(secret_env)
+
+    def transport(inv: Any) -> Transport:
+        t = Transport(inv, store)
+        t.ask_secret = ask
+        return t
+
+    engine = Engine(journal, decider, transport_factory=transport,
                     inventory_from_snapshot=Inventory.from_snapshot)
     return engine
 
@@ -263,7 +295,7 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
         secrets = read_secrets(proc.secret_params, secret_env)
         journal = ctx.journal()
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         run_id = engine.create(proc, text, str(path), parse_params(param), secrets, inv)
         return journal, engine, run_id, secrets
 
@@ -286,7 +318,7 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
         rec = journal.get_run(run)
         secrets = read_secrets(rec.secret_names, secret_env)
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), in_doubt,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         return journal, engine, rec.id, secrets
 
     try:

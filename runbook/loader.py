@@ -108,7 +108,7 @@ def load_procedure_text(text: str, name: str = "<procedure>", strict: bool = Fal
         procedure = Procedure.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, data, marks, name) from None
-    check_semantics(procedure, data, marks, name)
+    check_semantics(procedure, data, marks, name, text)
     if strict:
         from .evidence import problems
 

@@ -108,6 +108,7 @@ async def rollback(engine: Any, run_id: str, secrets: Mapping[str, str], *,
     run = engine.load(rec.id, secrets)
     journal.lock(rec.id)
     engine.transport = engine.transport_factory(run.inventory)
+    engine.transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
     try:
         failed = await undo(engine, run, to_step=to_step, only_step=only_step, force=force)
         if failed:
