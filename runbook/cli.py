@@ -352,8 +352,11 @@ def open_cmd(ctx: Ctx, run: str) -> None:
 
 @main.command("validate")
 @click.argument("files", nargs=-1, required=True, shell_complete=procedures)
+@click.option("--strict", is_flag=True,
+              help="Also refuse output patterns without evidence (a quoted sample and its "
+                   "source).")
 @click.pass_obj
-def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
+def validate_cmd(ctx: Ctx, files: tuple[str, ...], strict: bool) -> None:
     """Check procedure files; print FILE:LINE:COL: message for each problem (with --json, a
     list of {file, line, column, message}: `[]` when all are clean)."""
     from .errors import ProcedureError
@@ -362,7 +365,7 @@ def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
     problems: list[dict[str, Any]] = []
     for f in files:
         try:
-            p = load_procedure(library.resolve(f))
+            p = load_procedure(library.resolve(f), strict=strict)
             if not ctx.as_json:
                 click.echo(f"{f}: ok ({p.id}, {len(p.steps)} steps)")
         except ProcedureError as exc:
