@@ -21,7 +21,7 @@ from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal
 from .paths import data_dir, private_file
 
-IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
+IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort", "wait", "kill"]
 
 
 class Ctx:

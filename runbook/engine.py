@@ -31,6 +31,7 @@ from .events import (
     Notice,
     OutputLine,
     OutputLines,
+    RemoteStarted,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -131,6 +132,7 @@ class Engine:
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
+        self._running: dict[str, tuple[str, str, int]] = {}  # device -> (run, step, attempt)
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -233,6 +235,7 @@ class Engine:
         run = self.load(rec.id, secrets)
         self.journal.lock(rec.id)
         self.transport = self.transport_factory(run.inventory)
+        self.transport.on_remote_start = self._remote_started
         self._files = {}
         self._connected: set[str] = set()
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
@@ -247,6 +250,12 @@ class Engine:
             await self.transport.close()
             self.journal.unlock_files(rec.id)
             self.journal.unlock(rec.id)
+
+    def _remote_started(self, target: str, pgid: int) -> None:
+        """Journal the process group of a step's command, so a resume can look for it."""
+        if target in self._running:
+            run_id, step_id, attempt = self._running[target]
+            self.emit(RemoteStarted(run_id, step_id, target, attempt, pgid))
 
     async def _drive(self, run: LoadedRun) -> tuple[str, str]:
         for a in self.journal.latest_attempts(run.id).values():
@@ -444,6 +453,8 @@ class Engine:
         ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
                           self.emit, extra)
         started = time.monotonic()
+        if name:
+            self._running[name] = (run.id, step.id, a.attempt)
         try:
             outcome = await RUNNERS[step.kind](ctx, rendered.text)
         except TransportError as exc:
@@ -455,6 +466,8 @@ class Engine:
         except RunbookError as exc:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))
+        finally:
+            self._running.pop(name or "", None)
         if saved and outcome.status != "in_doubt" and not isinstance(step, BackupStep):
             try:
                 await record_after(self.journal, self.files(target), saved)

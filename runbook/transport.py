@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +13,9 @@ import asyncssh
 from .errors import HostKeyError, TransportError
 from .hostkeys import HostKeyStore, fingerprint
 from .inventory import Inventory, Target
+from .orphans import PID_MARK, watchdog_enabled, wrap
 
 LINE_PIECE = 64 * 1024
-PID_MARK = "\x1erunbook-pgid"
 OnLine = Callable[[str, str], None]
 OnLines = Callable[[str, list[str]], None]
 
@@ -119,6 +118,8 @@ class Transport:
         self._sftp: dict[str, asyncssh.SFTPClient] = {}
         self._offered: dict[str, asyncssh.SSHKey] = {}
         self._opened: set[str] = set()
+        # told (device name, process group) as each POSIX command starts; the engine journals it
+        self.on_remote_start: Callable[[str, int], None] | None = None
 
     def target(self, name: str) -> Target:
         """The inventory target, or an ad-hoc one for `user@host:port`."""
@@ -226,11 +227,12 @@ class Transport:
         """
         conn = await self.connect(name)
         started = time.monotonic()
-        posix = str(self.target(name).vars.get("runbook_shell", "posix")) == "posix"
+        target = self.target(name)
+        posix = str(target.vars.get("runbook_shell", "posix")) == "posix"
         # On a POSIX shell the command first says its process group, so that a timeout can
-        # kill the whole group even where the server ignores SSH signals (OpenSSH for root).
-        remote = f"printf '{PID_MARK} %s\\n' $$; eval {shlex.quote(command)}" if posix \
-            else command
+        # kill the whole group even where the server ignores SSH signals (OpenSSH for root),
+        # and a watchdog stops it if the session dies under it (see orphans.py).
+        remote = wrap(command, watchdog_enabled(target)) if posix else command
         try:
             proc = await conn.create_process(remote, encoding=None)
         except (asyncssh.ChannelOpenError, ConnectionError, asyncssh.DisconnectError) as exc:
@@ -244,6 +246,8 @@ class Transport:
             if posix and not pgid and stream == "stdout" and lines[0].startswith(PID_MARK):
                 pgid.append(int(lines[0].split()[1]))
                 lines = lines[1:]
+                if self.on_remote_start is not None:
+                    self.on_remote_start(name, pgid[0])
             if lines and on_lines is not None:
                 on_lines(stream, lines)
             elif on_line is not None:
