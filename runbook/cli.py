@@ -18,8 +18,8 @@ import click
 from . import library
 from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
-from .journal import Journal
-from .paths import data_dir, private_file
+from .journal import Journal, run_holder, shown_state
+from .paths import DiskFull, data_dir, disk_full, private_file
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort", "wait", "kill"]
 
@@ -46,6 +46,8 @@ def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     """Print one line for the user; a bug goes to a private log with its traceback."""
     if isinstance(exc, RunbookError):
         click.echo(f"runbook: {exc.title}: {exc}", err=True)
+        if isinstance(exc, DiskFull):
+            _log(ctx, f"{exc.title}: {exc}\n")  # when even that fits
         return exc.exit_code
     log = None
     try:
@@ -59,7 +61,18 @@ def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     return 70
 
 
-def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
+def _log(ctx: Ctx | None, text: str) -> None:
+    """Append to the private runbook.log, if at all possible."""
+    try:
+        log = private_file((ctx.data_dir if ctx else data_dir()) / "runbook.log")
+        with open(log, "a") as fh:
+            fh.write(text)
+    except Exception:  # noqa: BLE001 - reporting must never fail
+        pass
+
+
+def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]],
+              run_id: str | None = None) -> int:
     """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly and leave the run resumable."""
 
     async def main() -> int:
@@ -72,8 +85,8 @@ def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        click.echo("runbook: interrupted; the run can be resumed with `runbook resume RUN`",
-                   err=True)
+        click.echo(f"runbook: interrupted; the run can be resumed with `runbook resume "
+                   f"{run_id or 'RUN'}`", err=True)
         return 130
 
 
@@ -299,9 +312,12 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
 
 def _guarded(ctx: Ctx, start: Callable[[], tuple[Journal, Any, str, dict[str, str]]]) -> int:
     journal = None
+    run_id: str | None = None
     try:
         journal, engine, run_id, secrets = start()
-        return run_async(ctx, lambda: execute(ctx, engine, run_id, secrets))
+        return run_async(ctx, lambda: execute(ctx, engine, run_id, secrets), run_id)
+    except DiskFull as exc:
+        return fail(disk_full(exc.where, run_id) if exc.where else exc, ctx)
     except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
         return fail(exc, ctx)
     finally:
@@ -316,7 +332,7 @@ def runs_cmd(ctx: Ctx) -> None:
     try:
         journal = ctx.journal()
         runs = sorted(journal.list_runs(), key=lambda r: (r.finished, r.created_at[::-1]))
-        rows = [{"id": r.id, "state": r.state, "procedure": r.procedure_id,
+        rows = [{"id": r.id, "state": shown_state(r), "procedure": r.procedure_id,
                  "created_at": r.created_at, "reason": r.reason} for r in runs]
         ctx.emit(rows, "\n".join(f"{r['id']:22} {r['state']:11} {r['procedure']:32} "
                                  f"{r['created_at'][:19]}" for r in rows) or "no runs yet")
@@ -334,11 +350,18 @@ def show_cmd(ctx: Ctx, run: str) -> None:
         rec = journal.get_run(run)
         engine = make_engine(ctx, journal, FlagDecider())
         rows = engine.view(rec.id)
-        head = (f"run {rec.id}: {rec.procedure_title} ({rec.procedure_id})\nstate: {rec.state}"
-                + (f" — {rec.reason}" if rec.reason else ""))
+        state, holder = shown_state(rec), run_holder(rec)
+        why = rec.reason
+        if state == "interrupted":
+            why = (f"no process runs it any more; `runbook resume {rec.id}` continues it"
+                   " (a step it was running is in doubt)")
+        elif holder:
+            why = f"held by {holder}" + (f"; {why}" if why else "")
+        head = (f"run {rec.id}: {rec.procedure_title} ({rec.procedure_id})\nstate: {state}"
+                + (f" — {why}" if why else ""))
         body = "\n".join(f"  {v.status:11} {v.step_id:28} {v.target or '':12} {v.reason}"
                          for v in rows)
-        ctx.emit({"run": rec.id, "state": rec.state, "reason": rec.reason,
+        ctx.emit({"run": rec.id, "state": state, "held_by": holder, "reason": rec.reason,
                   "params": rec.params, "steps": [v.__dict__ for v in rows]}, head + "\n" + body)
     except Exception as exc:  # noqa: BLE001
         sys.exit(fail(exc, ctx))

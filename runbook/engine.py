@@ -43,6 +43,7 @@ from .journal import Journal
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
 from .params import resolve, storable
+from .paths import DiskFull, disk_full, is_disk_full
 from .records import Backup
 from .redact import Redactor
 from .remote import RemoteFiles
@@ -208,8 +209,14 @@ class Engine:
 
     def comment(self, run_id: str, text: str, step_id: str | None = None,
                 target: str | None = None) -> None:
-        """Add an operator's comment to the run's record."""
+        """Add an operator's comment to the run's record; refuses a step the run does not have."""
         rec = self.journal.get_run(run_id)
+        if step_id is not None:
+            procedure = load_procedure_text(rec.procedure_text, rec.procedure_path)
+            known = [s.id for s in procedure.steps]
+            if step_id not in known:
+                raise UsageError(f"run {rec.id} has no step {step_id!r}; its steps are "
+                                 f"{', '.join(known)}")
         self.emit(Comment(rec.id, text, step_id, target))
 
     def skip(self, run_id: str, step_id: str, target: str | None, reason: str) -> None:
@@ -242,14 +249,22 @@ class Engine:
         try:
             self.journal.set_run_state(rec.id, "running")
             self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
-            state, reason = await self._drive(run)
+            try:
+                state, reason = await self._drive(run)
+            except OSError as exc:  # a backup blob could not be written, ...
+                if is_disk_full(exc):
+                    raise disk_full(self.journal.path.parent) from None
+                raise
             self.journal.set_run_state(rec.id, state, reason)
             self.emit(RunFinished(rec.id, state, reason))  # type: ignore[arg-type]
             return state
         finally:
             await self.transport.close()
-            self.journal.unlock_files(rec.id)
-            self.journal.unlock(rec.id)
+            try:
+                self.journal.unlock_files(rec.id)
+                self.journal.unlock(rec.id)
+            except JournalError:  # e.g. the disk is full: a dead holder's lock counts as free
+                pass
 
     def _remote_started(self, target: str, pgid: int) -> None:
         """Journal the process group of a step's command, so a resume can look for it."""
@@ -463,6 +478,8 @@ class Engine:
         except asyncio.CancelledError:
             output.flush()
             raise
+        except DiskFull:
+            raise  # nothing more can be journaled: the attempt stays `running`, in doubt
         except RunbookError as exc:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))

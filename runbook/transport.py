@@ -278,7 +278,7 @@ class Transport:
             self._conns.pop(name, None)
             raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                  "running; it may or may not have taken effect") from None
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or a callback failed (the disk is full): stop it
             await self._stop(proc, conn, pgid)
             raise
         if proc.exit_status is None and proc.exit_signal is None:
