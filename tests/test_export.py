@@ -212,3 +212,39 @@ async def test_a_record_without_its_seal_is_not_intact(ssh_device, tmp_path) -> 
     dest.write_text(json.dumps(record))
     code, out, err = await cli(["verify-record", str(dest)], env)
     assert code == 1 and "not sealed" in err
+
+
+async def test_signed_record_verifies_only_with_its_key(ssh_device, tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    run_id, env = await finished_run(ssh_device, tmp_path)
+    keys = {}
+    for who in ("mine", "other"):
+        key = Ed25519PrivateKey.generate()
+        (tmp_path / f"{who}.pem").write_bytes(key.private_bytes(
+            ser.Encoding.PEM, ser.PrivateFormat.PKCS8,
+            ser.BestAvailableEncryption(b"pass phrase")))
+        (tmp_path / f"{who}.pub").write_bytes(key.public_key().public_bytes(
+            ser.Encoding.OpenSSH, ser.PublicFormat.OpenSSH))
+        keys[who] = str(tmp_path / f"{who}.pub")
+    dest = tmp_path / "record.json"
+    code, out, err = await cli(["export", run_id, "--format", "json", "-o", str(dest),
+                                "--sign-key", str(tmp_path / "mine.pem")],
+                               {**env, "RUNBOOK_SIGN_PASSPHRASE": "pass phrase"})
+    assert code == 0, err
+    record = json.loads(dest.read_text())
+    schema = json.loads(resources.files("runbook").joinpath("record.schema.json").read_text())
+    jsonschema.validate(record, schema)
+
+    code, out, err = await cli(["verify-record", str(dest), "--key", keys["mine"]], env)
+    assert code == 0 and "signed by SHA256:" in out, err
+    code, out, err = await cli(["verify-record", str(dest)], env)
+    assert code == 0 and "not checked (give --key)" in out
+    code, out, err = await cli(["verify-record", str(dest), "--key", keys["other"]], env)
+    assert code == 1 and "not by the given key" in err
+
+    record["signature"]["value"] = record["signature"]["value"][::-1]
+    dest.write_text(json.dumps(record))
+    code, out, err = await cli(["verify-record", str(dest), "--key", keys["mine"]], env)
+    assert code == 1 and "section signature does not match" in err

@@ -17,7 +17,7 @@ from ..redact import MASK
 FORMAT = "runbook-change-record"
 VERSION = 1
 SEAL = "record_sealed"  # the event that carries the digest of every section of the record
-UNSEALED = ("events", "chain")  # covered by the hash chain itself
+UNSEALED = ("events", "chain", "signature")  # the chain covers itself; a signature, the head
 HEAD_LINES = 40
 TAIL_LINES = 40
 
