@@ -8,7 +8,8 @@ laptop that lost power) the command runs on. Two defences:
   When it is gone while the command still runs, the loop sends TERM to the command's process
   group, then KILL after 5 s. It never outlives the command by more than a second, holds none
   of the command's file descriptors, and is off with the inventory variable
-  `runbook_watchdog: false` (or where `runbook_shell` is not posix);
+  `runbook_watchdog: false` (or where `runbook_shell` is not posix). Where the session
+  process belongs to another user (no right to signal it), the watchdog steps aside at once;
 - the check: each started remote command journals its process group (a `remote_started`
   event). When a run is resumed with that step in doubt, the group is looked up on the device
   (`ps`); if it still runs, the operator waits for it, kills it, or leaves it — never starts
@@ -29,7 +30,10 @@ KILL_GRACE = 5  # seconds between TERM and KILL, on the device and on resume
 POLL = 1.0  # seconds between two looks at a remote process group
 REUSE_SLACK = 120  # seconds: a group older than its attempt by more is someone else's
 
-WATCHDOG = ("(trap '' TERM; while kill -0 $$ 2>/dev/null; do kill -0 $PPID 2>/dev/null || "
+# `kill -0 $PPID` failing at the start means no right to signal the session process (a server
+# whose session runs as another user): the watchdog then cannot tell and steps aside.
+WATCHDOG = ("(trap '' TERM; kill -0 $PPID 2>/dev/null || exit 0; "
+            "while kill -0 $$ 2>/dev/null; do kill -0 $PPID 2>/dev/null || "
             f"{{ kill -TERM -- -$$; sleep {KILL_GRACE}; kill -KILL -- -$$; exit; }}; sleep 1; "
             "done) </dev/null >/dev/null 2>&1 &")
 _PRELUDE = f"printf '{PID_MARK} %s\\n' $$;"

@@ -4,6 +4,9 @@ OpenSSH does not stop a command when its client dies. With the watchdog off (as 
 cannot run it) the command lives on, and a resume must see it: `rerun` is refused, `wait` lets
 it finish and verifies (one effect), `kill` stops it (no effect). With the watchdog on, the
 command dies with its client.
+
+The slow command runs until the test creates a `release` file (not for a fixed 5 s), so that
+"still running" never depends on how loaded the machine is; its effect comes at its end.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ steps:
     title: Slow change
     kind: run
     target: dev
-    timeout: 120
-    command: "sleep 5; echo effect >> ROOT/counter"
+    timeout: 60
+    command: "until [ -e ROOT/release ]; do sleep 0.1; done; echo effect >> ROOT/counter"
     verify: "grep -q effect ROOT/counter"
   - {id: after, title: After, kind: run, target: dev, command: "echo after >> ROOT/after"}
 """
@@ -104,7 +107,9 @@ async def test_rerun_is_refused_while_the_command_runs_and_wait_gives_one_effect
     assert code == 4, out + err
     assert f"still running on {sshd.name}, pid group {pgid}, for" in out + err
     assert "--in-doubt wait" in out + err and "Traceback" not in out + err
+    assert not counter.exists()
 
+    (sshd.root / "release").touch()
     code, out, err = await cli(["resume", run_id, "--in-doubt", "wait"], env)
     assert code == 0, out + err
     assert counter.read_text() == "effect\n"  # exactly one effect: no second copy ever ran
@@ -119,6 +124,7 @@ async def test_kill_stops_the_command_before_its_effect(sshd, tmp_path) -> None:
     assert code == 4, out + err  # killed; what next is the operator's call
     assert "stopped on the device (TERM, then KILL)" in out + err
     assert not group_alive(pgid)
+    (sshd.root / "release").touch()
     assert not counter.exists()  # no effect, and none can come any more
 
     code, out, err = await cli(["resume", run_id, "--in-doubt", "rerun"], env)
@@ -213,3 +219,16 @@ async def test_random_kill_campaign_ends_with_byte_identical_rollbacks(sshd, tmp
         for name, data in originals.items():
             assert (sshd.root / name).read_bytes() == data, f"{name} after run {run_id}"
     assert kills == kills_wanted and runs >= 1
+
+
+def test_ps_output_is_read_by_group_and_age_without_zombies() -> None:
+    from runbook.orphans import etime_seconds, unwrap, wrap
+
+    assert [etime_seconds(t) for t in ("00:07", "03:02", "01:00:00", "2-00:00:01")] == \
+        [7, 182, 3600, 172801]
+    ps = (" 4711  4711    03:02 S\n 4711  4712    03:01 S\n 4711  4713    00:01 Z\n"
+          "    1     1 9-00:00:00 S\n")
+    assert parse_ps(ps, 4711) == [(4711, 182), (4712, 181)]
+    assert parse_ps(ps, 999) == []
+    for watchdog in (True, False):
+        assert unwrap(wrap("echo 'a b'; x=$(id)", watchdog)) == "echo 'a b'; x=$(id)"
