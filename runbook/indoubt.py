@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "rollback", "stop", "abort")
 STILL_RUNNING_CHOICES = ("wait", "kill", "stop", "abort")
 VERIFY_FAILED = "; its verify command did not succeed."
+UNCHECKED = " runbook could not check whether it still runs on the device"
 
 
 def remote_groups(engine: Engine, run_id: str, a: Attempt) -> list[int]:
@@ -57,7 +58,7 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
         f"Step {a.step_id}{where} was running `{a.command}` when the run was "
         "interrupted; it may or may not have taken effect."
     )
-    stop = await _orphan(engine, run, a, step, prompt)
+    stop = await _orphan(engine, run, a, step)
     if isinstance(stop, tuple):
         return stop
     if stop == "verified":
@@ -66,6 +67,10 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
     choices = [c for c in IN_DOUBT_CHOICES if c != "verify" or step.verify]
     if stop.endswith(VERIFY_FAILED):
         choices.remove("verify")
+    unchecked = ""
+    if stop.startswith(UNCHECKED):
+        choices.remove("rerun")
+        unchecked = f";{UNCHECKED} (rerun is refused until it can)"
     why_not_verify = "" if step.verify else (
         f" Step {a.step_id} has no `verify` command, so verify cannot decide.")
     no_verify = "" if step.verify else " (it has no verify command, so verify cannot decide)"
@@ -108,7 +113,7 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
         if answer == "stop":
             return "in_doubt", (
                 f"step {a.step_id}{where} is in doubt: it was running "
-                f"`{a.command}` when the run was interrupted{no_verify}; resume with "
+                f"`{a.command}` when the run was interrupted{no_verify}{unchecked}; resume with "
                 f"--in-doubt {'|'.join(c for c in choices if c != 'stop')}"
             )
         if await verify(engine, run, step, a):
@@ -119,8 +124,8 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
         prompt += " Its verify command did not succeed."
 
 
-async def _orphan(engine: Engine, run: LoadedRun, a: Attempt, step: StepBase,
-                  prompt: str) -> tuple[str, str] | str:
+async def _orphan(engine: Engine, run: LoadedRun, a: Attempt,
+                  step: StepBase) -> tuple[str, str] | str:
     """Deal with the attempt's command if it still runs on the device.
 
     Returns a stop state, "verified" (it ended and its verify command succeeded), or a
@@ -128,10 +133,8 @@ async def _orphan(engine: Engine, run: LoadedRun, a: Attempt, step: StepBase,
     where = f" on {a.target}" if a.target else ""
     try:
         group = await still_running(engine, run, a)
-    except (TransportError, LookupError) as exc:
-        return "in_doubt", (f"step {a.step_id}{where} is in doubt and runbook cannot tell "
-                            f"whether its command still runs on the device ({exc}); resume "
-                            "when the device answers")
+    except (TransportError, LookupError) as exc:  # rerun is refused: it might still run
+        return f"{UNCHECKED} ({run.redactor(str(exc))}), so it cannot be run again now."
     if group is None:
         return ""
     procs = RemoteProcesses(engine.transport, group.target)

@@ -232,3 +232,18 @@ def test_ps_output_is_read_by_group_and_age_without_zombies() -> None:
     assert parse_ps(ps, 999) == []
     for watchdog in (True, False):
         assert unwrap(wrap("echo 'a b'; x=$(id)", watchdog)) == "echo 'a b'; x=$(id)"
+
+
+async def test_rerun_is_refused_when_the_device_cannot_be_checked(ssh_device, tmp_path) -> None:
+    """The device is down on resume: whether the command still runs is unknown, so no rerun;
+    the other choices stay open."""
+    from .test_kill_resume import start_and_kill
+
+    run_id, env = await start_and_kill(ssh_device, tmp_path)
+    await ssh_device.server.stop()
+
+    code, out, err = await cli(["resume", run_id, "--in-doubt", "rerun"], env)
+
+    assert code == 4, out + err
+    assert "could not check whether it still runs on the device" in out + err
+    assert "(rerun is refused until it can); resume with --in-doubt skip|done|verify" in out + err
