@@ -19,7 +19,7 @@ from . import library
 from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal, run_holder, shown_state
-from .paths import DiskFull, data_dir, disk_full, private_file
+from .paths import DiskFull, data_dir, disk_full, is_disk_full, private_file
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort", "wait", "kill"]
 
@@ -44,6 +44,8 @@ class Ctx:
 
 def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     """Print one line for the user; a bug goes to a private log with its traceback."""
+    if isinstance(exc, OSError) and is_disk_full(exc):  # e.g. a backup could not be stored
+        exc = disk_full(ctx.data_dir if ctx else data_dir())
     if isinstance(exc, RunbookError):
         click.echo(f"runbook: {exc.title}: {exc}", err=True)
         if isinstance(exc, DiskFull):
@@ -316,8 +318,11 @@ def _guarded(ctx: Ctx, start: Callable[[], tuple[Journal, Any, str, dict[str, st
     try:
         journal, engine, run_id, secrets = start()
         return run_async(ctx, lambda: execute(ctx, engine, run_id, secrets), run_id)
-    except DiskFull as exc:
-        return fail(disk_full(exc.where, run_id) if exc.where else exc, ctx)
+    except (DiskFull, OSError) as exc:
+        if isinstance(exc, OSError) and not is_disk_full(exc):
+            return fail(exc, ctx)
+        where = exc.where if isinstance(exc, DiskFull) else None
+        return fail(disk_full(where or ctx.data_dir, run_id), ctx)
     except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
         return fail(exc, ctx)
     finally:

@@ -31,7 +31,6 @@ from .events import (
     Notice,
     OutputLine,
     OutputLines,
-    RemoteStarted,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -42,8 +41,9 @@ from .indoubt import settle
 from .journal import Journal
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
+from .orphans import StartedCommands
 from .params import resolve, storable
-from .paths import DiskFull, disk_full, is_disk_full
+from .paths import DiskFull
 from .records import Backup
 from .redact import Redactor
 from .remote import RemoteFiles
@@ -133,7 +133,7 @@ class Engine:
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
-        self._running: dict[str, tuple[str, str, int]] = {}  # device -> (run, step, attempt)
+        self.started = StartedCommands(self.emit)  # journals each command's process group
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -211,12 +211,10 @@ class Engine:
                 target: str | None = None) -> None:
         """Add an operator's comment to the run's record; refuses a step the run does not have."""
         rec = self.journal.get_run(run_id)
-        if step_id is not None:
-            procedure = load_procedure_text(rec.procedure_text, rec.procedure_path)
-            known = [s.id for s in procedure.steps]
-            if step_id not in known:
-                raise UsageError(f"run {rec.id} has no step {step_id!r}; its steps are "
-                                 f"{', '.join(known)}")
+        steps = load_procedure_text(rec.procedure_text, rec.procedure_path).steps
+        if step_id is not None and step_id not in (known := [s.id for s in steps]):
+            raise UsageError(f"run {rec.id} has no step {step_id!r}; its steps are "
+                             f"{', '.join(known)}")
         self.emit(Comment(rec.id, text, step_id, target))
 
     def skip(self, run_id: str, step_id: str, target: str | None, reason: str) -> None:
@@ -242,35 +240,21 @@ class Engine:
         run = self.load(rec.id, secrets)
         self.journal.lock(rec.id)
         self.transport = self.transport_factory(run.inventory)
-        self.transport.on_remote_start = self._remote_started
+        self.transport.on_remote_start = self.started
         self._files = {}
         self._connected: set[str] = set()
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
         try:
             self.journal.set_run_state(rec.id, "running")
             self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
-            try:
-                state, reason = await self._drive(run)
-            except OSError as exc:  # a backup blob could not be written, ...
-                if is_disk_full(exc):
-                    raise disk_full(self.journal.path.parent) from None
-                raise
+            state, reason = await self._drive(run)
             self.journal.set_run_state(rec.id, state, reason)
             self.emit(RunFinished(rec.id, state, reason))  # type: ignore[arg-type]
             return state
         finally:
             await self.transport.close()
-            try:
-                self.journal.unlock_files(rec.id)
-                self.journal.unlock(rec.id)
-            except JournalError:  # e.g. the disk is full: a dead holder's lock counts as free
-                pass
-
-    def _remote_started(self, target: str, pgid: int) -> None:
-        """Journal the process group of a step's command, so a resume can look for it."""
-        if target in self._running:
-            run_id, step_id, attempt = self._running[target]
-            self.emit(RemoteStarted(run_id, step_id, target, attempt, pgid))
+            self.journal.unlock_files(rec.id)  # on a full disk these fail: a dead process's
+            self.journal.unlock(rec.id)  # locks count as free anyway
 
     async def _drive(self, run: LoadedRun) -> tuple[str, str]:
         for a in self.journal.latest_attempts(run.id).values():
@@ -447,7 +431,7 @@ class Engine:
         if target is not None:
             try:
                 saved = await self._save(run, step, target)
-            except JournalError as exc:
+            except JournalError as exc:  # not DiskFull: that stops the run
                 self.emit(Notice(run.id, str(exc), "error", step.id, name))
                 return Outcome("failed", None, f"{exc}; the step was not started")
             except TransportError as exc:
@@ -468,8 +452,7 @@ class Engine:
         ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
                           self.emit, extra)
         started = time.monotonic()
-        if name:
-            self._running[name] = (run.id, step.id, a.attempt)
+        self.started.now[name or ""] = (run.id, step.id, a.attempt)
         try:
             outcome = await RUNNERS[step.kind](ctx, rendered.text)
         except TransportError as exc:
@@ -484,7 +467,7 @@ class Engine:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))
         finally:
-            self._running.pop(name or "", None)
+            self.started.now.pop(name or "", None)
         if saved and outcome.status != "in_doubt" and not isinstance(step, BackupStep):
             try:
                 await record_after(self.journal, self.files(target), saved)

@@ -21,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from .events import Event, RemoteStarted
 
 PID_MARK = "\x1erunbook-pgid"
 KILL_GRACE = 5  # seconds between TERM and KILL, on the device and on resume
@@ -58,6 +61,20 @@ def watchdog_enabled(target: Any) -> bool:
     """Whether the target's inventory lets runbook start the watchdog (default: yes)."""
     value = getattr(target, "vars", {}).get("runbook_watchdog", True)
     return str(value).strip().lower() not in ("false", "no", "0", "off")
+
+
+class StartedCommands:
+    """Journals the process group each step's command reports as it starts (a chained
+    `remote_started` event), so that a resume can look for it on the device."""
+
+    def __init__(self, emit: Callable[[Event], None]) -> None:
+        self.emit = emit
+        self.now: dict[str, tuple[str, str, int]] = {}  # device -> (run, step, attempt)
+
+    def __call__(self, target: str, pgid: int) -> None:
+        if target in self.now:
+            run_id, step_id, attempt = self.now[target]
+            self.emit(RemoteStarted(run_id, step_id, target, attempt, pgid))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import JournalError, RunbookError
+from .errors import RunbookError
 
 ENV_HOME = "RUNBOOK_HOME"
 
@@ -22,8 +22,9 @@ class UnsafeDirectory(RunbookError):
     exit_code = 6
 
 
-class DiskFull(JournalError):
-    """The disk holding the data directory is full: nothing more can be journaled."""
+class DiskFull(RunbookError):
+    """The disk holding the data directory is full: nothing more can be journaled. Not a
+    JournalError on purpose: those fail one step, this one stops the run."""
 
     title = "disk full"
     exit_code = 6
