@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from .backups import BackupStore, record_after, take
 from .conditions import evaluate
+from .delivery import handover
 from .errors import HostKeyError, JournalError, RunbookError, TransportError, UsageError
 from .events import (
     BackupTaken,
@@ -416,7 +417,8 @@ class Engine:
         name = _name(target)
         values = run.template_values(target)
         command = getattr(step, "command", None)
-        rendered = render(command, values) if command else render(describe(step), values, "text")
+        handed = handover(step, values, _posix(target)) if command else None
+        rendered = handed.command if handed else render(describe(step), values, "text")
         run.redactor.add(rendered.secrets)
         match = [render(p, values, "regex").text for p in step.expect.match]
         not_match = [render(p, values, "regex").text for p in step.expect.not_match]
@@ -448,7 +450,8 @@ class Engine:
         extra = {"backups": saved, "journal": self.journal, "store": self.store,
                  "connect": lambda t: self._connect(run, t), "files_for": self.files,
                  "captures": run.captures,
-                 "files": self.files(target) if target else None}
+                 "files": self.files(target) if target else None,
+                 "stdin": handed.stdin if handed else None}
         ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
                           self.emit, extra)
         started = time.monotonic()
@@ -485,6 +488,10 @@ class Engine:
         self.emit(StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
                                outcome.exit_status, time.monotonic() - started, outcome.reason))
         return outcome
+
+
+def _posix(target: Any) -> bool:
+    return str(getattr(target, "vars", {}).get("runbook_shell", "posix")) == "posix"
 
 
 def describe(step: StepBase) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..delivery import handover
 from ..model import ManualStep, Procedure
 from ..params import resolve
 from ..template import Value, render
@@ -44,7 +45,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
                 modifies.append(render(step.path, vals, "text").text)  # type: ignore[attr-defined]
             rows.append({
                 "target": getattr(t, "name", None),
-                "command": render(command, vals).text if command else None,
+                "command": handover(step, vals).command.text if command else None,
                 "backups": modifies,
                 "rollback": [render(c, vals).text for c in step.rollback],
                 "verify": render(step.verify, vals).text if step.verify else None})
