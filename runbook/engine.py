@@ -45,7 +45,7 @@ from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, Ste
 from .orphans import StartedCommands
 from .params import resolve, storable
 from .paths import DiskFull
-from .records import Backup
+from .records import Backup, StepView
 from .redact import Redactor
 from .remote import RemoteFiles
 from .steps import RUNNERS
@@ -96,22 +96,6 @@ class LoadedRun:
             out.setdefault(name, None)  # optional params left out compare equal to None
         out.update(self.captures)
         return out
-
-
-@dataclass(frozen=True)
-class StepView:
-    """One row of a run's step list, for `runbook show` and the TUI."""
-
-    step_id: str
-    title: str
-    kind: str
-    target: str | None
-    status: str
-    attempt: int = 0
-    started_at: str | None = None
-    finished_at: str | None = None
-    exit_status: int | None = None
-    reason: str = ""
 
 
 def _name(target: Any) -> str | None:
