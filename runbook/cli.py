@@ -103,10 +103,12 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
-    """Secrets from environment variables named by the user, else asked without echo."""
+def read_secrets(names: list[str], env_map: tuple[str, ...],
+                 also: set[str] | None = None) -> dict[str, str]:
+    """Secrets from environment variables named by the user, else asked without echo.
+    `also`: names the inventory declares for logging in (read when connecting)."""
     mapping = parse_params(env_map)
-    unknown = sorted(set(mapping) - set(names))
+    unknown = sorted(set(mapping) - set(names) - access_secret_names() - (also or set()))
     if unknown:
         raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
                          f"not take as secrets ({', '.join(names) or 'none'})")
@@ -126,16 +128,62 @@ def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
     return secrets
 
 
-def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
-    """An engine whose transport verifies host keys against known_hosts and our trust file."""
+def login_secret_names(inventory: Any) -> set[str]:
+    """Secret names an inventory (or a run's inventory snapshot) declares for logging in."""
+    from .sshauth import connection_secret_names
+
+    if isinstance(inventory, dict):
+        hosts = [h.get("vars", {}) for h in inventory.get("hosts", {}).values()]
+    else:
+        hosts = [t.vars for t in inventory.targets.values()] if inventory else []
+    return connection_secret_names(hosts)
+
+
+def access_secret_names() -> set[str]:
+    """The passwords access profiles climb with (`--secret-env expert_password=VAR` works)."""
+    from . import access
+    return {s for n in access.names() for s in access.platform(n).secrets}
+
+
+def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
+    """How the transport gets a climb's password the inventory does not give: from the
+    variable `--secret-env` names, else asked without echo (None without a terminal)."""
+    mapping = parse_params(env_map)
+
+    def ask(target: str, secret: str) -> str | None:
+        if secret in mapping:
+            value = os.environ.get(mapping[secret])
+            if value is None:
+                raise UsageError(f"secret {secret!r}: environment variable {mapping[secret]} "
+                                 "is not set")
+            return value
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{secret} for {target} (secret, not echoed): ")
+        return None
+
+    return ask
+
+
+def make_engine(ctx: Ctx, journal: Journal, decider: Any,
+                secret_env: tuple[str, ...] = ()) -> Any:
+    """An engine whose transport verifies host keys against known_hosts and our trust file,
+    and reads login and climb secrets from `secret_env` (else asks without echo)."""
     from .engine import Engine
     from .hostkeys import HostKeyStore
     from .inventory import Inventory
+    from .sshauth import ConnectionSecrets
     from .transport import Transport
 
     store = HostKeyStore(ctx.data_dir)
-    engine = Engine(journal, decider,
-                    transport_factory=lambda inv: Transport(inv, store),
+    ask = access_asker(secret_env)
+    logins = ConnectionSecrets(parse_params(secret_env))
+
+    def transport(inv: Any) -> Transport:
+        t = Transport(inv, store, secrets=logins)
+        t.ask_secret = ask
+        return t
+
+    engine = Engine(journal, decider, transport_factory=transport,
                     inventory_from_snapshot=Inventory.from_snapshot)
     return engine
 
@@ -272,10 +320,10 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
         proc = load_procedure(path)
         text = Path(path).read_text()
         inv = Inventory.load(inventory) if inventory else None
-        secrets = read_secrets(proc.secret_params, secret_env)
+        secrets = read_secrets(proc.secret_params, secret_env, login_secret_names(inv))
         journal = ctx.journal()
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         run_id = engine.create(proc, text, str(path), parse_params(param), secrets, inv)
         return journal, engine, run_id, secrets
 
@@ -296,9 +344,9 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
-        secrets = read_secrets(rec.secret_names, secret_env)
+        secrets = read_secrets(rec.secret_names, secret_env, login_secret_names(rec.inventory))
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), in_doubt,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         return journal, engine, rec.id, secrets
 
     try:
@@ -403,4 +451,4 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     sys.exit(0 if code == 130 else code)
 
 
-from . import cli_records  # noqa: E402,F401 - registers rollback, export, plan, ...
+from . import cli_backups, cli_records  # noqa: E402,F401 - register their commands

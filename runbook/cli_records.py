@@ -9,7 +9,16 @@ from pathlib import Path
 import click
 
 from . import library
-from .cli import Ctx, fail, main, make_engine, parse_params, read_secrets, run_async
+from .cli import (
+    Ctx,
+    fail,
+    login_secret_names,
+    main,
+    make_engine,
+    parse_params,
+    read_secrets,
+    run_async,
+)
 from .errors import UsageError
 from .headless import FlagDecider, Printer
 from .journal import Journal
@@ -47,8 +56,9 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
     def start() -> tuple[Journal, object, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
-        secrets = read_secrets(rec.secret_names, secret_env)
-        engine = make_engine(ctx, journal, FlagDecider(accept_new_host_key=accept_new_host_key))
+        secrets = read_secrets(rec.secret_names, secret_env, login_secret_names(rec.inventory))
+        engine = make_engine(ctx, journal, FlagDecider(accept_new_host_key=accept_new_host_key),
+                             secret_env)
         return journal, engine, rec.id, secrets
 
     async def go(engine: object, run_id: str, secrets: dict[str, str]) -> int:

@@ -226,6 +226,7 @@ class Engine:
         self.journal.lock(rec.id)
         self.transport = self.transport_factory(run.inventory)
         self.transport.on_remote_start = self.started
+        self.transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
         self._files = {}
         self._connected: set[str] = set()
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
@@ -354,14 +355,17 @@ class Engine:
                                         self.transport.host_key_fingerprint(target.name)))
                 return
             except HostKeyError as err:
+                host, port = err.host or target.host, err.port or target.port
                 if err.changed:
-                    self.emit(HostKeyRejected(run.id, target.name, target.host, target.port,
+                    self.emit(HostKeyRejected(run.id, err.target, host, port,
                                               err.fingerprint, list(err.known)))
                     raise
+                if err.strict:
+                    raise
                 answer = await self._ask(
-                    run, "host_key", f"{target.name} offers an unknown host key "
+                    run, "host_key", f"{err.where or target.name} offers an unknown host key "
                     f"{err.fingerprint}. Trust it?", ["accept", "refuse"], None, target.name,
-                    fingerprint=err.fingerprint, host=target.host, port=target.port)
+                    fingerprint=err.fingerprint, host=host, port=port)
                 if answer != "accept":
                     raise
                 self.transport.trust(err)

@@ -7,7 +7,10 @@ from typing import Any
 
 import asyncssh
 
+from .errors import HostKeyError
 from .paths import private_file
+
+GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 
 
 def fingerprint(key: asyncssh.SSHKey) -> str:
@@ -33,11 +36,20 @@ class HostKeyStore:
         self.user_file = user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
 
     def files(self, target: Any) -> list[Path]:
-        """The known_hosts files that apply to `target` and exist."""
-        paths = [self.user_file, self.trust_file]
+        """The known_hosts files that apply to `target` and exist.
+
+        A host whose ssh config names `UserKnownHostsFile` / `GlobalKnownHostsFile` uses those
+        instead of `~/.ssh/known_hosts` / `/etc/ssh/ssh_known_hosts`, as OpenSSH does; runbook's
+        trust file and pinned keys always apply.
+        """
+        user = getattr(target, "user_known_hosts", None)
+        glob = getattr(target, "global_known_hosts", None)
+        paths = [Path(p) for p in user] if user is not None else [self.user_file]
+        paths += [Path(p) for p in glob] if glob is not None else [GLOBAL_KNOWN_HOSTS]
+        paths.append(self.trust_file)
         if getattr(target, "known_hosts", None):
             paths.append(Path(target.known_hosts))
-        return [p for p in paths if p.is_file()]
+        return [p for p in paths if p.name.lower() != "none" and p.is_file()]
 
     def known_hosts(self, target: Any) -> asyncssh.SSHKnownHosts:
         """All trusted entries, as one asyncssh known_hosts object."""
@@ -58,3 +70,25 @@ class HostKeyStore:
         line = key.export_public_key("openssh").decode().strip()
         with open(self.trust_file, "a") as fh:
             fh.write(f"{host_pattern(target.host, target.port)} {line}\n")
+
+
+def host_key_error(hop: Any, key: asyncssh.SSHKey, trusted: list[asyncssh.SSHKey]
+                   ) -> HostKeyError:
+    """The error for a key `hop` (a device or a jump host) offered that is not trusted."""
+    where, fp = hop.where(), fingerprint(key)
+    known = [fingerprint(k) for k in trusted]
+    common = {"target": hop.name, "fingerprint": fp, "where": where, "host": hop.host,
+              "port": hop.port}
+    if known:
+        return HostKeyError(
+            f"{where}: HOST KEY CHANGED: it now offers {fp} but {', '.join(known)} is "
+            "trusted. This could be an attack (someone in the middle) or a rebuilt "
+            "device; nothing was sent. Verify the new key out of band before removing "
+            "the old one.", known=known, **common)
+    if hop.strict:
+        return HostKeyError(
+            f"{where}: unknown host key {fp}, and the ssh config says "
+            "StrictHostKeyChecking yes for it: add the key to a known_hosts file after "
+            "checking its fingerprint on the host", strict=True, **common)
+    return HostKeyError(f"{where}: unknown host key {fp}; not trusted yet (accept it "
+                        "only after checking the fingerprint on the host)", **common)

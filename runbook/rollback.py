@@ -108,6 +108,7 @@ async def rollback(engine: Any, run_id: str, secrets: Mapping[str, str], *,
     run = engine.load(rec.id, secrets)
     journal.lock(rec.id)
     engine.transport = engine.transport_factory(run.inventory)
+    engine.transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
     try:
         failed = await undo(engine, run, to_step=to_step, only_step=only_step, force=force)
         if failed:
@@ -145,6 +146,10 @@ async def undo(engine: Any, run: Any, *, to_step: str | None = None,
     ids = {s.id for s in steps}
     backups = [b for b in all_backups if b.step_id in ids]
     _refuse_irreversible(run.procedure, steps, latest, backups)
+    # Every backup to restore is decrypted and verified first: a missing or wrong backup key
+    # is found before anything on a device changes.
+    store.check([b.sha256 for b in backups if b.sha256 and b.restored_at is None
+                 and b.state in ("present", "dir")])
     engine.emit(RollbackStarted(run.id, [s.id for s in steps], force))
     await _preflight(engine, run, backups, remote, force)
     done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run.id)
