@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalError, RunNotFound
-from .paths import data_dir, private_file
+from .paths import data_dir, disk_full, is_disk_full, private_file
 from .records import Attempt, Backup, EventRecord, RunRecord
 
 SCHEMA_VERSION = 2  # PRAGMA user_version of a journal this runbook writes
@@ -95,7 +95,12 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.operator = getpass.getuser()  # who runs changes; runbook.toml may name them
-        private_file(path)
+        try:
+            private_file(path)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(path.parent) from None
+            raise
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10,
                                       check_same_thread=False)
@@ -105,6 +110,8 @@ class Journal:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise disk_full(path.parent) from None
             raise JournalError(f"cannot open the run store {path}: {exc}") from None
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)
@@ -170,14 +177,32 @@ class Journal:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that commits on success (durably: synchronous=FULL)."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """A write transaction that commits on success (durably: synchronous=FULL).
+
+        A full disk raises DiskFull (one line, exit 6); the transaction is rolled back, so
+        the journal keeps its last committed state and the run can be resumed."""
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full(exc):
+                raise disk_full(self.path.parent) from None
             raise
-        self.db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:  # SQLite may have rolled back on its own (SQLITE_FULL does)
+            pass
 
     # ---- runs ------------------------------------------------------------------------------
 
@@ -233,6 +258,11 @@ class Journal:
                        (state, reason, now(), run_id))
 
     # ---- locks -----------------------------------------------------------------------------
+
+    def holder(self, run_id: str) -> str | None:
+        """Who holds the run now ("process 123 on host since ..."), or None when no live
+        process does (a process on another machine counts as live: it cannot be checked)."""
+        return run_holder(self.get_run(run_id))
 
     def lock(self, run_id: str) -> None:
         """Take the run for this process; raises JournalError if a live process holds it."""
@@ -419,6 +449,25 @@ class Journal:
     def integrity(self) -> str:
         """SQLite's own integrity check ('ok' when sound)."""
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def run_holder(rec: RunRecord) -> str | None:
+    """Who holds the run per its lock ("process 123 on host since ..."), or None when no live
+    process does. A process on another machine counts as live: it cannot be checked."""
+    pid, host = rec.lock_pid, rec.lock_host
+    if not pid:
+        return None
+    if host == socket.gethostname() and not _alive(pid):
+        return None
+    return f"process {pid} on {host} since {(rec.lock_at or '')[:19]}"
+
+
+def shown_state(rec: RunRecord) -> str:
+    """The run's state for people: `interrupted` for a run journaled as running that no live
+    process holds (killed, stopped by a signal, the machine lost power, the disk filled)."""
+    if rec.state == "running" and run_holder(rec) is None:
+        return "interrupted"
+    return rec.state
 
 
 def verify_chain(events: list[EventRecord] | list[dict[str, Any]]) -> int | None:
