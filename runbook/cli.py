@@ -23,12 +23,12 @@ from .errors import RunbookError, UsageError
 from .headless import EXIT_CODES, FlagDecider, Printer
 from .journal import Journal
 from .journals import open_journal
-from .paths import data_dir, private_file
+from .paths import DiskFull, data_dir, disk_full, is_disk_full, private_file
 from .records import FINISHED
 from .secret_sources import cli_sources
 from .secret_sources import resolve as resolve_secrets
 
-IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
+IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort", "wait", "kill"]
 
 
 class Ctx:
@@ -86,7 +86,11 @@ def say_error(title: str, message: str, code: int, ctx: Ctx | None,
 
 def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     """Print one line for the user; a bug goes to a private log with its traceback."""
+    if isinstance(exc, OSError) and is_disk_full(exc):  # e.g. a backup could not be stored
+        exc = disk_full(ctx.data_dir if ctx else data_dir())
     if isinstance(exc, RunbookError):
+        if isinstance(exc, DiskFull):
+            _log(ctx, f"{exc.title}: {exc}\n")  # when even that fits
         return say_error(exc.title, str(exc), exc.exit_code, ctx)
     log = None
     try:
@@ -99,7 +103,18 @@ def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
     return say_error("internal error", f"{type(exc).__name__}: {exc}{where}", 70, ctx)
 
 
-def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
+def _log(ctx: Ctx | None, text: str) -> None:
+    """Append to the private runbook.log, if at all possible."""
+    try:
+        log = private_file((ctx.data_dir if ctx else data_dir()) / "runbook.log")
+        with open(log, "a") as fh:
+            fh.write(text)
+    except Exception:  # noqa: BLE001 - reporting must never fail
+        pass
+
+
+def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]],
+              run_id: str | None = None) -> int:
     """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly and leave the run resumable."""
 
     async def main() -> int:
@@ -112,8 +127,8 @@ def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        click.echo("runbook: interrupted; the run can be resumed with `runbook resume RUN`",
-                   err=True)
+        click.echo(f"runbook: interrupted; the run can be resumed with `runbook resume "
+                   f"{run_id or 'RUN'}`", err=True)
         return 130
 
 
@@ -359,8 +374,11 @@ def open_cmd(ctx: Ctx, run: str) -> None:
 
 @main.command("validate")
 @click.argument("files", nargs=-1, required=True, shell_complete=procedures)
+@click.option("--strict", is_flag=True,
+              help="Also refuse output patterns without evidence (a quoted sample and its "
+                   "source).")
 @click.pass_obj
-def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
+def validate_cmd(ctx: Ctx, files: tuple[str, ...], strict: bool) -> None:
     """Check procedure files; print FILE:LINE:COL: message for each problem (with --json, a
     list of {file, line, column, message}: `[]` when all are clean)."""
     from .errors import ProcedureError
@@ -369,7 +387,7 @@ def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
     problems: list[dict[str, Any]] = []
     for f in files:
         try:
-            p = load_procedure(library.resolve(f))
+            p = load_procedure(library.resolve(f), strict=strict)
             if not ctx.as_json:
                 click.echo(f"{f}: ok ({p.id}, {len(p.steps)} steps)")
         except ProcedureError as exc:
@@ -474,9 +492,15 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, take_over: bool,
 
 def _guarded(ctx: Ctx, start: Callable[[], tuple[Journal, Any, str, dict[str, str]]]) -> int:
     journal = None
+    run_id: str | None = None
     try:
         journal, engine, run_id, secrets = start()
-        return run_async(ctx, lambda: execute(ctx, engine, run_id, secrets))
+        return run_async(ctx, lambda: execute(ctx, engine, run_id, secrets), run_id)
+    except (DiskFull, OSError) as exc:
+        if isinstance(exc, OSError) and not is_disk_full(exc):
+            return fail(exc, ctx)
+        where = exc.where if isinstance(exc, DiskFull) else None
+        return fail(disk_full(where or ctx.data_dir, run_id), ctx)
     except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
         return fail(exc, ctx)
     finally:
@@ -491,7 +515,7 @@ def runs_cmd(ctx: Ctx) -> None:
     try:
         journal = ctx.journal()
         runs = sorted(journal.list_runs(), key=lambda r: (r.finished, r.created_at[::-1]))
-        rows = [{"id": r.id, "state": r.state, "procedure": r.procedure_id,
+        rows = [{"id": r.id, "state": journal.shown_state(r), "procedure": r.procedure_id,
                  "created_at": r.created_at, "reason": r.reason,
                  "held_by": None if r.finished else journal.holder(r.id)} for r in runs]
         ctx.emit(rows, "\n".join(
@@ -513,11 +537,18 @@ def show_cmd(ctx: Ctx, run: str) -> None:
         rec = journal.get_run(run)
         engine = make_engine(ctx, journal, FlagDecider())
         rows = engine.view(rec.id)
-        head = (f"run {rec.id}: {rec.procedure_title} ({rec.procedure_id})\nstate: {rec.state}"
-                + (f" — {rec.reason}" if rec.reason else ""))
+        state, holder = journal.shown_state(rec), journal.holder(rec.id)
+        why = rec.reason
+        if state == "interrupted":
+            why = (f"no process runs it any more; `runbook resume {rec.id}` continues it"
+                   " (a step it was running is in doubt)")
+        elif holder:
+            why = f"held by {holder}" + (f"; {why}" if why else "")
+        head = (f"run {rec.id}: {rec.procedure_title} ({rec.procedure_id})\nstate: {state}"
+                + (f" — {why}" if why else ""))
         body = "\n".join(f"  {v.status:11} {v.step_id:28} {v.target or '':12} {v.reason}"
                          for v in rows)
-        ctx.emit({"run": rec.id, "state": rec.state, "reason": rec.reason,
+        ctx.emit({"run": rec.id, "state": state, "held_by": holder, "reason": rec.reason,
                   "params": rec.params, "steps": [v.__dict__ for v in rows]}, head + "\n" + body)
     except Exception as exc:  # noqa: BLE001
         sys.exit(fail(exc, ctx))

@@ -85,15 +85,23 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
 @click.argument("run", shell_complete=run_ids)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write here (mode 0600) instead of stdout.")
+@click.option("--sign-key", metavar="KEYFILE", help="Sign the JSON record with this Ed25519 "
+              "private key (PEM or OpenSSH; passphrase from $RUNBOOK_SIGN_PASSPHRASE or asked).")
 @click.pass_obj
-def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None) -> None:
+def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None, sign_key: str | None) -> None:
     """Write RUN's change record: who, where, when, what, outputs, backups, decisions."""
     from .export import build_record, render
+    from .export.sign import load_private, sign
 
     try:
+        if sign_key and fmt != "json":
+            raise UsageError("--sign-key needs --format json (the signed form of a record)")
+        key = load_private(sign_key) if sign_key else None
         journal = ctx.journal()
         logs = Path(output + ".logs") if output else None
         record = build_record(journal, journal.get_run(run).id, logs)
+        if key is not None:
+            sign(record, key)
         write_out(render(record, fmt), output)
     except Exception as exc:  # noqa: BLE001
         sys.exit(fail(exc, ctx))
@@ -125,20 +133,35 @@ def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, 
 
 @main.command("verify-record")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_file", metavar="PUBKEY", help="Also require a valid signature by "
+              "this Ed25519 public key (PEM, or an OpenSSH `ssh-ed25519` line).")
 @click.pass_obj
-def verify_record_cmd(ctx: Ctx, file: str) -> None:
-    """Check the hash chain of an exported JSON record; name the first broken event."""
+def verify_record_cmd(ctx: Ctx, file: str, key_file: str | None) -> None:
+    """Check an exported JSON record whole: its hash chain, the seal at its end and every
+    section against the seal (and its signature with --key); name what was changed."""
     from .export import verify_record
+    from .export.sign import check, load_public
 
     try:
         record = json.loads(Path(file).read_text())
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+        public = load_public(key_file) if key_file else None
     except (ValueError, OSError) as exc:
         sys.exit(fail(UsageError(f"{file}: not a JSON change record ({exc})"), ctx))
+    except UsageError as exc:
+        sys.exit(fail(exc, ctx))
     problem = verify_record(record)
+    if problem is None and public is not None:
+        problem = check(record, public)
     if problem:
         click.echo(f"runbook: record NOT intact: {problem}", err=True)
         sys.exit(1)
-    click.echo(f"record intact: {len(record['events'])} events, head {record['chain']['head']}")
+    signed = record.get("signature") if isinstance(record.get("signature"), dict) else None
+    how = (f", signed by {signed.get('key')}" if public is not None and signed else
+           f", signature by {signed.get('key')} not checked (give --key)" if signed else "")
+    click.echo(f"record intact: {len(record['events'])} events, head {record['chain']['head']}"
+               f"{how}")
 
 
 @main.command("comment")

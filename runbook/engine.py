@@ -45,8 +45,10 @@ from .inventory import Inventory
 from .journal import Journal
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
+from .orphans import StartedCommands
 from .params import resolve, storable
-from .records import Backup
+from .paths import DiskFull
+from .records import Backup, StepView
 from .redact import Redactor
 from .remote import RemoteFiles
 from .rollout import allowed_failures, batches
@@ -100,22 +102,6 @@ class LoadedRun:
         return out
 
 
-@dataclass(frozen=True)
-class StepView:
-    """One row of a run's step list, for `runbook show` and the TUI."""
-
-    step_id: str
-    title: str
-    kind: str
-    target: str | None
-    status: str
-    attempt: int = 0
-    started_at: str | None = None
-    finished_at: str | None = None
-    exit_status: int | None = None
-    reason: str = ""
-
-
 def _name(target: Any) -> str | None:
     return getattr(target, "name", None)
 
@@ -139,6 +125,7 @@ class Engine:
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
         self.local_inventory: Inventory | None = None  # this workstation's, on a handover
         self.default_concurrency: int | None = None  # fan-out for steps that set none
+        self.started = StartedCommands(self.emit)  # journals each command's process group
 
     # ---- events ----------------------------------------------------------------------------
 
@@ -224,8 +211,12 @@ class Engine:
 
     def comment(self, run_id: str, text: str, step_id: str | None = None,
                 target: str | None = None) -> None:
-        """Add an operator's comment to the run's record."""
+        """Add an operator's comment to the run's record; refuses a step the run does not have."""
         rec = self.journal.get_run(run_id)
+        steps = load_procedure_text(rec.procedure_text, rec.procedure_path).steps
+        if step_id is not None and step_id not in (known := [s.id for s in steps]):
+            raise UsageError(f"run {rec.id} has no step {step_id!r}; its steps are "
+                             f"{', '.join(known)}")
         self.emit(Comment(rec.id, text, step_id, target))
 
     def skip(self, run_id: str, step_id: str, target: str | None, reason: str) -> None:
@@ -267,6 +258,7 @@ class Engine:
         run = self.load(rec.id, secrets)
         self.journal.lock(rec.id)
         self.transport = self.transport_factory(run.inventory)
+        self.transport.on_remote_start = self.started
         self.transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
         self._files = {}
         self._connected: set[str] = set()
@@ -280,8 +272,8 @@ class Engine:
             return state
         finally:
             await self.transport.close()
-            self.journal.unlock_files(rec.id)
-            self.journal.unlock(rec.id)
+            self.journal.unlock_files(rec.id)  # on a full disk these fail: a dead process's
+            self.journal.unlock(rec.id)  # locks count as free anyway
 
     async def _hand_over(self, run: LoadedRun) -> tuple[str, str] | None:
         """Record who drives the run now; taking over from another operator is confirmed."""
@@ -555,7 +547,7 @@ class Engine:
         if target is not None:
             try:
                 saved = await self._save(run, step, target)
-            except JournalError as exc:
+            except JournalError as exc:  # not DiskFull: that stops the run
                 self.emit(Notice(run.id, str(exc), "error", step.id, name))
                 return Outcome("failed", None, f"{exc}; the step was not started")
             except TransportError as exc:
@@ -579,6 +571,7 @@ class Engine:
         ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
                           self.emit, extra)
         started = time.monotonic()
+        self.started.now[name or ""] = (run.id, step.id, a.attempt)
         try:
             outcome = await RUNNERS[step.kind](ctx, rendered.text)
         except TransportError as exc:
@@ -587,9 +580,13 @@ class Engine:
         except asyncio.CancelledError:
             output.flush()
             raise
+        except DiskFull:
+            raise  # nothing more can be journaled: the attempt stays `running`, in doubt
         except RunbookError as exc:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))
+        finally:
+            self.started.now.pop(name or "", None)
         if saved and outcome.status != "in_doubt" and not isinstance(step, BackupStep):
             try:
                 await record_after(self.journal, self.files(target), saved)

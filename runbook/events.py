@@ -216,3 +216,13 @@ class HostKeyRejected(Event):
     port: int
     fingerprint: str
     known: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RemoteStarted(Event):
+    """A step's command started on a device in process group `pgid` (looked up on resume)."""
+
+    step_id: str
+    target: str | None
+    attempt: int
+    pgid: int

@@ -35,6 +35,9 @@ class FlagDecider:
       (or any step of a critical procedure) only with `--confirm STEP`;
     - manual steps: done only with `--confirm STEP`, else the run waits (exit 3);
     - in-doubt steps: the `--in-doubt` choice, else the run stops and says why (exit 4);
+      `wait` waits for a command still running on the device, then verifies; `kill` stops
+      it, then the run stops (exit 4) for the operator to decide; `rerun` is refused
+      (exit 4) while the command still runs;
     - unknown host keys: accepted only with `--accept-new-host-key`;
     - a run another operator drove: taken over only with `--take-over`.
     """
@@ -60,7 +63,10 @@ class FlagDecider:
             case "manual":
                 return "done" if request.step_id in self.confirmed else "wait"
             case "in_doubt":
-                return self.in_doubt if self.in_doubt in choices else "stop"
+                pick = self.in_doubt
+                if pick == "wait" and "wait" not in choices:
+                    pick = "verify"  # nothing runs any more: waiting is over, verify decides
+                return pick if pick in choices else "stop"
             case "host_key":
                 return "accept" if self.accept_new_host_key else "refuse"
             case "take_over":

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .errors import TransportError
 from .events import Notice, OutputLine, StepFinished
 from .model import StepBase
+from .orphans import KILL_GRACE, RemoteGroup, RemoteProcesses, duration, since
 from .records import Attempt
 from .template import render
 
@@ -14,6 +16,31 @@ if TYPE_CHECKING:
     from .engine import Engine, LoadedRun
 
 IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "rollback", "stop", "abort")
+STILL_RUNNING_CHOICES = ("wait", "kill", "stop", "abort")
+VERIFY_FAILED = "; its verify command did not succeed."
+UNCHECKED = " runbook could not check whether it still runs on the device"
+
+
+def remote_groups(engine: Engine, run_id: str, a: Attempt) -> list[int]:
+    """The process groups journaled for attempt `a` (newest last)."""
+    return [int(e.data["pgid"]) for e in engine.journal.events(run_id)
+            if e.kind == "remote_started" and e.step_id == a.step_id
+            and e.target == a.target and e.data.get("attempt") == a.attempt]
+
+
+async def still_running(engine: Engine, run: LoadedRun, a: Attempt) -> RemoteGroup | None:
+    """The attempt's command if it still runs on the device; raises TransportError/LookupError
+    when that cannot be told."""
+    groups = remote_groups(engine, run.id, a)
+    if not groups or not a.target:
+        return None
+    await engine._connect(run, run.inventory.get(a.target))
+    procs = RemoteProcesses(engine.transport, a.target)
+    for pgid in reversed(groups):
+        found = await procs.find(pgid, a.started_at)
+        if found is not None:
+            return found
+    return None
 
 
 async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] | None:
@@ -26,17 +53,32 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
             )
         )
     step = run.procedure.step(a.step_id)
-    choices = [c for c in IN_DOUBT_CHOICES if c != "verify" or step.verify]
     where = f" on {a.target}" if a.target else ""
     prompt = (
         f"Step {a.step_id}{where} was running `{a.command}` when the run was "
         "interrupted; it may or may not have taken effect."
     )
+    stop = await _orphan(engine, run, a, step)
+    if isinstance(stop, tuple):
+        return stop
+    if stop == "verified":
+        return None
+    prompt += stop
+    choices = [c for c in IN_DOUBT_CHOICES if c != "verify" or step.verify]
+    if stop.endswith(VERIFY_FAILED):
+        choices.remove("verify")
+    unchecked = ""
+    if stop.startswith(UNCHECKED):
+        choices.remove("rerun")
+        unchecked = f";{UNCHECKED} (rerun is refused until it can)"
+    why_not_verify = "" if step.verify else (
+        f" Step {a.step_id} has no `verify` command, so verify cannot decide.")
+    no_verify = "" if step.verify else " (it has no verify command, so verify cannot decide)"
     while True:
         answer = await engine._ask(
             run,
             "in_doubt",
-            prompt,
+            prompt + why_not_verify,
             choices,
             a.step_id,
             a.target,
@@ -71,14 +113,81 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
         if answer == "stop":
             return "in_doubt", (
                 f"step {a.step_id}{where} is in doubt: it was running "
-                f"`{a.command}` when the run was interrupted; resume with "
-                "--in-doubt rerun|skip|done|verify|abort"
+                f"`{a.command}` when the run was interrupted{no_verify}{unchecked}; resume with "
+                f"--in-doubt {'|'.join(c for c in choices if c != 'stop')}"
             )
         if await verify(engine, run, step, a):
             engine.journal.set_attempt_status(a.id, "succeeded", "verified after an interruption")
             return None
         choices = [c for c in choices if c != "verify"]
+        no_verify = " (its verify command did not succeed)"
         prompt += " Its verify command did not succeed."
+
+
+async def _orphan(engine: Engine, run: LoadedRun, a: Attempt,
+                  step: StepBase) -> tuple[str, str] | str:
+    """Deal with the attempt's command if it still runs on the device.
+
+    Returns a stop state, "verified" (it ended and its verify command succeeded), or a
+    sentence to add to the in-doubt prompt ("" when nothing ran any more)."""
+    where = f" on {a.target}" if a.target else ""
+    try:
+        group = await still_running(engine, run, a)
+    except (TransportError, LookupError) as exc:  # rerun is refused: it might still run
+        return f"{UNCHECKED} ({run.redactor(str(exc))}), so it cannot be run again now."
+    if group is None:
+        return ""
+    procs = RemoteProcesses(engine.transport, group.target)
+    choices = list(STILL_RUNNING_CHOICES)
+    extra = ""
+    while group is not None:
+        head = (f"Step {a.step_id}{where} was running `{a.command}` when the run was "
+                f"interrupted, and it is {group.describe()}.{extra} Wait for it to end, kill it"
+                " (TERM, then KILL), or leave it; it cannot be run again while it runs.")
+        answer = await engine._ask(run, "in_doubt", head, choices, a.step_id, a.target,
+                                   command=a.command, started_at=a.started_at,
+                                   attempt=a.attempt, verify=step.verify or "",
+                                   remote={"pgid": group.pgid, "pids": list(group.pids),
+                                           "seconds": group.seconds},
+                                   output=engine.journal.output(a.id)[-8000:])
+        if answer == "stop":
+            return "in_doubt", (f"step {a.step_id}{where} is {group.describe()}; resume with "
+                                "--in-doubt wait (then verify) or --in-doubt kill")
+        if answer == "abort":
+            return "aborted", (f"aborted by the operator at in-doubt step {a.step_id}{where}, "
+                               f"whose command is {group.describe()}")
+        try:
+            if answer == "wait":
+                left = max(step.timeout - since(a.started_at), 0) + KILL_GRACE
+                engine.emit(Notice(run.id, f"waiting up to {duration(left)} for pid group "
+                                   f"{group.pgid} on {group.target} to end", "info",
+                                   a.step_id, a.target))
+                group = await procs.wait(group, a.started_at, left)
+                if group is None:
+                    engine.emit(Notice(run.id, f"the command of step {a.step_id} ended"
+                                       f"{where}", "info", a.step_id, a.target))
+                    if step.verify and await verify(engine, run, step, a):
+                        engine.journal.set_attempt_status(
+                            a.id, "succeeded", "ended on the device after an interruption "
+                            "and verified")
+                        return "verified"
+                    return " It has since ended on the device" + (
+                        VERIFY_FAILED if step.verify else ".")
+                choices = [c for c in choices if c != "wait"]
+                extra = f" It outlived its timeout ({step.timeout:g} s)."
+            else:  # kill
+                group = await procs.kill(group, a.started_at)
+                if group is not None:
+                    return "in_doubt", (f"step {a.step_id}{where} is {group.describe()} even "
+                                        "after TERM and KILL; stop it on the device by hand")
+                engine.emit(Notice(run.id, f"stopped the command of step {a.step_id}{where} "
+                                   "(TERM, then KILL)", "warning", a.step_id, a.target))
+                return " Its command was then stopped on the device (TERM, then KILL)."
+        except (TransportError, LookupError) as exc:
+            return "in_doubt", (f"step {a.step_id}{where} is in doubt and runbook lost sight "
+                                f"of its command on the device ({exc}); resume when the "
+                                "device answers")
+    return ""
 
 
 async def verify(engine: Engine, run: LoadedRun, step: StepBase, a: Attempt) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalError, RunNotFound
-from .paths import data_dir, private_file
+from .paths import data_dir, disk_full, is_disk_full, private_file
 from .records import Attempt, Backup, EventRecord, RunRecord
 
 SCHEMA_VERSION = 3  # PRAGMA user_version of a journal this runbook writes
@@ -99,7 +99,12 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path: Path | None = path
         self.operator = getpass.getuser()  # who runs changes; runbook.toml may name them
-        private_file(path)
+        try:
+            private_file(path)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(path.parent) from None
+            raise
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10,
                                       check_same_thread=False)
@@ -109,6 +114,8 @@ class Journal:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise disk_full(path.parent) from None
             raise JournalError(f"cannot open the run store {path}: {exc}") from None
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)
@@ -177,8 +184,9 @@ class Journal:
         """A write transaction that commits on success (durably: synchronous=FULL).
 
         Transactions nest: an inner `tx()` joins the outer one, so several writes that belong
-        together (an attempt's start and its event) commit at once, with one fsync.
-        """
+        together (an attempt's start and its event) commit at once, with one fsync. A full disk
+        raises DiskFull (one line, exit 6); the transaction is rolled back, so the journal
+        keeps its last committed state and the run can be resumed."""
         if self._depth:
             self._depth += 1
             try:
@@ -186,16 +194,31 @@ class Journal:
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
         try:
-            yield self.db
-        except BaseException:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.db
+            except BaseException:
+                self._depth = 0
+                self._rollback()
+                raise
             self._depth = 0
-            self.db.execute("ROLLBACK")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full(exc) and self.path is not None:
+                raise disk_full(self.path.parent) from None
             raise
-        self._depth = 0
-        self.db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:  # SQLite may have rolled back on its own (SQLITE_FULL does)
+            pass
 
     # ---- runs ------------------------------------------------------------------------------
 
@@ -290,6 +313,13 @@ class Journal:
         rec = self.get_run(run_id)
         who = f"{rec.lock_user}@{rec.lock_host}" if rec.lock_user else f"{rec.lock_host}"
         return f"{who} (pid {rec.lock_pid}) since {(rec.lock_at or '')[11:16]} UTC"
+
+    def shown_state(self, rec: RunRecord) -> str:
+        """The run's state for people: `interrupted` for a run journaled as running that no
+        live process (on the team journal: no live session) holds."""
+        if rec.state == "running" and not self.is_held(rec.id):
+            return "interrupted"
+        return rec.state
 
     def _serialise(self, db: Any, run_id: str) -> None:
         """Order concurrent writers of one run (SQLite's BEGIN IMMEDIATE already does)."""
@@ -505,6 +535,10 @@ class Journal:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
+
+
+
+
 def verify_chain(events: list[EventRecord] | list[dict[str, Any]]) -> int | None:
     """Return the seq of the first event whose link is broken, or None when the chain holds."""
     prev = GENESIS
@@ -526,15 +560,6 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def held_by_live_process(rec: RunRecord) -> bool:
-    """Whether a live process holds the run's lock: a run in state `running` that no process
-    holds was interrupted (killed, crashed). A lock taken on another host counts as held,
-    since that process cannot be checked from here."""
-    if not rec.lock_pid:
-        return False
-    if rec.lock_host != socket.gethostname():
-        return True
-    return rec.lock_pid == os.getpid() or _alive(rec.lock_pid)
 
 
 def _alive(pid: int) -> bool:

@@ -89,8 +89,11 @@ def _construct_scalar(node: yaml.ScalarNode) -> Any:
 _Loader.construct_scalar_value = staticmethod(_construct_scalar)  # type: ignore[attr-defined]
 
 
-def load_procedure_text(text: str, name: str = "<procedure>") -> Procedure:
-    """Parse and validate a procedure; raises ProcedureError (file:line:col: message)."""
+def load_procedure_text(text: str, name: str = "<procedure>", strict: bool = False) -> Procedure:
+    """Parse and validate a procedure; raises ProcedureError (file:line:col: message).
+
+    `strict` also refuses output patterns without evidence (see runbook.evidence).
+    """
     root = _compose(text, name)
     if root is None:
         raise ProcedureError(name, 1, 1, "the file is empty; a procedure needs id, title, "
@@ -106,10 +109,15 @@ def load_procedure_text(text: str, name: str = "<procedure>") -> Procedure:
     except ValidationError as exc:
         raise _first_error(exc, data, marks, name) from None
     check_semantics(procedure, data, marks, name, text)
+    if strict:
+        from .evidence import problems
+
+        for loc, message in problems(procedure)[:1]:
+            raise ProcedureError(name, *located(loc, marks), message)
     return procedure
 
 
-def load_procedure(path: str | Path) -> Procedure:
+def load_procedure(path: str | Path, strict: bool = False) -> Procedure:
     """Read and validate a procedure file; raises ProcedureError."""
     p = Path(path)
     try:
@@ -121,7 +129,7 @@ def load_procedure(path: str | Path) -> Procedure:
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise ProcedureError(str(p), line, 1, "the file is not UTF-8 text") from None
-    return load_procedure_text(text, str(p))
+    return load_procedure_text(text, str(p), strict)
 
 
 def _first_error(exc: ValidationError, data: dict[str, Any], marks: Marks,

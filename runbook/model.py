@@ -105,6 +105,26 @@ class Expect(Strict):
         return status in accepted
 
 
+class Evidence(Strict):
+    """Why an output pattern can be trusted: a quoted sample of real output and its source.
+
+    `pattern` names one of the step's `expect.match`, `expect.not_match`, `capture` or
+    `verify_match` patterns, exactly as written. The pattern must match `sample`; a `not_match`
+    pattern (a failure marker) must also *not* match `success`, documented output of the same
+    command when all is well. Placeholders in the pattern take their values from `values`.
+    """
+
+    pattern: str = Field(description="The pattern, exactly as written in the step.")
+    sample: str = Field(min_length=1, description="Output quoted from the source that the "
+                                                  "pattern must match.")
+    source: str = Field(min_length=1, description="Document title and section (a seed, or a "
+                                                  "public vendor document named by title).")
+    success: str | None = Field(None, description="For a `not_match` pattern: documented "
+                                                  "output on success, which it must not match.")
+    values: dict[str, str] = Field(default_factory=dict,
+                                   description="Values for the pattern's placeholders.")
+
+
 class StepBase(Strict):
     """Fields every step kind shares."""
 
@@ -148,6 +168,9 @@ class StepBase(Strict):
     expect: Expect = Field(default_factory=Expect)
     capture: dict[str, str] = Field(default_factory=dict,
                                     description="name -> regex with one group, read from output.")
+    evidence: list[Evidence] = Field(
+        default_factory=list, description="For each output pattern, a quoted sample and its "
+                                          "source (required by `runbook validate --strict`).")
 
     @field_validator("serial")
     @classmethod

@@ -101,3 +101,19 @@ class Backup:
     after_state: str | None
     restored_at: str | None
     restore_note: str
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One row of a run's step list, for `runbook show` and the TUI."""
+
+    step_id: str
+    title: str
+    kind: str
+    target: str | None
+    status: str
+    attempt: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    exit_status: int | None = None
+    reason: str = ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +18,11 @@ from .errors import HostKeyError, InventoryError, TransportError
 from .hops import MAX_HOPS, Hop, resolve
 from .hostkeys import HostKeyStore, fingerprint, host_key_error
 from .inventory import Inventory, Target
+from .orphans import PID_MARK, watchdog_enabled, wrap
 from .sshauth import ConnectionSecrets
 from .sshconfig import SshConfigError, parse_jump
 
 LINE_PIECE = 64 * 1024
-PID_MARK = "\x1erunbook-pgid"
 OnLine = Callable[[str, str], None]
 OnLines = Callable[[str, list[str]], None]
 
@@ -127,6 +126,8 @@ class Transport:
         self._sftp: dict[str, asyncssh.SFTPClient] = {}
         self._offered: dict[str, tuple[Hop, asyncssh.SSHKey]] = {}
         self._opened: set[str] = set()
+        # told (device name, process group) as each POSIX command starts; the engine journals it
+        self.on_remote_start: Callable[[str, int], None] | None = None
         self._keys: dict[str, str] = {}  # device name -> key of its connection
         self._hops: dict[tuple[str, tuple[str, ...] | None, str | None], Hop] = {}
         self._access: dict[str, AccessSession] = {}
@@ -277,11 +278,12 @@ class Transport:
                                            on_line=on_line, on_lines=on_lines, stdin=stdin)
         conn = await self.connect(name)
         started = time.monotonic()
+        target = self.target(name)
         posix = platform.shell == "posix"
         # On a POSIX shell the command first says its process group, so that a timeout can
-        # kill the whole group even where the server ignores SSH signals (OpenSSH for root).
-        remote = f"printf '{PID_MARK} %s\\n' $$; eval {shlex.quote(command)}" if posix \
-            else command
+        # kill the whole group even where the server ignores SSH signals (OpenSSH for root),
+        # and a watchdog stops it if the session dies under it (see orphans.py).
+        remote = wrap(command, watchdog_enabled(target)) if posix else command
         try:
             proc = await conn.create_process(remote, encoding=None)
         except (asyncssh.ChannelOpenError, ConnectionError, asyncssh.DisconnectError) as exc:
@@ -295,6 +297,8 @@ class Transport:
             if posix and not pgid and stream == "stdout" and lines[0].startswith(PID_MARK):
                 pgid.append(int(lines[0].split()[1]))
                 lines = lines[1:]
+                if self.on_remote_start is not None:
+                    self.on_remote_start(name, pgid[0])
             if lines and on_lines is not None:
                 on_lines(stream, lines)
             elif on_line is not None:
@@ -325,7 +329,7 @@ class Transport:
             self._conns.pop(self._keys.get(name, name), None)
             raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                  "running; it may or may not have taken effect") from None
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or a callback failed (the disk is full): stop it
             await self._stop(proc, conn, pgid)
             raise
         if proc.exit_status is None and proc.exit_signal is None:

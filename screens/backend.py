@@ -104,9 +104,7 @@ class Backend:
     def shown_state(self, rec: RunRecord) -> str:
         """The state to show: `interrupted` for a `running` run no live process holds (on the
         team journal: no live session, wherever it was)."""
-        if rec.state == "running" and not self.journal.is_held(rec.id):
-            return "interrupted"
-        return rec.state
+        return self.journal.shown_state(rec)
 
     def events(self, run_id: str) -> list[EventRecord]:
         """The run's journaled events, oldest first."""

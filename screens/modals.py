@@ -25,7 +25,8 @@ from .widgets import Field
 IN_DOUBT_LABELS = {"rerun": ("Re-run", "e"), "done": ("Mark done", "d"), "skip": ("Skip", "s"),
                    "verify": ("Verify first", "v"), "rollback": ("Roll back", "b"),
                    "stop": ("Decide later", "l"),
-                   "abort": ("Abort run", "a")}
+                   "abort": ("Abort run", "a"),
+                   "wait": ("Wait for it to end", "w"), "kill": ("Kill it on the device", "k")}
 
 
 SECRET = Param.model_validate({"type": "secret"})
@@ -111,6 +112,11 @@ class InDoubtModal(RunbookModal[str]):
                              "interruption)", markup=False)
             if self.details.get("verify"):
                 yield Static(f"verify command: {self.details['verify']}", markup=False)
+            remote = self.details.get("remote")
+            if isinstance(remote, dict):  # the command outlived runbook: it cannot be re-run
+                yield Static(f"still running on the device: pid group {remote.get('pgid')}, "
+                             f"for {remote.get('seconds')} s", id="indoubt-remote",
+                             markup=False)
             with Grid(classes="buttons", id="indoubt-buttons"):
                 for choice in self.choices:
                     label, key = IN_DOUBT_LABELS.get(choice, (choice, ""))

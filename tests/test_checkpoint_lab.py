@@ -17,8 +17,9 @@ SECRETS = {"sic_key": "abc123-one-time", "admin_password": "Adm1n-pw!"}
 
 async def resic(lab, tmp_path, gateway: str = "gw2"):
     engine, journal, rec = engine_for(tmp_path / "data", approve_all())
-    params = {"gateway": gateway, "management": "mds1", "gateway_object": gateway,
-              "domain": "Domain1"}
+    params = {"gateway": gateway, "management": "mds1",
+              "gateway_object": checkpoint.OBJECTS[gateway], "domain": "Domain1",
+              "cma_ip": "192.0.2.10"}
     run_id = engine.create(load_procedure(PROC), PROC.read_text(), str(PROC), params, SECRETS,
                            Inventory.load(lab.inventory_path))
     return await engine.execute(run_id, SECRETS), engine, journal, run_id
@@ -72,14 +73,18 @@ async def test_push_cert_with_another_key_is_refused(lab_factory, tmp_path) -> N
         r = await transport.exec("gw1", "cp_conf sic init key-one norestart", timeout=30,
                                  on_line=lambda s, line: out.append(line))
         assert r.exit_status == 0
-        r = await transport.exec("mds1", "mdsenv Domain1 && push_cert -s Domain1 -u admin -p x "
-                                 "-o gw1 -k key-two", timeout=30,
+        r = await transport.exec("mds1", "mdsenv Domain1 && push_cert -s 192.0.2.10 -u admin "
+                                 "-p x -o GW-Cluster-Member-A -k key-two", timeout=30,
                                  on_line=lambda s, line: out.append(line))
     finally:
         await transport.close()
     assert r.exit_status == 1
-    assert "push_cert: SIC activation key mismatch for gw1" in out
+    assert checkpoint.MSG["push_mismatch"].format(obj="GW-Cluster-Member-A") in out
     assert checkpoint.trust(lab.root("gw1")) == checkpoint.NOT_ESTABLISHED
+
+
+MDS_PARAMS = {"management": "mds1", "domain": "Domain1", "domain_ip": "192.0.2.10",
+              "gateway_objects": "GW-Cluster-Member-A GW-Cluster-Member-B"}
 
 
 async def test_domain_ca_reset_then_every_gateway_re_sic(lab_factory, tmp_path) -> None:
@@ -88,8 +93,7 @@ async def test_domain_ca_reset_then_every_gateway_re_sic(lab_factory, tmp_path) 
     engine, journal, _ = engine_for(tmp_path / "data", approve_all())
     secrets = {"sic_key": "new-one-time-key", "admin_password": "Adm1n-pw!"}
     run_id = engine.create(load_procedure(proc_path), proc_path.read_text(), str(proc_path),
-                           {"management": "mds1", "domain": "Domain1",
-                            "domain_ip": "192.0.2.10"}, secrets,
+                           MDS_PARAMS, secrets,
                            Inventory.load(lab.inventory_path))
 
     assert await engine.execute(run_id, secrets) == "succeeded", journal.get_run(run_id).reason

@@ -74,7 +74,7 @@ async def test_activate_without_commit_reverts(lab_factory, tmp_path) -> None:
         session = await CliSession.open(transport, "cos1", PROMPT, 10)
         assert await session.send("add CMPServer s1 CACert=cmp/cacert FQDN=x Port=1", 10) == []
         out = await session.send("activate", 10)
-        assert "Use 'commit' within" in out[0]
+        assert out == [clavister.MSG["activated"].format(secs=0.2)]
         assert "CMPServer:s1" in state.read(lab.root("cos1"))["active"]
         await session.close()
         async with asyncio.timeout(10):

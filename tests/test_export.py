@@ -157,3 +157,98 @@ async def test_html_record_renders_in_headless_chromium(ssh_device, tmp_path) ->
          f"--screenshot={shot}", "--window-size=1024,1400", page.as_uri()],
         capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _flip(text: str) -> str:
+    """The same string with one byte changed."""
+    return text[:-1] + chr(ord(text[-1]) ^ 1) if text else "x"
+
+
+FLIPS = {
+    # section: (how to change one byte of it, what verify must name)
+    "params": (lambda r: r["params"].__setitem__("dir", _flip(r["params"]["dir"])),
+               "section params, item 'dir'"),
+    "devices": (lambda r: r["targets"][0].__setitem__("host", _flip(r["targets"][0]["host"])),
+                "section targets, item 'dev1'"),
+    "steps": (lambda r: r["steps"][1].__setitem__("title", _flip(r["steps"][1]["title"])),
+              "section steps, item 'long'"),
+    "exit status": (lambda r: r["steps"][0]["attempts"][0].__setitem__("exit_status", 1),
+                    "section attempts, item 'set-key attempt 1 on dev1'"),
+    "backups": (lambda r: r["steps"][0]["backups"][0].__setitem__(
+        "state", _flip(r["steps"][0]["backups"][0]["state"])),
+        "section backups, item 'set-key #1 "),
+    "decisions": (lambda r: r["decisions"][0].__setitem__(
+        "answer", _flip(r["decisions"][0]["answer"])), "section decisions, item '"),
+    "comments": (lambda r: r["comments"][0].__setitem__(
+        "text", _flip(r["comments"][0]["text"])), "section comments, item '"),
+    "run": (lambda r: r["run"].__setitem__("state", "failed"), "section run, item 'state'"),
+    "events": (lambda r: r["events"][2].__setitem__("ts", _flip(r["events"][2]["ts"])),
+               "section events, item 3 ("),
+    "added": (lambda r: r.__setitem__("approved_by", "nobody"), "section approved_by was added"),
+}
+
+
+async def test_verify_record_checks_every_section(ssh_device, tmp_path) -> None:
+    run_id, env = await finished_run(ssh_device, tmp_path)
+    dest = tmp_path / "record.json"
+    assert (await cli(["export", run_id, "--format", "json", "-o", str(dest)], env))[0] == 0
+    original = dest.read_text()
+    tampered = tmp_path / "tampered.json"
+    for section, (change, named) in FLIPS.items():
+        record = json.loads(original)
+        change(record)
+        tampered.write_text(json.dumps(record, indent=2))
+        code, out, err = await cli(["verify-record", str(tampered)], env)
+        assert code == 1, f"{section}: {out}{err}"
+        assert "NOT intact" in err and named in err, f"{section}: {err}"
+    code, out, err = await cli(["verify-record", str(dest)], env)
+    assert code == 0 and "record intact" in out
+
+
+async def test_a_record_without_its_seal_is_not_intact(ssh_device, tmp_path) -> None:
+    run_id, env = await finished_run(ssh_device, tmp_path)
+    dest = tmp_path / "record.json"
+    assert (await cli(["export", run_id, "--format", "json", "-o", str(dest)], env))[0] == 0
+    record = json.loads(dest.read_text())
+    record["events"].pop()  # drop the seal and re-point the head: the chain alone still holds
+    record["chain"] = {"events": len(record["events"]), "head": record["events"][-1]["hash"]}
+    record["params"]["dir"] = "/elsewhere"
+    dest.write_text(json.dumps(record))
+    code, out, err = await cli(["verify-record", str(dest)], env)
+    assert code == 1 and "not sealed" in err
+
+
+async def test_signed_record_verifies_only_with_its_key(ssh_device, tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    run_id, env = await finished_run(ssh_device, tmp_path)
+    keys = {}
+    for who in ("mine", "other"):
+        key = Ed25519PrivateKey.generate()
+        (tmp_path / f"{who}.pem").write_bytes(key.private_bytes(
+            ser.Encoding.PEM, ser.PrivateFormat.PKCS8,
+            ser.BestAvailableEncryption(b"pass phrase")))
+        (tmp_path / f"{who}.pub").write_bytes(key.public_key().public_bytes(
+            ser.Encoding.OpenSSH, ser.PublicFormat.OpenSSH))
+        keys[who] = str(tmp_path / f"{who}.pub")
+    dest = tmp_path / "record.json"
+    code, out, err = await cli(["export", run_id, "--format", "json", "-o", str(dest),
+                                "--sign-key", str(tmp_path / "mine.pem")],
+                               {**env, "RUNBOOK_SIGN_PASSPHRASE": "pass phrase"})
+    assert code == 0, err
+    record = json.loads(dest.read_text())
+    schema = json.loads(resources.files("runbook").joinpath("record.schema.json").read_text())
+    jsonschema.validate(record, schema)
+
+    code, out, err = await cli(["verify-record", str(dest), "--key", keys["mine"]], env)
+    assert code == 0 and "signed by SHA256:" in out, err
+    code, out, err = await cli(["verify-record", str(dest)], env)
+    assert code == 0 and "not checked (give --key)" in out
+    code, out, err = await cli(["verify-record", str(dest), "--key", keys["other"]], env)
+    assert code == 1 and "not by the given key" in err
+
+    record["signature"]["value"] = record["signature"]["value"][::-1]
+    dest.write_text(json.dumps(record))
+    code, out, err = await cli(["verify-record", str(dest), "--key", keys["mine"]], env)
+    assert code == 1 and "section signature does not match" in err

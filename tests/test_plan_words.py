@@ -29,7 +29,7 @@ def test_a_plan_lists_the_lines_a_cli_step_sends() -> None:
 
 def test_a_plan_says_what_a_copy_copies_where() -> None:
     md = plan_md("cisco/ftd-copy-sftunnel-certs", {"fmc": "fmc1", "ftd": "ftd1"})
-    assert "copy fmc1:/var/sf/peers/uuid-ftd1/cacert.pem → /var/sf/peers/uuid-fmc1/cacert.pem" \
+    assert "copy fmc1:/etc/sf/ca_root/cacert.pem → /var/sf/peers/uuid-fmc1/cacert.pem" \
         in md
 
 

@@ -29,11 +29,12 @@ async def test_no_secret_anywhere(lab_factory, tmp_path) -> None:
     screens: list[str] = []
     runs = [
         ["run", "checkpoint/resic-gateway", "-i", inv, "-p", "gateway=gw2", "-p",
-         "management=mds1", "-p", "gateway_object=gw2", "-p", "domain=Domain1", "--yes",
-         "--confirm", "push-cert",
+         "management=mds1", "-p", "gateway_object=GW-Cluster-Member-B", "-p", "domain=Domain1",
+         "-p", "cma_ip=192.0.2.10", "--yes", "--confirm", "push-cert",
          "--secret-env", "sic_key=RB_SIC", "--secret-env", "admin_password=RB_ADMIN"],
         ["run", "checkpoint/mds-sic-reset", "-i", inv, "-p", "management=mds1", "-p",
-         "domain=Domain1", "-p", "domain_ip=192.0.2.10", "--yes",
+         "domain=Domain1", "-p", "domain_ip=192.0.2.10", "-p",
+         "gateway_objects=GW-Cluster-Member-A GW-Cluster-Member-B", "--yes",
          "--confirm", "sic-reset",
          "--secret-env", "sic_key=RB_SIC", "--secret-env", "admin_password=RB_ADMIN"],
         ["run", "clavister/cmp-initiate", "-i", inv, "-p", "firewall=cos1", "-p",

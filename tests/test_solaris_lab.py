@@ -48,7 +48,13 @@ async def test_new_certificate_is_imported_configured_and_loaded(lab_factory, tm
         "C=US, O=Lab, CN=Lab IKE CA"
     config = (root / solaris.CONFIG).read_text()
     assert f'local_id "{NEW}"' in config and "p1_nonce_len 20" in config
+    # The document: cert_trust and cert_root hold the root CA's DN, and MDM does not touch it.
+    assert 'cert_trust "C=US, O=Lab, CN=Lab IKE CA"' in config
+    assert 'cert_root "C=US, O=Lab, CN=Lab IKE CA"' in config
     assert state.read(root)["iked"]["priv"] == 2
+    # The old certificate (slot 0) and its key are gone once the new one is loaded.
+    assert not (root / solaris.PUB / "0").exists() and not (root / solaris.PRIV / "0").exists()
+    assert journal.captures(run_id)["old_local"] == "C=US, O=Lab, CN=sol1"
 
     assert await rollback(engine, run_id, {}) == "rolled_back"
 
@@ -63,7 +69,7 @@ async def test_broken_config_is_caught_before_in_iked_restarts(lab_factory, tmp_
     final, _, journal, run_id, _ = await replace(lab, tmp_path)
 
     assert final == "failed"
-    assert journal.get_run(run_id).reason.startswith("step syntax on sol1 failed:")
+    assert journal.get_run(run_id).reason.startswith("step rules-before on sol1 failed:")
     assert ("restart", "sol1") not in journal.latest_attempts(run_id)
     assert solaris.loaded(lab.root("sol1")) == old  # still running the old certificate
     assert state.read(lab.root("sol1"))["iked"]["running"]
@@ -85,11 +91,26 @@ async def test_certdb_listing_and_syntax_check_over_ssh(lab_factory, tmp_path) -
         assert "\tSubject Name: <C=US, O=Lab, CN=sol1>" in out
         out.clear()
         r = await transport.exec("sol1", "sed -i 's/p1_nonce_len 20/p1_nonce_len 8/' "
-                                 "/etc/inet/ike/config; /usr/lib/inet/in.iked -c -f "
                                  "/etc/inet/ike/config", timeout=30,
+                                 on_line=lambda s, line: out.append(line))
+        assert r.exit_status == 2  # Solaris sed has no -i
+        assert out[0] == "sed: illegal option -- i"
+        out.clear()
+        r = await transport.exec("sol1", "F=/etc/inet/ike/config; sed 's/p1_nonce_len 20/"
+                                 "p1_nonce_len 8/' $F > $F.new && cat $F.new > $F; "
+                                 "/usr/lib/inet/in.iked -c -f $F", timeout=30,
                                  on_line=lambda s, line: out.append(line))
         assert r.exit_status == 1
         assert out == ["in.iked: Error: p1_nonce_len 8 is not allowed here (must be 20)"]
+        out.clear()
+        r = await transport.exec("sol1", "grep 'p1_nonce_len\\|cert_trust' /etc/inet/ike/config",
+                                 timeout=30, on_line=lambda s, line: out.append(line))
+        assert (r.exit_status, out) == (1, [])  # `\\|` is no alternation on Solaris
+        for gnu in ("grep -P 'nonce' /etc/inet/ike/config", "readlink -f /etc/inet/ike/config"):
+            out.clear()
+            r = await transport.exec("sol1", gnu, timeout=30,
+                                     on_line=lambda s, line: out.append(line))
+            assert r.exit_status == 2 and "illegal option" in out[0], gnu
         out.clear()
         await transport.exec("sol1", "pkill in.iked; ikeadm get priv", timeout=30,
                              on_line=lambda s, line: out.append(line))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..conditions import ConditionError, evaluate
 from ..delivery import handover
 from ..model import (
     BackupStep,
@@ -45,6 +46,8 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
             targets = [values[step.target].value]
         elif step.foreach:
             targets = list(values[step.foreach].value)
+        if step.when and not _may_run(step.when, procedure, values):
+            targets = []  # e.g. `fmc_secondary != None` without a secondary: nothing to show
         rows = []
         for t in targets:
             vals = dict(values)
@@ -116,6 +119,16 @@ def _does(step: StepBase, vals: dict[str, Value]) -> list[str]:
         return [f"restore the backups of step {step.from_step}"
                 + (": " + ", ".join(r(p) for p in step.paths) if step.paths else "")]
     return []
+
+
+def _may_run(when: str, procedure: Procedure, values: Mapping[str, Value]) -> bool:
+    """False only when `when` is false on the parameters alone (captures come later)."""
+    env: dict[str, Any] = {n: None for n in procedure.params}
+    env.update({k: v.value for k, v in values.items()})
+    try:
+        return bool(evaluate(when, env))
+    except (ConditionError, KeyError, TypeError):
+        return True
 
 
 def _shown(value: Any) -> Any:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..journal import Journal, verify_chain
+from ..journal import Journal, canonical, verify_chain
 from ..loader import load_procedure_text
 from ..paths import write_private
 from ..records import EventRecord
@@ -15,6 +16,8 @@ from ..redact import MASK
 
 FORMAT = "runbook-change-record"
 VERSION = 1
+SEAL = "record_sealed"  # the event that carries the digest of every section of the record
+UNSEALED = ("events", "chain", "signature")  # the chain covers itself; a signature, the head
 HEAD_LINES = 40
 TAIL_LINES = 40
 
@@ -95,7 +98,7 @@ def build_record(journal: Journal, run_id: str, logs_dir: Path | None = None) ->
                              and e.step_id == step.id]})
     first = events[0].ts if events else run.created_at
     last = events[-1].ts if events else run.updated_at
-    return {
+    record = {
         "format": FORMAT, "version": VERSION,
         "run": {"id": run.id, "state": run.state, "reason": run.reason,
                 "created_at": run.created_at, "started_at": first, "finished_at": last,
@@ -116,9 +119,90 @@ def build_record(journal: Journal, run_id: str, logs_dir: Path | None = None) ->
         "rollbacks": [_event(e) for e in events if e.kind in (
             "rollback_started", "file_restored", "rollback_command", "step_rolled_back",
             "rollback_finished")],
-        "events": [{**e.body(), "prev_hash": e.prev_hash, "hash": e.hash} for e in events],
-        "chain": {"events": len(events), "head": events[-1].hash if events else None},
     }
+    # Seal: every section's digest goes into the chain as its last event, so that verify can
+    # tell an edited parameter or exit status, not only an edited event.
+    journal.append_event(run.id, SEAL, {"format": FORMAT, "version": VERSION,
+                                        "digests": digests(record)})
+    events = journal.events(run.id)
+    record["events"] = [{**e.body(), "prev_hash": e.prev_hash, "hash": e.hash} for e in events]
+    record["chain"] = {"events": len(events), "head": events[-1].hash}
+    return record
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value).encode()).hexdigest()
+
+
+def _label(value: Any, index: int) -> str:
+    if isinstance(value, dict):
+        for key in ("seq", "id", "name"):
+            if value.get(key) is not None:
+                return str(value[key])
+    return f"#{index + 1}"
+
+
+def digests(record: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Digest of every item of every section except the events (chained already): a dict
+    section by key, a list by id/seq/name, a step apart from its attempts and backups (which
+    are sections of their own), a plain value as the item ""."""
+    out: dict[str, dict[str, str]] = {}
+
+    def put(section: str, item: str, value: Any) -> None:
+        out.setdefault(section, {})[item] = _digest(value)
+
+    for key, value in record.items():
+        if key in UNSEALED:
+            continue
+        out.setdefault(key, {})
+        if key == "steps" and isinstance(value, list):
+            for i, step in enumerate(value):
+                sid = _label(step, i)
+                rest = step if not isinstance(step, dict) else {
+                    k: v for k, v in step.items() if k not in ("attempts", "backups")}
+                put("steps", sid, rest)
+                if not isinstance(step, dict):
+                    continue
+                out.setdefault("attempts", {})
+                out.setdefault("backups", {})
+                for n, a in enumerate(step.get("attempts") or []):
+                    where = f" on {a.get('target')}" if isinstance(a, dict) and \
+                        a.get("target") else ""
+                    put("attempts", f"{sid} attempt {_attempt_no(a, n)}{where}", a)
+                for n, b in enumerate(step.get("backups") or []):
+                    path = b.get("path") if isinstance(b, dict) else None
+                    put("backups", f"{sid} #{n + 1} {path}", b)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                put(key, str(k), v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                put(key, _label(v, i), v)
+        else:
+            put(key, "", value)
+    return out
+
+
+def _attempt_no(a: Any, n: int) -> str:
+    return str(a.get("attempt")) if isinstance(a, dict) and a.get("attempt") else f"#{n + 1}"
+
+
+def _compare(sealed: dict[str, dict[str, str]], found: dict[str, dict[str, str]]) -> str | None:
+    for section in list(sealed) + [s for s in found if s not in sealed]:
+        want, have = sealed.get(section), found.get(section)
+        if have is None:
+            return f"section {section} is missing from the record"
+        if want is None:
+            return f"section {section} was added to the record after it was sealed"
+        for item in list(want) + [i for i in have if i not in want]:
+            what = f"section {section}" + (f", item {item!r}" if item else "")
+            if item not in have:
+                return f"{what} is missing: the record was changed"
+            if item not in want:
+                return f"{what} was added: the record was changed"
+            if want[item] != have[item]:
+                return f"{what} does not match its sealed digest: the record was changed"
+    return None
 
 
 def _backup(b: Any) -> dict[str, Any]:
@@ -134,7 +218,10 @@ def _event(e: EventRecord) -> dict[str, Any]:
 
 
 def verify_record(record: dict[str, Any]) -> str | None:
-    """None when the record's event chain is intact, else a sentence naming the first bad event."""
+    """None when the record is intact, else a sentence naming the section and item changed.
+
+    The events must form an unbroken hash chain ending in the record's seal, and every other
+    section must match the digests the seal carries."""
     events = record.get("events")
     if not isinstance(events, list) or not events:
         return "the record has no events to check"
@@ -146,11 +233,18 @@ def verify_record(record: dict[str, Any]) -> str | None:
         return "the record's events are malformed"
     if bad is not None:
         kind = next((e.get("kind") for e in events if e.get("seq") == bad), "?")
-        return f"event {bad} ({kind}) does not match its hash: the record was changed"
-    head = record.get("chain", {}).get("head")
-    if head != events[-1]["hash"]:
-        return "the chain head does not match the last event"
-    return None
+        return (f"section events, item {bad} ({kind}) does not match its hash: event {bad} "
+                f"({kind}) was changed")
+    chain = record.get("chain")
+    if not isinstance(chain, dict) or chain.get("head") != events[-1]["hash"] \
+            or chain.get("events") != len(events):
+        return "section chain does not match the events: the record was changed"
+    seal = events[-1]
+    if seal.get("kind") != SEAL or not isinstance(seal.get("data", {}).get("digests"), dict):
+        return ("the record is not sealed (its last event is not a record_sealed event): its "
+                "parameters, steps and backups cannot be checked; export it again")
+    return _compare(seal["data"]["digests"],
+                    digests({k: v for k, v in record.items() if k not in UNSEALED}))
 
 
 def dumps(record: dict[str, Any]) -> str:

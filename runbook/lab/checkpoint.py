@@ -19,32 +19,49 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from . import pki, state
 from .tool import ToolContext
 
-CPDIR = "/opt/CPshrd-R81"
-FWDIR = "/opt/CPsuite-R81/fw1"
-MDSDIR = "/opt/CPmds-R81"
+VERSION = "R81.20"  # what `fw ver` reports; the install paths follow it
+CPDIR = f"/opt/CPshrd-{VERSION}"
+FWDIR = f"/opt/CPsuite-{VERSION}/fw1"
+MDSDIR = f"/opt/CPmds-{VERSION}"
 PREFIXES = (CPDIR, FWDIR, MDSDIR)
-GW_TOOLS = ("cp_conf", "cpwd_admin", "fw", "cpstat")
-MDS_TOOLS = ("mdsenv", "mdsstat", "fwm", "mdsconfig", "push_cert", "cpca_client")
+GW_TOOLS = ("cp_conf", "cpwd_admin", "fw", "cpstat", "cphaprob", "clusterXL_admin")
+MDS_TOOLS = ("fw", "mdsenv", "mdsstat", "fwm", "mdsconfig", "push_cert", "cpca_client")
 ENV = {"CPDIR": CPDIR, "FWDIR": FWDIR, "MDSDIR": MDSDIR}
+# SmartConsole object names differ from host names, as they usually do: `push_cert -o` takes
+# the object name, so a procedure that passes the inventory name fails here.
+OBJECTS = {"gw1": "GW-Cluster-Member-A", "gw2": "GW-Cluster-Member-B"}
 
-# Output wording: [C] where VENDOR-NOTES saw it in public sources, else inferred; fix it here.
-ESTABLISHED = "Trust established"  # [C]
-NOT_ESTABLISHED = "Initialized but trust not established"  # [C, API wording]
+# Output wording. Each entry says where it comes from: a seed, a public vendor document named
+# by title, or UNCONFIRMED. Unconfirmed output is deliberately unlike anything a procedure
+# could guess ("lab:" prefix, odd wording), so that a procedure must check state instead.
+ESTABLISHED = "Trust established"  # VENDOR-NOTES [C]
+NOT_ESTABLISHED = "Initialized but trust not established"  # VENDOR-NOTES [C, API wording]
 MSG = {
-    "sic_state": "Trust State: {trust}",
-    "sic_reset": "Initializing Secure Internal Communication...\nSIC keys were reset.",
-    "norestart": "Services were not restarted (norestart): the current policy stays loaded.",
-    "restart": "Restarting Check Point services ... done",
-    "cpd_started": "cpwd_admin:\nProcess CPD started successfully",  # [C]
-    "cpd_stopped": "cpwd_admin:\nProcess CPD will be stopped",
-    "push_ok": "SIC trust was initialized with {obj}: Trust established",
-    "push_mismatch": "push_cert: SIC activation key mismatch for {obj}",
-    "push_no_cpd": "push_cert: {obj} does not answer on port 18211 (CPD is not running)",
-    "push_no_ca": "push_cert: the Internal CA of {cma} is not running (run mdsconfig -ca)",
-    "sic_reset_mgmt": ("WARNING: the Internal CA of {cma} was destroyed and a new one created;"
-                       " every gateway of this domain has lost SIC."),
-    "ca_started": "Starting the Internal CA of {cma} ({ip}) ... done",
+    "sic_state": "Trust State: {trust}",  # VENDOR-NOTES [C]
+    "fw_ver": f"This is Check Point's software version {VERSION} - Build 012",  # CLI Ref., fw ver
+    "sic_reset": "lab: cp_conf/7 sic keys rotated [unconfirmed output]",  # UNCONFIRMED
+    "restart": "lab: cp_conf/7 cpstop;cpstart [unconfirmed output]",  # UNCONFIRMED
+    "norestart": "lab: cp_conf/7 (no services touched) [unconfirmed output]",  # UNCONFIRMED
+    "cpd_started": "cpwd_admin:\nProcess CPD started successfully",  # VENDOR-NOTES [C]
+    "cpd_alive": "cpwd_admin:\nCPD is alive",  # VENDOR-NOTES [C] (already running)
+    "cpd_stopped": "lab: cpwd_admin/3 CPD down [unconfirmed output]",  # UNCONFIRMED
+    "push_ok": "lab: push_cert/5 {obj} ok [unconfirmed output]",  # UNCONFIRMED
+    "push_mismatch": "lab: push_cert/5 {obj} key#2 [unconfirmed output]",  # UNCONFIRMED
+    "push_no_cpd": "lab: push_cert/5 {obj} 18211 closed [unconfirmed output]",  # UNCONFIRMED
+    "push_no_ca": "lab: push_cert/5 ICA of {cma} stopped [unconfirmed output]",  # UNCONFIRMED
+    "sic_reset_mgmt": "lab: fwm/2 ICA {cma} regenerated [unconfirmed output]",  # UNCONFIRMED
+    "ca_started": "lab: mdsconfig/4 ICA {cma} {ip} up [unconfirmed output]",  # UNCONFIRMED
+    # Check Point Quantum Spark CLI Reference Guide, "Viewing Cluster State" (cphaprob state)
+    "ha_head": "Cluster Mode:   High Availability (Active Up)\n\nSync Mode:   Optimized Sync\n\n"
+               "ID         Unique Address  Assigned Load   State\n",
+    "ha_line": "{id:<10} {addr:<15} {load:<15} {state}",
+    "ha_none": "lab: cphaprob/1 no cluster [unconfirmed output]",  # UNCONFIRMED
 }
+
+
+def ica_dir(domain: str) -> str:
+    """A domain's $FWDIR/conf on a Multi-Domain Server (where its Internal CA files live)."""
+    return f"{MDSDIR}/customers/{domain}/CPsuite-{VERSION}/fw1/conf"
 
 
 def write_sic_cert(root: Path, cn: str) -> None:
@@ -78,6 +95,9 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
     with state.change(Path(mds["root"])) as st:
         st["domains"] = {"Domain1": {"ip": "192.0.2.10", "ca_serial": 1, "ca_running": True}}
         st["current_domain"] = None
+    ica = Path(mds["root"]) / ica_dir("Domain1").lstrip("/")
+    pki.write(ica / "InternalCA.db", b"lab ICA database, serial 1\n", 0o600)
+    pki.write(ica / "InternalCA.NDB", b"lab ICA keys, serial 1\n", 0o600)
     mds_bin = Path(mds["root"]) / MDSDIR.lstrip("/") / "bin"
     mds_bin.mkdir(parents=True, exist_ok=True)
     pki.write(mds_bin / "mdsconfig", b'#!/bin/sh\nexec mdsconfig "$@"\n', 0o755)
@@ -89,6 +109,7 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
         pki.write(root / FWDIR.lstrip("/") / "conf/InternalCA.db", b"lab ICA database\n")
         with state.change(root) as st:
             st.update(mgmt_trusts=cert_digest(root), pending_key=None, policy="Standard",
+                  clustered=scenario == "gateway-in-cluster",
                       policy_date="20Nov2026 22:14:05", cpd="E", cpd_pid=random.randint(2000,
                                                                                         9000),
                       domain="Domain1", restart_on_reset=scenario == "gateway-restarts",
@@ -142,6 +163,8 @@ def cpwd_admin(ctx: ToolContext, args: list[str]) -> int:
             if args[0] == "stop":
                 st["cpd"] = "T"
                 ctx.out(MSG["cpd_stopped"])
+            elif st["cpd"] == "E":
+                ctx.out(MSG["cpd_alive"])
             else:
                 st["cpd"], st["cpd_pid"] = "E", random.randint(2000, 9000)
                 ctx.out(MSG["cpd_started"])
@@ -151,11 +174,17 @@ def cpwd_admin(ctx: ToolContext, args: list[str]) -> int:
 
 
 def fw(ctx: ToolContext, args: list[str]) -> int:
-    """fw stat: the installed policy."""
+    """fw stat: the installed policy; fw ver: the version."""
+    if args[:1] == ["ver"]:
+        ctx.out(MSG["fw_ver"])
+        return 0
     if args[:1] != ["stat"]:
-        ctx.err("usage: fw stat")
+        ctx.err("usage: fw stat | fw ver")
         return 1
     st = state.read(ctx.root)
+    if "policy" not in st:
+        ctx.err("lab: fw/1 no policy on a management [unconfirmed output]")
+        return 1
     ctx.out("HOST      POLICY         DATE")
     ctx.out(f"localhost {st['policy']:<14} {st['policy_date']} :  [>eth0] [<eth0]")
     return 0
@@ -166,6 +195,43 @@ def cpstat(ctx: ToolContext, args: list[str]) -> int:
     st = state.read(ctx.root)
     ctx.out(f"Product name:      Firewall\nPolicy name:       {st['policy']}\n"
             f"Install time:      {st['policy_date']}\nCluster member:    {st['member']}")
+    return 0
+
+
+def _members(ctx: ToolContext) -> list[tuple[str, Path]]:
+    return [(n, Path(d["root"])) for n, d in sorted(ctx.lab["devices"].items())
+            if d["role"] == "gateway"]
+
+
+def cphaprob(ctx: ToolContext, args: list[str]) -> int:
+    """cphaprob state: this member's and its peer's cluster state (ClusterXL)."""
+    if args != ["state"]:
+        ctx.err("lab: cphaprob/1 usage [unconfirmed output]")
+        return 1
+    if not state.read(ctx.root).get("clustered"):
+        ctx.out(MSG["ha_none"])
+        return 0
+    ctx.out(MSG["ha_head"])
+    for i, (name, root) in enumerate(_members(ctx), 1):
+        member = state.read(root)["member"].upper()
+        ctx.out(MSG["ha_line"].format(id=f"{i} (local)" if name == ctx.name else str(i),
+                                      addr=f"192.0.2.{240 + i}", state=member,
+                                      load="100%" if member == "ACTIVE" else "0%"))
+    return 0
+
+
+def clusterXL_admin(ctx: ToolContext, args: list[str]) -> int:  # noqa: N802 - its name
+    """clusterXL_admin down|up: take this member out of the cluster (its peer takes over)."""
+    if args not in (["down"], ["up"]):
+        ctx.err("lab: clusterXL_admin/1 usage [unconfirmed output]")
+        return 1
+    for name, root in _members(ctx):
+        with state.change(root) as st:
+            if name == ctx.name:
+                st["member"] = "down" if args == ["down"] else "standby"
+            elif args == ["down"]:
+                st["member"] = "active"
+    ctx.out(f"lab: clusterXL_admin/1 {args[0]} [unconfirmed output]")
     return 0
 
 
@@ -201,6 +267,10 @@ def fwm(ctx: ToolContext, args: list[str]) -> int:
             return 1
         st["domains"][cma]["ca_serial"] += 1
         st["domains"][cma]["ca_running"] = False
+        serial = st["domains"][cma]["ca_serial"]
+    ica = ctx.root / ica_dir(cma).lstrip("/")
+    pki.write(ica / "InternalCA.db", f"lab ICA database, serial {serial}\n".encode(), 0o600)
+    pki.write(ica / "InternalCA.NDB", f"lab ICA keys, serial {serial}\n".encode(), 0o600)
     for spec in ctx.lab["devices"].values():
         if spec["role"] == "gateway":
             with state.change(Path(spec["root"])) as gst:
@@ -232,25 +302,27 @@ def push_cert(ctx: ToolContext, args: list[str]) -> int:
         ctx.err("usage: push_cert -s <CMA> -u <user> -p <password> -o <gateway> -k <key>")
         return 1
     st = state.read(ctx.root)
-    cma = opts["-s"]
-    if cma not in st["domains"]:
-        ctx.err(f"push_cert: unknown domain {cma}")
+    by_ip = {d["ip"]: name for name, d in st["domains"].items()}
+    cma = by_ip.get(opts["-s"])
+    if cma is None:  # the document: -s takes the CMA's IP address
+        ctx.err(f"lab: push_cert/5 -s {opts['-s']} unreachable [unconfirmed output]")
         return 1
     if not st["domains"][cma]["ca_running"]:
         ctx.err(MSG["push_no_ca"].format(cma=cma))
         return 1
     obj = opts["-o"]
-    if obj not in ctx.lab["devices"]:
-        ctx.err(f"push_cert: no gateway object named {obj}")
+    device = {o: d for d, o in OBJECTS.items()}.get(obj)
+    if device is None:  # -o takes the SmartConsole object name
+        ctx.err(f"lab: push_cert/5 -o {obj} no such object [unconfirmed output]")
         return 1
-    with state.change(ctx.device(obj)) as gst:
+    with state.change(ctx.device(device)) as gst:
         if gst["cpd"] != "E":
             ctx.err(MSG["push_no_cpd"].format(obj=obj))
             return 1
         if gst.get("pending_key") != opts["-k"]:
             ctx.err(MSG["push_mismatch"].format(obj=obj))
             return 1
-        gst["mgmt_trusts"], gst["pending_key"] = cert_digest(ctx.device(obj)), None
+        gst["mgmt_trusts"], gst["pending_key"] = cert_digest(ctx.device(device)), None
     ctx.out(MSG["push_ok"].format(obj=obj))
     return 0
 
@@ -265,7 +337,8 @@ def cpca_client(ctx: ToolContext, args: list[str]) -> int:
 
 TOOLS = {"cp_conf": cp_conf, "cpwd_admin": cpwd_admin, "fw": fw, "cpstat": cpstat,
          "mdsenv": mdsenv, "mdsstat": mdsstat, "fwm": fwm, "mdsconfig": mdsconfig,
-         "push_cert": push_cert, "cpca_client": cpca_client}
+         "push_cert": push_cert, "cpca_client": cpca_client, "cphaprob": cphaprob,
+         "clusterXL_admin": clusterXL_admin}
 
 
 EXPERT_PASSWORD = "lab-expert-pw"  # the lab's expert password (shown by `runbook lab`)

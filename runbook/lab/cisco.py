@@ -27,21 +27,26 @@ FMC_TOOLS = ("generate_certs.pl", "sftunnel_status.pl")
 FTD_TOOLS = ("sftunnel-status-brief",)
 CA_DAYS = 3650
 
-# Output wording: inferred from the seed and VENDOR-NOTES (not confirmed); correct it here.
+# Output wording. Each entry says where it comes from; where no document shows the output, it is
+# UNCONFIRMED and deliberately unlike anything a procedure could guess ("lab:" prefix), so that
+# a procedure must check state (exit status, certificates, files), never these words.
 MSG = {
-    "critical": "ERROR: A critical operation is in progress ({op}). Certificates were not "
-                "generated; wait for it to finish (or contact TAC).",
-    "ca": "Generating new InternalCA ... done",
-    "ca_until": "New InternalCA valid until: notAfter={when}",
-    "push_ok": "Pushing certificates to {peer} ({uuid}) ... OK",
-    "push_fail": "Pushing certificates to {peer} ({uuid}) ... FAILED (sftunnel is down)",
-    "failed": "Certificates could not be pushed to: {peers}",
-    "all_ok": "Certificates were pushed to all peers.",
-    "log": "Log file: /var/log/sf/sfca_generation.log",
-    "status": "Please use sftunnel_status.pl to check the status of the connections.",
-    "up": "Peer {peer} ({uuid}) ... CONNECTED",
-    "down": "Peer {peer} ({uuid}) ... DISCONNECTED: {why}",
+    "critical": "lab: sfca/9 blocked ({op}) [unconfirmed output]",  # UNCONFIRMED
+    "ca": "lab: sfca/9 ca#{serial} [unconfirmed output]",  # UNCONFIRMED
+    "push_ok": "lab: sfca/9 {peer} +  [unconfirmed output]",  # UNCONFIRMED
+    "push_fail": "lab: sfca/9 {peer} -  [unconfirmed output]",  # UNCONFIRMED
+    "log": "lab: sfca/9 see /var/log/sf/sfca_generation.log [unconfirmed output]",  # UNCONFIRMED
+    "status_up": "lab: sftunnel/2 {peer} 1 [unconfirmed output]",  # UNCONFIRMED
+    "status_down": "lab: sftunnel/2 {peer} 0 {why} [unconfirmed output]",  # UNCONFIRMED
+    # Cisco cdFMC troubleshooting, sftunnel-status-brief (VENDOR-NOTES [C]); the IP is the FMC's
+    "brief_up_a": "Peer channel Channel-A is valid type (CONTROL), using 'eth0', "
+                  "connected to '{ip}'",
+    "brief_up_b": "Peer channel Channel-B is valid type (EVENT), using 'eth0', "
+                  "connected to '{ip}'",
+    "brief_down": "Last disconnect reason : Both control and event channel connections with "
+                  "peer went down",
 }
+FMC_IPS = {"fmc1": "192.0.2.31", "fmc2": "192.0.2.32"}
 
 
 def ca_name(fmc_uuid: str) -> x509.Name:
@@ -91,7 +96,8 @@ def issue_peer(fmc_root: Path, peer: dict[str, Any], ca_key: Any, ca: x509.Certi
     d = peer_dir(fmc_root, peer["uuid"])
     pki.write(d / "sftunnel-cert.pem", pki.cert_pem(cert))
     pki.write(d / "sftunnel-key.pem", pki.key_pem(key), 0o600)
-    pki.write(d / "cacert.pem", pki.cert_pem(ca))
+    # No per-peer cacert.pem on the FMC: the document names only the certificate and key under
+    # /var/sf/peers/<UUID> there; the CA is /etc/sf/ca_root/cacert.pem (proxy_cacert).
     pki.write(d / "sftunnel.json", json.dumps({"uuid": peer["uuid"], "name": peer["name"],
                                                "port": 8305}).encode())
     _index(fmc_root, cert)
@@ -101,8 +107,8 @@ def push(fmc_root: Path, fmc_uuid: str, peer: dict[str, Any]) -> None:
     """Copy a peer's files from the FMC to the peer (what an up tunnel carries)."""
     src = peer_dir(fmc_root, peer["uuid"])
     dst = peer_dir(Path(peer["root"]), fmc_uuid)
-    for name, mode in (("cacert.pem", 0o644), ("sftunnel-cert.pem", 0o644),
-                       ("sftunnel-key.pem", 0o600)):
+    pki.write(dst / "cacert.pem", (fmc_root / "etc/sf/ca_root/cacert.pem").read_bytes())
+    for name, mode in (("sftunnel-cert.pem", 0o644), ("sftunnel-key.pem", 0o600)):
         pki.write(dst / name, (src / name).read_bytes(), mode)
     pki.write(dst / "sftunnel.json", json.dumps({"uuid": fmc_uuid, "port": 8305}).encode())
 
@@ -122,8 +128,18 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
     root = Path(fmc["root"])
     ca_key, ca = issue_ca(root, fmc["uuid"], age_days=age)
     issue_fmc_cert(root, fmc["uuid"], ca_key, ca, age)
-    ca2_key, ca2 = issue_ca(Path(fmc2["root"]), fmc2["uuid"], age_days=400)
-    issue_fmc_cert(Path(fmc2["root"]), fmc2["uuid"], ca2_key, ca2, 400)
+    # The secondary has its own InternalCA, made later than the primary's (a different expiry,
+    # the document's FMC HA section), and its own peers: the FTDs, under its own UUID.
+    age2 = CA_DAYS + 3 if scenario == "fmc-secondary-ca-expired" else 400
+    root2 = Path(fmc2["root"])
+    ca2_key, ca2 = issue_ca(root2, fmc2["uuid"], age_days=age2)
+    issue_fmc_cert(root2, fmc2["uuid"], ca2_key, ca2, age2)
+    for p in ftds:
+        issue_peer(root2, p, ca2_key, ca2, age2)
+        push(root2, fmc2["uuid"], p)
+    with state.change(root2) as st:
+        st["peers"] = {p["name"]: {"uuid": p["uuid"], "established": True} for p in ftds}
+        st["critical_operation"] = None
     peers = [fmc2, *ftds]
     for p in peers:
         issue_peer(root, p, ca_key, ca, age)
@@ -195,13 +211,12 @@ def generate_certs(ctx: ToolContext, args: list[str]) -> int:
     """generate_certs.pl: new InternalCA and peer certs, pushed over tunnels that are up."""
     st = state.read(ctx.root)
     log = ctx.root / "var/log/sf/sfca_generation.log"
-    if st.get("critical_operation"):
+    if st.get("critical_operation"):  # the seed: it refuses while a critical operation runs
         ctx.out(MSG["critical"].format(op=st["critical_operation"]))
         return 1
     me = ctx.spec()
     ca_key, ca = issue_ca(ctx.root, me["uuid"])
-    ctx.out(MSG["ca"])
-    ctx.out(MSG["ca_until"].format(when=ca.not_valid_after_utc.strftime("%b %d %H:%M:%S %Y GMT")))
+    ctx.out(MSG["ca"].format(serial=f"{ca.serial_number:x}"[:6]))
     issue_fmc_cert(ctx.root, me["uuid"], ca_key, ca)
     failed = []
     lines = []
@@ -215,13 +230,11 @@ def generate_certs(ctx: ToolContext, args: list[str]) -> int:
             lines.append(MSG["push_fail"].format(peer=p["name"], uuid=p["uuid"]))
     for line in lines:
         ctx.out(line)
-    ctx.out(MSG["failed"].format(peers=", ".join(failed)) if failed else MSG["all_ok"])
     ctx.out(MSG["log"])
-    ctx.out(MSG["status"])
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as fh:
-        fh.write("\n".join([MSG["ca"], *lines, *(["failed: " + ", ".join(failed)]
-                                                   if failed else [])]) + "\n")
+        fh.write("\n".join([*lines, *(["failed: " + ", ".join(failed)] if failed else [])])
+                 + "\n")
     return 0
 
 
@@ -232,19 +245,30 @@ def sftunnel_status(ctx: ToolContext, args: list[str]) -> int:
         for p in _peers(ctx):
             why = handshake(ctx.root, me["uuid"], p)
             st["peers"][p["name"]]["established"] = why is None
-            ctx.out(MSG["up"].format(peer=p["name"], uuid=p["uuid"]) if why is None
-                    else MSG["down"].format(peer=p["name"], uuid=p["uuid"], why=why))
+            ctx.out(MSG["status_up"].format(peer=p["name"]) if why is None
+                    else MSG["status_down"].format(peer=p["name"], why=why))
     return 0
 
 
 def sftunnel_status_brief(ctx: ToolContext, args: list[str]) -> int:
     """sftunnel-status-brief on an FTD: its channel to the managing FMC."""
-    lab = ctx.lab
-    fmc = next(d for d in lab["devices"].values() if d["role"] == "fmc")
     me = {**ctx.spec(), "name": ctx.name}
-    why = handshake(Path(fmc["root"]), fmc["uuid"], me)
-    ctx.out(MSG["up"].format(peer=fmc["name"], uuid=fmc["uuid"]) if why is None
-            else MSG["down"].format(peer=fmc["name"], uuid=fmc["uuid"], why=why))
+    for fmc in ctx.lab["devices"].values():
+        if fmc["role"] not in ("fmc", "fmc-secondary"):
+            continue
+        if not peer_dir(ctx.root, fmc["uuid"]).exists():
+            continue
+        why = handshake(Path(fmc["root"]), fmc["uuid"], me)
+        with state.change(Path(fmc["root"])) as st:  # a tunnel is up (or down) for both ends
+            if ctx.name in st.get("peers", {}):
+                st["peers"][ctx.name]["established"] = why is None
+        ip = FMC_IPS.get(fmc["name"], "192.0.2.30")
+        ctx.out(f"lab: PEER {ip} [unconfirmed output]")
+        if why is None:
+            ctx.out(MSG["brief_up_a"].format(ip=ip))
+            ctx.out(MSG["brief_up_b"].format(ip=ip))
+        else:
+            ctx.out(MSG["brief_down"])
     return 0
 
 

@@ -11,6 +11,7 @@ simulated `certmgr` uses the key that certificate was made for instead of genera
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shlex
 import shutil
@@ -27,27 +28,24 @@ from cryptography.hazmat.primitives import serialization
 from . import pki, state
 from .pty import Lines
 
-PROMPT = "System:/{context}> "
-# Output wording: inferred (not confirmed by the seed); correct it here.
+PROMPT = "System:/{context}> "  # the seed: `System:/>`, `System:/CertificateStore/cmp>`
+# Output wording. The seed shows commands and prompts only, so everything the CLI prints is
+# UNCONFIRMED and deliberately unlike anything a procedure could guess ("lab:" prefix), except
+# that failures start with "Error:": the procedures' `errors` markers, which no document
+# confirms either (see the README, "On real devices").
 MSG = {
-    "syntax": "Error: Missing or invalid arguments.\nSyntax: {syntax}",
-    "unknown": "Error: Unknown command: {cmd}",
-    "no_object": "Error: No such object: {name}",
-    "received": "certmgr: Certificate received from the CMP server.\n"
-                "certmgr: Saved as cl_newcert.der; private key saved as cl_newkey.pem.\n"
-                "certmgr: Bind them with: set Certificate {cert} "
-                "CertificateData=file://cl_newcert.der PrivateKey=file://cl_newkey.pem",
-    "failed": "Error: certmgr: CMP {op} failed.",
-    "lab_signed": "certmgr: (lab) this CMP operation is not served by the mock CMP server; the "
-                  "lab CA signed the certificate instead.",
-    "activated": "Configuration activated. Use 'commit' within {secs} seconds to make it "
-                 "permanent, or it will be reverted.",
-    "committed": "Configuration committed.",
-    "nothing": "Error: Nothing to commit: activate the configuration first.",
-    "reverted": "The activated configuration was not committed in time and has been reverted.",
-    "revoked": "certmgr: Certificate {cert} revoked.",
-    "already_revoked": "Error: certmgr: CMP revocation failed: certificate {cert} is already "
-                       "revoked.",
+    "syntax": "Error: lab/syntax {syntax}",  # UNCONFIRMED
+    "unknown": "Error: lab/unknown {cmd}",  # UNCONFIRMED
+    "no_object": "Error: lab/no-object {name}",  # UNCONFIRMED
+    "received": "lab: certmgr/3 {cert} ok [unconfirmed output]",  # UNCONFIRMED
+    "failed": "Error: lab/certmgr {op}",  # UNCONFIRMED
+    "lab_signed": "lab: certmgr/3 signed by the lab CA (mock server cannot) [unconfirmed output]",
+    "activated": "lab: activate/{secs} [unconfirmed output]",  # UNCONFIRMED
+    "committed": "lab: commit/0 [unconfirmed output]",  # UNCONFIRMED
+    "nothing": "Error: lab/commit nothing activated",  # UNCONFIRMED
+    "reverted": "lab: revert [unconfirmed output]",  # UNCONFIRMED
+    "revoked": "lab: certmgr/3 {cert} rr [unconfirmed output]",  # UNCONFIRMED
+    "already_revoked": "Error: lab/certmgr rr {cert} twice",  # UNCONFIRMED
 }
 SYNTAX = {
     "add": "add <Type> <Name> [<Property>=<Value> ...]",
@@ -216,13 +214,18 @@ class CosDevice:
         props = _props(args[2:])
         with state.change(self.root) as st:
             if cmd == "add" and key in st["staged"]:
-                return f"Error: {kind} {name} already exists.", False
+                return f"Error: lab/exists {kind} {name}", False
             if cmd == "set" and key not in st["staged"]:
                 return MSG["no_object"].format(name=f"{kind} {name}"), False
             for prop, value in list(props.items()):
                 if value.startswith("file://") and not (self.root / "files" /
                                                         value[7:]).is_file():
-                    return f"Error: {prop}: file {value[7:]} not found.", False
+                    return f"Error: lab/no-file {prop} {value[7:]}", False
+            if props.get("CertificateData", "").startswith("file://"):
+                # Binding reads the file: the object holds that certificate from now on, even
+                # if the file is replaced later (so a restored file needs binding again).
+                data = (self.root / "files" / props["CertificateData"][7:]).read_bytes()
+                props["Loaded"] = hashlib.sha256(data).hexdigest()[:16]
             st["staged"][key] = {**st["staged"].get(key, {}), **props}
         return "", True
 
@@ -249,19 +252,10 @@ class CosDevice:
                     return "Error: no certificate data bound.", False
                 return self._cert(data[7:]).public_bytes(serialization.Encoding.PEM) \
                     .decode().strip(), True
-            lines = [f"{k}: {v}" for k, v in obj.items()]
-            if data.startswith("file://"):
-                c = self._cert(data[7:])
-                lines += [f"Subject: {c.subject.rfc4514_string()}",
-                          f"Issuer: {c.issuer.rfc4514_string()}",
-                          f"SerialNumber: {c.serial_number:x}",
-                          f"NotAfter: {c.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"]
-            if args[1] in st["revoked"]:
-                lines.append("Revoked: yes")
-            committed = st["active"].get(f"Certificate:{args[1]}") == obj
-            lines.append("Status: " + ("committed" if committed else "modified (not committed)"))
+            # UNCONFIRMED layout: property names and values, nothing else a procedure can use
+            lines = [f"lab| {k} .. {v}" for k, v in obj.items()]
             return "\n".join(lines), True
-        rows = [f"{k.replace(':', ' ')}" for k in sorted(st["staged"])]
+        rows = [f"lab| {k.replace(':', ' .. ')}" for k in sorted(st["staged"])]
         return "\n".join(rows), True
 
     def _cert(self, name: str) -> x509.Certificate:

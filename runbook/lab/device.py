@@ -1,6 +1,6 @@
 """A simulated device: a real /bin/sh in the device's own tree, vendor tools on its PATH.
 
-Vendor paths (`/etc/sf/...`, `/opt/CPshrd-R81/...`) are mapped into the device's tree by
+Vendor paths (`/etc/sf/...`, `/opt/CPshrd-R81.20/...`) are mapped into the device's tree by
 rewriting them in the command line before the shell sees it, so the real `openssl`, `cat` and
 `cp` work on the device's files; SFTP is chrooted to the same tree. Vendor commands are small
 Python tools (`runbook.lab.tool`) that read and change the device's state. Fault switches make

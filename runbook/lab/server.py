@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 
+from ..orphans import unwrap  # noqa: F401 - the operator's command inside runbook's wrapper
+
 Handler = Callable[[asyncssh.SSHServerProcess], Awaitable[None]]
-
-
-WRAPPED = re.compile(r"^printf '\x1erunbook-pgid %s\\n' \$\$; eval (.*)$", re.S)
-
-
-def unwrap(command: str) -> str:
-    """The operator's command inside runbook's process-group wrapper (for the record)."""
-    m = WRAPPED.match(command)
-    return shlex.split(m.group(1))[0] if m else command
 
 
 def generate_key(alg: str = "ssh-ed25519") -> asyncssh.SSHKey:

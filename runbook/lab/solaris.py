@@ -6,7 +6,9 @@ in.iked keeps the certificate it loaded until it is restarted, as the seed's MDM
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,29 @@ from . import pki, state
 from .tool import ToolContext
 
 PREFIXES = ("/etc/inet", "/usr/lib/inet", "/var/tmp")
-TOOLS = ("ikecert", "ikeadm", "in.iked", "pkill", "svcadm", "labca-sign")
+TOOLS = ("ikecert", "ikeadm", "in.iked", "pkill", "svcadm", "labca-sign", "sed", "grep",
+         "readlink")
 CONFIG = "etc/inet/ike/config"
 PUB = "etc/inet/ike/publickeys"
 PRIV = "etc/inet/secret/ike.privatekeys"
 OIDS = {"C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME,
         "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "CN": NameOID.COMMON_NAME}
 
-# Output wording: [C] where VENDOR-NOTES saw it, else inferred; correct it here.
+# Output wording. Each entry says where it comes from; where no document shows the output, it is
+# UNCONFIRMED and deliberately unlike anything a procedure could guess ("lab:" prefix).
 MSG = {
     "priv": "Current privilege level is 0x{level}, access to keying material {what}",  # [C]
-    "down": "ikeadm: Unable to communicate with in.iked",  # [C]
-    "checks_out": "in.iked: Configuration file {file} syntactically checks out.",
-    "added": "Certificate added to certificate slot {slot}.",
+    "down": "ikeadm: Unable to communicate with in.iked",  # VENDOR-NOTES [C]
+    "checks_out": "lab: in.iked/c {file} 0 [unconfirmed output]",  # UNCONFIRMED
+    "added": "lab: certdb/a {slot} [unconfirmed output]",  # UNCONFIRMED
+    # Solaris /usr/bin/sed, grep, readlink: no GNU extensions (sed(1), grep(1), readlink(1))
+    "illegal": "{tool}: illegal option -- {opt}",
+    "sed_usage": "Usage:\tsed [-n] script [file...]\n\tsed [-n] [-e script]...[-f script_file]..."
+                 "[file...]",
+    "grep_usage": "Usage: grep [-c|-l|-q] [-bhinsvwx] pattern_list [file ...]",
+    "readlink_usage": "usage: readlink [-n] file",
 }
+GNU_FREE = {"sed": "ne:f:", "grep": "EFcqlbhinsvwxe:f:", "readlink": "n"}
 
 
 def dn(name: x509.Name) -> str:
@@ -49,14 +60,14 @@ def parse_dn(text: str) -> x509.Name:
 
 CONFIG_TEXT = """# /etc/inet/ike/config (lab)
 cert_root "{ca}"
-cert_trust "{me}"
+cert_trust "{ca}"
 ignore_crls
 p1_lifetime_secs 14400
 p1_nonce_len {nonce}
 p1_xform {{ auth_method rsa_sig oakley_group 14 auth_alg sha256 encr_alg aes }}
 
 {{
-  label "INDEXID_1"
+  label INDEXID_1
   local_id_type dn
   local_id "{me}"
   remote_addr 192.0.2.20
@@ -91,6 +102,14 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
 def _slots(root: Path, folder: str) -> list[tuple[int, Path]]:
     d = root / folder
     return sorted((int(p.name), p) for p in d.iterdir() if p.name.isdigit()) if d.exists() else []
+
+
+def _certs(root: Path) -> list[x509.Certificate]:
+    return [x509.load_pem_x509_certificate(p.read_bytes()) for _, p in _slots(root, PUB)]
+
+
+def _is_ca(c: x509.Certificate) -> bool:
+    return bool(c.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
 
 
 def _key_slot(root: Path, cert: x509.Certificate) -> int | None:
@@ -134,6 +153,13 @@ def ikecert(ctx: ToolContext, args: list[str]) -> int:
         slot = max((s for s, _ in _slots(ctx.root, PUB)), default=-1) + 1
         pki.write(ctx.root / PUB / str(slot), pki.cert_pem(c))
         ctx.out(MSG["added"].format(slot=slot))
+        return 0
+    if args[:2] == ["certlocal", "-r"] and len(args) == 3:
+        target = ctx.root / PRIV / args[2].removeprefix("SLOT=")
+        if not target.exists():
+            ctx.err(f"lab: certlocal/r {args[2]} [unconfirmed output]")
+            return 1
+        target.unlink()
         return 0
     if args[:2] == ["certdb", "-r"] and len(args) == 3:
         target = ctx.root / PUB / args[2].removeprefix("SLOT=")
@@ -179,7 +205,7 @@ def check_config(text: str) -> list[str]:
     nonce = re.findall(r"^\s*p1_nonce_len\s+(\d+)", text, re.M)
     if nonce and nonce[0] != "20":
         problems.append(f"p1_nonce_len {nonce[0]} is not allowed here (must be 20)")
-    labels = re.findall(r'label\s+"([^"]+)"', text)
+    labels = re.findall(r'label\s+"?([^"\s]+)"?', text)
     if len(labels) != len(set(labels)):
         problems.append("duplicate rule label")
     for value in re.findall(r"lifetime_secs\s+(\d+)", text):
@@ -201,6 +227,13 @@ def _start(ctx: ToolContext, level: int) -> int:
             st["iked"] = {"running": False, "priv": 0, "loaded": None, "maintenance": True}
             ctx.err(f"in.iked: {problems[0]}; exiting")
             return 1
+        cas = {dn(c.subject) for c in _certs(ctx.root) if _is_ca(c)}
+        for key in ("cert_root", "cert_trust"):
+            m = re.search(rf'^{key}\s+"([^"]+)"', text, re.M)
+            if m and m.group(1) not in cas:  # the seed: both hold the root CA's DN
+                st["iked"] = {"running": False, "priv": 0, "loaded": None, "maintenance": True}
+                ctx.err(f"lab: in.iked/{key} {m.group(1)} [unconfirmed output]")
+                return 1
         local = re.search(r'local_id\s+"([^"]+)"', text)
         loaded = None
         for _, p in _slots(ctx.root, PUB):
@@ -258,7 +291,7 @@ def ikeadm(ctx: ToolContext, args: list[str]) -> int:
                                    else "disabled"))
         return 0
     if args == ["dump", "rule"]:
-        for label in re.findall(r'label\s+"([^"]+)"', (ctx.root / CONFIG).read_text()):
+        for label in re.findall(r'label\s+"?([^"\s]+)"?', (ctx.root / CONFIG).read_text()):
             ctx.out(f"Label '{label}'")
         return 0
     if args == ["dump", "certcache"]:
@@ -275,5 +308,47 @@ def loaded(root: Path) -> dict[str, str] | None:
     return state.read(root)["iked"]["loaded"]
 
 
-TOOLS_MAP = {"ikecert": ikecert, "ikeadm": ikeadm, "in.iked": in_iked, "pkill": pkill,
-             "svcadm": svcadm, "labca-sign": labca_sign}
+def _posix(tool: str, ctx: ToolContext, args: list[str]) -> int:
+    """A Solaris-like `tool`: GNU-only options and regex syntax fail or differ as on the host."""
+    usage = MSG[f"{tool}_usage"]
+    for a in args:
+        if a == "--" or not a.startswith("-") or a == "-":
+            break
+        if a.startswith("--"):
+            ctx.err(MSG["illegal"].format(tool=tool, opt="-"))
+            ctx.err(usage)
+            return 2
+        for ch in a[1:]:
+            if ch not in GNU_FREE[tool].replace(":", ""):
+                ctx.err(MSG["illegal"].format(tool=tool, opt=ch))
+                ctx.err(usage)
+                return 2
+            if GNU_FREE[tool][GNU_FREE[tool].index(ch) + 1:][:1] == ":":
+                break  # the rest of this word is the option's argument
+    if tool == "grep" and not any(a.startswith("-") and "E" in a for a in args):
+        # In a basic regular expression `\|` is an ordinary `|` on Solaris, not alternation.
+        args = [a.replace("\\|", "|") if not a.startswith("-") else a for a in args]
+    real = shutil.which(tool, path="/usr/bin:/bin")
+    assert real
+    os.execv(real, [tool, *args])
+    return 127  # not reached
+
+
+def sed(ctx: ToolContext, args: list[str]) -> int:
+    """Solaris sed: no -i, -E, -r."""
+    return _posix("sed", ctx, args)
+
+
+def grep(ctx: ToolContext, args: list[str]) -> int:
+    """Solaris grep: no -P, -o, -r; `\\|` is not alternation."""
+    return _posix("grep", ctx, args)
+
+
+def readlink(ctx: ToolContext, args: list[str]) -> int:
+    """Solaris readlink: no -f."""
+    return _posix("readlink", ctx, args)
+
+
+TOOLS_MAP = {"sed": sed, "grep": grep, "readlink": readlink, "ikecert": ikecert,
+             "ikeadm": ikeadm, "in.iked": in_iked, "pkill": pkill, "svcadm": svcadm,
+             "labca-sign": labca_sign}
