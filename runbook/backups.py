@@ -8,18 +8,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import JournalError
+from .errors import CorruptBackup
 from .journal import Journal
 from .records import Backup
 from .remote import RemoteFiles
 
 HEX = set("0123456789abcdef")
-
-
-class CorruptBackup(JournalError):
-    """A stored backup no longer matches its hash."""
-
-    title = "backup damaged"
 
 
 class BackupStore:

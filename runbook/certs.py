@@ -11,11 +11,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from .errors import CertError
+
 PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-
-
-class CertError(ValueError):
-    """The bytes are not a certificate (or key) that can be read."""
 
 
 def load_certs(data: bytes) -> list[x509.Certificate]:

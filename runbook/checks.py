@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from . import conditions
-from .errors import ProcedureError, TemplateError, UsageError
+from .errors import ConditionError, ProcedureError, TemplateError, UsageError
 from .model import (
     CertStep,
     CliStep,
@@ -201,7 +201,7 @@ def _check_condition(expr: str, names: set[str], loc: tuple[Any, ...], label: st
                      fail: Any) -> None:
     try:
         used = conditions.names(expr)
-    except conditions.ConditionError as exc:
+    except ConditionError as exc:
         fail(loc, f"{label}: {exc}")
         return
     unknown = sorted(used - names)

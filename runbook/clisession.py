@@ -12,15 +12,9 @@ from collections.abc import Callable, Mapping
 
 import asyncssh
 
-from .errors import TransportError
+from .errors import CliTimeout, TransportError
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
-
-
-class CliTimeout(TransportError):
-    """The device did not show its prompt (or finish a command) in time."""
-
-    title = "no prompt"
 
 
 def clean(text: str) -> str:

@@ -87,3 +87,61 @@ class RunNotFound(JournalError):
 
     title = "no such run"
     exit_code = 2
+
+
+class UnsafeDirectory(RunbookError):
+    """The data directory can be written by other users, so its contents cannot be trusted."""
+
+    title = "unsafe data directory"
+    exit_code = 6
+
+
+class ConnectionLost(TransportError):
+    """The connection dropped while a command ran: whether it took effect is unknown."""
+
+    title = "connection lost"
+
+
+class CliTimeout(TransportError):
+    """The device did not show its prompt (or finish a command) in time."""
+
+    title = "no prompt"
+
+
+class RemoteFileError(TransportError):
+    """A file operation on a device failed."""
+
+    title = "file operation failed"
+
+
+class CorruptBackup(JournalError):
+    """A stored backup no longer matches its hash."""
+
+    title = "backup damaged"
+
+
+class RollbackRefused(RunbookError):
+    """A file changed since its step finished; restoring it would lose someone's change."""
+
+    title = "rollback refused"
+    exit_code = 8
+
+
+class RestoreMismatch(RunbookError):
+    """A restored file does not read back with the backed-up hash."""
+
+    title = "restore not verified"
+    exit_code = 8
+
+
+class CertError(RunbookError):
+    """The bytes are not a certificate (or key) that can be read."""
+
+    title = "unreadable certificate"
+
+
+class ConditionError(RunbookError):
+    """The condition is not in the small language `when` accepts."""
+
+    title = "invalid condition"
+    exit_code = 2

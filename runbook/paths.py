@@ -8,16 +8,9 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import RunbookError
+from .errors import UnsafeDirectory
 
 ENV_HOME = "RUNBOOK_HOME"
-
-
-class UnsafeDirectory(RunbookError):
-    """The data directory can be written by other users, so its contents cannot be trusted."""
-
-    title = "unsafe data directory"
-    exit_code = 6
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:

@@ -15,15 +15,9 @@ from typing import Any
 
 import asyncssh
 
-from .errors import TransportError
+from .errors import RemoteFileError, TransportError
 
 EXEC_TIMEOUT = 120.0
-
-
-class RemoteFileError(TransportError):
-    """A file operation on a device failed."""
-
-    title = "file operation failed"
 
 
 @dataclass(frozen=True)

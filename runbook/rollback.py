@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .backups import BackupStore, current, sha256
-from .errors import RunbookError, UsageError
+from .errors import RemoteFileError, RestoreMismatch, RollbackRefused, UsageError
 from .events import (
     FileRestored,
     Notice,
@@ -25,24 +25,10 @@ from .events import (
     StepRolledBack,
 )
 from .records import Backup
-from .remote import RemoteFileError, RemoteFiles
+from .remote import RemoteFiles
 from .template import render
 
 UNDOABLE = ("succeeded", "failed", "in_doubt")
-
-
-class RollbackRefused(RunbookError):
-    """A file changed since its step finished; restoring it would lose someone's change."""
-
-    title = "rollback refused"
-    exit_code = 8
-
-
-class RestoreMismatch(RunbookError):
-    """A restored file does not read back with the backed-up hash."""
-
-    title = "restore not verified"
-    exit_code = 8
 
 
 async def restore(files: RemoteFiles, store: BackupStore, b: Backup) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncssh
 
-from .errors import HostKeyError, TransportError
+from .errors import ConnectionLost, HostKeyError, TransportError
 from .hostkeys import HostKeyStore, fingerprint
 from .inventory import Inventory, Target
 
@@ -19,12 +19,6 @@ LINE_PIECE = 64 * 1024
 PID_MARK = "\x1erunbook-pgid"
 OnLine = Callable[[str, str], None]
 OnLines = Callable[[str, list[str]], None]
-
-
-class ConnectionLost(TransportError):
-    """The connection dropped while a command ran: whether it took effect is unknown."""
-
-    title = "connection lost"
 
 
 @dataclass(frozen=True)

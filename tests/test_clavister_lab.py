@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from cryptography import x509
 
-from runbook.clisession import CliSession, CliTimeout
+from runbook.clisession import CliSession
+from runbook.errors import CliTimeout
 from runbook.headless import FlagDecider
 from runbook.hostkeys import HostKeyStore
 from runbook.inventory import Inventory

@@ -10,11 +10,12 @@ import sys
 
 import pytest
 
+from runbook.errors import RollbackRefused
 from runbook.headless import FlagDecider
 from runbook.inventory import Inventory
 from runbook.journal import Journal
 from runbook.loader import load_procedure
-from runbook.rollback import RollbackRefused, rollback
+from runbook.rollback import rollback
 
 from .helpers import cli, cli_env, engine_for, write_procedure
 

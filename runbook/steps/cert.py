@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..certs import CertError, facts, load_certs
-from ..conditions import ConditionError, evaluate
+from ..certs import facts, load_certs
+from ..conditions import evaluate
+from ..errors import CertError, ConditionError
 from ..events import CertFactsFound
 from ..model import CertStep
 from .base import Outcome, StepContext
