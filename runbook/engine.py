@@ -218,6 +218,22 @@ class Engine:
         self.emit(DecisionMade(rec.id, step_id, target, "skip", "skip"))
         self.emit(StepSkipped(rec.id, step_id, target, reason))
 
+    def abort(self, run_id: str, reason: str = "aborted by the operator") -> None:
+        """Mark a run that is not running as aborted: it ends, nothing on a device changes.
+
+        Raises UsageError when the run already ended, JournalError when another process is
+        running it (stop that first).
+        """
+        rec = self.journal.get_run(run_id)
+        if rec.finished:
+            raise UsageError(f"run {rec.id} is already {rec.state}; nothing to abort")
+        self.journal.lock(rec.id)
+        try:
+            self.journal.set_run_state(rec.id, "aborted", reason)
+            self.emit(RunFinished(rec.id, "aborted", reason))
+        finally:
+            self.journal.unlock(rec.id)
+
     # ---- running ---------------------------------------------------------------------------
 
     async def execute(self, run_id: str, secrets: Mapping[str, str]) -> str:

@@ -14,8 +14,9 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from runbook.errors import RunbookError, UsageError
+from runbook.lab.lab import Lab
 
-from .backend import Backend, NotAvailable
+from .backend import Backend
 from .home import HomeScreen
 
 
@@ -129,10 +130,6 @@ class LabScenario:
 
     async def start(self) -> Path:
         """Start the devices; return the inventory path. Raises UsageError for a bad scenario."""
-        try:
-            from runbook.lab.lab import Lab
-        except ImportError:
-            raise NotAvailable("the lab is not available in this version of runbook") from None
         try:
             self.lab = await Lab.start(self.directory, self.scenario)
         except ValueError as exc:

@@ -1,4 +1,4 @@
-"""The app's only door to the engine: journal, inventory, engines, and optional abilities."""
+"""The app's only door to the engine: journal, inventory, engines, rollback and exports."""
 
 from __future__ import annotations
 
@@ -9,20 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from runbook import Engine, Inventory, Journal, load_procedure
-from runbook.errors import RunbookError, UsageError
+from runbook.errors import UsageError
+from runbook.export import build_plan, build_record, render
 from runbook.library import Entry, catalogue
+from runbook.loader import load_procedure_text, procedure_hash
 from runbook.model import Procedure
 from runbook.paths import data_dir as resolve_data_dir
 from runbook.paths import private_file, write_private
 from runbook.records import RunRecord
+from runbook.rollback import rollback, select_steps
 
 EXPORT_FORMATS = ("md", "json", "html")
-
-
-class NotAvailable(RunbookError):
-    """The engine this app runs on does not offer a function yet."""
-
-    title = "not available yet"
 
 
 def transport_factory(data: Path) -> Callable[[Any], Any]:
@@ -91,27 +88,16 @@ class Backend:
         """One run by id or unique prefix; raises RunNotFound."""
         return self.journal.get_run(ref)
 
-    # ---- optional abilities (engine functions that may not exist yet) ------------------------
+    # ---- rollback and exports ---------------------------------------------------------------
 
     @staticmethod
     def rollback_function() -> Callable[..., Any]:
-        """`runbook.rollback.rollback`; raises NotAvailable when the engine lacks it."""
-        try:
-            from runbook.rollback import rollback
-        except ImportError:
-            raise NotAvailable("rollback is not available in this version of the engine") \
-                from None
+        """`runbook.rollback.rollback`."""
         return rollback
 
     @staticmethod
     def rollback_plan(engine: Any, run_id: str, to_step: str | None) -> tuple[list[Any], list[Any]]:
-        """(steps to undo, their backups) without changing anything; raises NotAvailable."""
-        try:
-            from runbook.loader import load_procedure_text
-            from runbook.rollback import select_steps
-        except ImportError:
-            raise NotAvailable("rollback is not available in this version of the engine") \
-                from None
+        """(steps to undo, their backups) without changing anything."""
         journal = engine.journal
         rec = journal.get_run(run_id)
         procedure = load_procedure_text(rec.procedure_text, rec.procedure_path)
@@ -121,34 +107,18 @@ class Backend:
         return steps, [b for b in backups if b.step_id in ids and b.restored_at is None]
 
     def export_run(self, run_id: str, fmt: str, path: str | Path) -> Path:
-        """Write a run's change record to `path` (mode 0600); raises NotAvailable/RunbookError."""
-        try:
-            from runbook.export import build_record, render
-        except ImportError:
-            raise NotAvailable("change records are not available in this version of the "
-                               "engine") from None
+        """Write a run's change record to `path` (mode 0600); raises RunbookError."""
         out = Path(path).expanduser()
         record = build_record(self.journal, self.run(run_id).id, out.with_name(out.name + ".logs"))
         return _write(out, render(record, fmt))
 
     def export_plan(self, plan: dict[str, Any], fmt: str, path: str | Path) -> Path:
         """Write a plan (from `plan()`) to `path` (mode 0600)."""
-        try:
-            from runbook.export import render
-        except ImportError:
-            raise NotAvailable("plan export is not available in this version of the engine") \
-                from None
         return _write(Path(path).expanduser(), render(plan, fmt))
 
     def plan(self, procedure: Procedure, text: str, path: str,
              given: dict[str, Any]) -> dict[str, Any]:
         """The implementation and backout plan (secrets shown as placeholders)."""
-        try:
-            from runbook.export import build_plan
-            from runbook.loader import procedure_hash
-        except ImportError:
-            raise NotAvailable("plans are not available in this version of the engine") \
-                from None
         return build_plan(procedure, procedure_hash(text), path, given, self.inventory)
 
     def log_bug(self, exc: BaseException) -> Path | None:

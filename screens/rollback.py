@@ -42,7 +42,7 @@ class RollbackScreen(Screen[str | None]):
                  secrets: dict[str, str]) -> None:
         super().__init__()
         self.backend, self.run_id, self.to_step, self.secrets = backend, run_id, to_step, secrets
-        self.rollback = backend.rollback_function()  # raises NotAvailable
+        self.rollback = backend.rollback_function()
         self.engine = backend.engine(TuiDecider(None))
         self.engine.subscribe(self.feed)
         self.steps, self.backups = backend.rollback_plan(self.engine, run_id, to_step)

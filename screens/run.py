@@ -340,13 +340,8 @@ class RunScreen(Screen[None]):
 
     def action_skip(self) -> None:
         key = self.query_one(StepTable).selected()
-        skip = getattr(self.engine, "skip", None)
+        skip = self.engine.skip
         if key is None:
-            return
-        if skip is None:
-            self.notify("skipping a step from the Run screen is not available in this "
-                        "version of the engine (an in-doubt step can be skipped from its "
-                        "dialog)", title="not available yet", severity="warning")
             return
         if self.running:
             self.notify("stop the run first (x), then skip", severity="warning")
@@ -388,12 +383,7 @@ class RunScreen(Screen[None]):
                 "be [b]in doubt[/b]: on resume you decide whether it took effect.",
                 "Interrupt"), callback=stop)
             return
-        abort = getattr(self.engine, "abort", None)
-        if abort is None:
-            self.notify("the run is not running; marking it aborted is not available in "
-                        "this version of the engine", title="not available yet",
-                        severity="warning")
-            return
+        abort = self.engine.abort
         self.app.call_with_errors(lambda: abort(self.run_id))  # type: ignore[attr-defined]
         self.dirty = True
 
