@@ -3,7 +3,8 @@
 The engine is importable without the terminal UI; `screens` builds on this API only.
 """
 
-from .engine import Decider, Engine, LoadedRun, StepView
+from .context import Decider, LoadedRun
+from .engine import Engine, StepView
 from .errors import (
                      HostKeyError,
                      InventoryError,

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from .backups import BackupStore, record_after, take
+from .backups import record_after, take
 from .conditions import evaluate
-from .errors import HostKeyError, JournalError, RunbookError, TransportError, UsageError
+from .context import Decider, LoadedRun, RunContext
+from .errors import JournalError, RunbookError, TransportError, UsageError
 from .events import (
     BackupTaken,
     Comment,
-    Connected,
     DecisionMade,
-    DecisionNeeded,
     Event,
-    HostKeyRejected,
     Notice,
     OutputLine,
     OutputLines,
@@ -44,55 +42,11 @@ from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, Ste
 from .params import resolve, storable
 from .records import Backup
 from .redact import Redactor
-from .remote import RemoteFiles
 from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
-from .template import Value, render
+from .template import render
 
 DONE = ("succeeded", "skipped")  # rolled-back steps run again when a run is resumed
-
-
-class Decider(Protocol):
-    """Answers the engine's questions; the CLI maps flags, the TUI opens modals."""
-
-    async def decide(self, request: DecisionNeeded) -> str:
-        """Return one of `request.details['choices']`."""
-        ...
-
-
-@dataclass
-class LoadedRun:
-    """A run's procedure and values, rebuilt from the journal."""
-
-    id: str
-    procedure: Procedure
-    values: dict[str, Value]
-    inventory: Any
-    redactor: Redactor
-    captures: dict[str, str] = field(default_factory=dict)
-
-    def template_values(self, target: Any = None) -> dict[str, Value]:
-        """Params, captures and the current target, for rendering."""
-        vals = dict(self.values)
-        vals.update({k: Value(v) for k, v in self.captures.items()})
-        if target is not None:
-            vals["target"] = Value(target)
-        return vals
-
-    def condition_values(self) -> dict[str, Any]:
-        """Plain values for `when` conditions (devices by name)."""
-        out: dict[str, Any] = {}
-        for name, v in self.values.items():
-            val = v.value
-            if hasattr(val, "host"):
-                val = val.name
-            elif isinstance(val, list):
-                val = [getattr(t, "name", t) for t in val]
-            out[name] = val
-        for name in self.procedure.params:
-            out.setdefault(name, None)  # optional params left out compare equal to None
-        out.update(self.captures)
-        return out
 
 
 @dataclass(frozen=True)
@@ -126,10 +80,6 @@ class Engine:
         self.transport_factory = transport_factory
         self.inventory_from_snapshot = inventory_from_snapshot
         self._subscribers: list[Callable[[Event], None]] = []
-        self.transport: Any = None
-        self.store = BackupStore(journal.path.parent)
-        self._files: dict[str, RemoteFiles] = {}
-        self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
 
     # ---- events ----------------------------------------------------------------------------
@@ -248,48 +198,40 @@ class Engine:
             raise UsageError(f"run {rec.id} is already {rec.state}; nothing to resume")
         run = self.load(rec.id, secrets)
         self.journal.lock(rec.id)
-        self.transport = self.transport_factory(run.inventory)
-        self._files = {}
-        self._connected: set[str] = set()
+        ctx = self.context(run)
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
         try:
             self.journal.set_run_state(rec.id, "running")
             self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
-            state, reason = await self._drive(run)
+            state, reason = await self._drive(ctx)
             self.journal.set_run_state(rec.id, state, reason)
             self.emit(RunFinished(rec.id, state, reason))  # type: ignore[arg-type]
             return state
         finally:
-            await self.transport.close()
+            await ctx.close()
             self.journal.unlock_files(rec.id)
             self.journal.unlock(rec.id)
 
-    async def _drive(self, run: LoadedRun) -> tuple[str, str]:
+    def context(self, run: LoadedRun) -> RunContext:
+        """A fresh working set (and transport) for one execution or rollback of `run`."""
+        return RunContext(run, self.journal, self.transport_factory(run.inventory), self.emit,
+                          self.decider)
+
+    async def _drive(self, ctx: RunContext) -> tuple[str, str]:
+        run = ctx.run
         for a in self.journal.latest_attempts(run.id).values():
             if a.status in ("running", "in_doubt"):
-                stop = await settle(self, run, a)
+                stop = await settle(ctx, a)
                 if stop:
                     return stop
         for step in run.procedure.steps:
-            stop = await self._step(run, step)
+            stop = await self._step(ctx, step)
             if stop:
                 return stop
         return "succeeded", ""
 
-    async def _ask(self, run: LoadedRun, question: str, prompt: str, choices: Iterable[str],
-                   step_id: str | None = None, target: str | None = None,
-                   **details: Any) -> str:
-        choices = list(choices)
-        request = DecisionNeeded(run.id, step_id, target, question,  # type: ignore[arg-type]
-                                 run.redactor(prompt), {**details, "choices": choices})
-        self.emit(request)
-        answer = await self.decider.decide(request)
-        if answer not in choices:
-            raise UsageError(f"answer {answer!r} is not one of {', '.join(choices)}")
-        self.emit(DecisionMade(run.id, step_id, target, question, answer))
-        return answer
-
-    async def _step(self, run: LoadedRun, step: StepBase) -> tuple[str, str] | None:
+    async def _step(self, ctx: RunContext, step: StepBase) -> tuple[str, str] | None:
+        run = ctx.run
         latest = self.journal.latest_attempts(run.id)
         ref = step.target or step.foreach
         if ref and ref not in run.values:
@@ -319,14 +261,14 @@ class Engine:
             prompt = step.confirm if isinstance(step.confirm, str) else f"Run step {step.id}: " \
                 f"{step.title}?"
             text = render(prompt, run.template_values(), "text").text
-            answer = await self._ask(run, "confirm", text, ["yes", "no"], step.id,
-                                     targets=[_name(t) for t in todo])
+            answer = await ctx.ask("confirm", text, ["yes", "no"], step.id,
+                                   targets=[_name(t) for t in todo])
             if answer != "yes":
                 return "waiting", f"step {step.id} waits for the operator's confirmation"
         if isinstance(step, ManualStep):
-            return await self._manual(run, step)
+            return await self._manual(ctx, step)
         sem = asyncio.Semaphore(step.concurrency)
-        outcomes = await asyncio.gather(*(self._instance(run, step, t, sem) for t in todo))
+        outcomes = await asyncio.gather(*(self._instance(ctx, step, t, sem) for t in todo))
         for t, o in zip(todo, outcomes, strict=True):
             where = f" on {_name(t)}" if _name(t) else ""
             if o.status == "in_doubt":
@@ -337,10 +279,11 @@ class Engine:
                 return "failed", f"step {step.id}{where} failed: {o.reason}"
         return None
 
-    async def _manual(self, run: LoadedRun, step: ManualStep) -> tuple[str, str] | None:
+    async def _manual(self, ctx: RunContext, step: ManualStep) -> tuple[str, str] | None:
+        run = ctx.run
         text = render(step.description or step.title, run.template_values(), "text").text
-        answer = await self._ask(run, "manual", text, ["done", "wait", "abort"], step.id,
-                                 title=step.title)
+        answer = await ctx.ask("manual", text, ["done", "wait", "abort"], step.id,
+                               title=step.title)
         if answer == "wait":
             return "waiting", f"manual step {step.id} waits for the operator"
         if answer == "abort":
@@ -352,11 +295,12 @@ class Engine:
                                "done by the operator"))
         return None
 
-    async def _instance(self, run: LoadedRun, step: StepBase, target: Any,
+    async def _instance(self, ctx: RunContext, step: StepBase, target: Any,
                         sem: asyncio.Semaphore) -> Outcome:
+        run = ctx.run
         async with sem:
             for n in range(step.retries + 1):
-                outcome = await self._attempt(run, step, target)
+                outcome = await self._attempt(ctx, step, target)
                 if outcome.status != "failed" or n == step.retries:
                     return outcome
                 self.emit(Notice(run.id, f"attempt {n + 1} failed ({outcome.reason}); retrying "
@@ -364,36 +308,6 @@ class Engine:
                                  _name(target)))
                 await asyncio.sleep(step.retry_delay)
         raise AssertionError("unreachable")
-
-    async def _connect(self, run: LoadedRun, target: Any) -> None:
-        """Open (or reuse) the device connection, asking the operator about unknown host keys."""
-        while True:
-            try:
-                fresh = target.name not in self._connected
-                await self.transport.connect(target.name)
-                if fresh:
-                    self._connected.add(target.name)
-                    self.emit(Connected(run.id, target.name, target.host, target.port,
-                                        self.transport.host_key_fingerprint(target.name)))
-                return
-            except HostKeyError as err:
-                if err.changed:
-                    self.emit(HostKeyRejected(run.id, target.name, target.host, target.port,
-                                              err.fingerprint, list(err.known)))
-                    raise
-                answer = await self._ask(
-                    run, "host_key", f"{target.name} offers an unknown host key "
-                    f"{err.fingerprint}. Trust it?", ["accept", "refuse"], None, target.name,
-                    fingerprint=err.fingerprint, host=target.host, port=target.port)
-                if answer != "accept":
-                    raise
-                self.transport.trust(err)
-
-    def files(self, target: Any) -> RemoteFiles:
-        """File access to a device, one per device per execution."""
-        if target.name not in self._files:
-            self._files[target.name] = RemoteFiles(self.transport, target)
-        return self._files[target.name]
 
     def paths_to_save(self, run: LoadedRun, step: StepBase, target: Any) -> list[str]:
         """Remote paths backed up before the step runs: `modifies`, plus what the kind changes."""
@@ -408,19 +322,21 @@ class Engine:
                              if b.target == target.name and b.state != "dir"})
         return list(dict.fromkeys(paths))
 
-    async def _save(self, run: LoadedRun, step: StepBase, target: Any) -> list[Backup]:
+    async def _save(self, ctx: RunContext, step: StepBase, target: Any) -> list[Backup]:
         """Back up every path the step changes; the bytes and records are durable on return."""
+        run = ctx.run
         saved: list[Backup] = []
         for path in self.paths_to_save(run, step, target):
             self.journal.lock_file(f"{target.host}:{target.port}", path, run.id)
-            for b in await take(self.journal, self.store, self.files(target), run_id=run.id,
+            for b in await take(self.journal, ctx.store, ctx.files(target), run_id=run.id,
                                 step_id=step.id, host=target.host, path=path):
                 saved.append(b)
                 self.emit(BackupTaken(run.id, step.id, target.name, b.path, b.state, b.sha256,
                                       b.size, b.mode))
         return saved
 
-    async def _attempt(self, run: LoadedRun, step: StepBase, target: Any) -> Outcome:
+    async def _attempt(self, ctx: RunContext, step: StepBase, target: Any) -> Outcome:
+        run = ctx.run
         name = _name(target)
         values = run.template_values(target)
         command = getattr(step, "command", None)
@@ -429,7 +345,7 @@ class Engine:
         match = [render(p, values, "regex").text for p in step.expect.match]
         not_match = [render(p, values, "regex").text for p in step.expect.not_match]
         try:
-            await self._connect(run, target)
+            await ctx.connect(target)
         except TransportError as exc:
             reason = run.redactor(str(exc))
             self.failure_code = exc.exit_code
@@ -438,7 +354,7 @@ class Engine:
         saved: list[Backup] = []
         if target is not None:
             try:
-                saved = await self._save(run, step, target)
+                saved = await self._save(ctx, step, target)
             except JournalError as exc:
                 self.emit(Notice(run.id, str(exc), "error", step.id, name))
                 return Outcome("failed", None, f"{exc}; the step was not started")
@@ -453,15 +369,10 @@ class Engine:
                         journal=self.journal, redactor=run.redactor, emit=self.emit,
                         match=match, not_match=not_match)
         output.emit_lines = bool(self._subscribers)
-        extra = {"backups": saved, "journal": self.journal, "store": self.store,
-                 "connect": lambda t: self._connect(run, t), "files_for": self.files,
-                 "captures": run.captures,
-                 "files": self.files(target) if target else None}
-        ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
-                          self.emit, extra)
         started = time.monotonic()
         try:
-            outcome = await RUNNERS[step.kind](ctx, rendered.text)
+            outcome = await RUNNERS[step.kind](StepContext(ctx, step, target, values, output,
+                                                           saved), rendered.text)
         except TransportError as exc:
             output.flush()
             outcome = Outcome("in_doubt", None, run.redactor(str(exc)))
@@ -473,7 +384,7 @@ class Engine:
             outcome = Outcome("failed", None, run.redactor(str(exc)))
         if saved and outcome.status != "in_doubt" and not isinstance(step, BackupStep):
             try:
-                await record_after(self.journal, self.files(target), saved)
+                await record_after(self.journal, ctx.files(target), saved)
             except TransportError as exc:
                 self.emit(Notice(run.id, run.redactor(f"could not read back changed files on "
                                                       f"{name}: {exc}"), "warning", step.id, name))

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from .context import RunContext
 from .events import Notice, OutputLine, StepFinished
 from .model import StepBase
 from .records import Attempt
+from .rollback import undo
 from .template import render
-
-if TYPE_CHECKING:
-    from .engine import Engine, LoadedRun
 
 IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "rollback", "stop", "abort")
 
 
-async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] | None:
+async def settle(ctx: RunContext, a: Attempt) -> tuple[str, str] | None:
     """Resolve one in-doubt attempt with the operator; return a stop state or None."""
+    run = ctx.run
     if a.status == "running":
-        engine.journal.set_attempt_status(a.id, "in_doubt", "interrupted before it finished")
-        engine.emit(
+        ctx.journal.set_attempt_status(a.id, "in_doubt", "interrupted before it finished")
+        ctx.emit(
             StepFinished(
                 run.id, a.step_id, a.target, "in_doubt", None, 0.0, "interrupted before it finished"
             )
@@ -33,8 +32,7 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
         "interrupted; it may or may not have taken effect."
     )
     while True:
-        answer = await engine._ask(
-            run,
+        answer = await ctx.ask(
             "in_doubt",
             prompt,
             choices,
@@ -44,24 +42,22 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
             started_at=a.started_at,
             attempt=a.attempt,
             verify=step.verify or "",
-            output=engine.journal.output(a.id)[-8000:],
+            output=ctx.journal.output(a.id)[-8000:],
         )
         if answer == "rerun":
             return None  # the step loop runs a new attempt
         if answer == "skip":
-            engine.journal.set_attempt_status(
+            ctx.journal.set_attempt_status(
                 a.id, "skipped", "skipped by the operator after an interruption"
             )
             return None
         if answer == "done":
-            engine.journal.set_attempt_status(
+            ctx.journal.set_attempt_status(
                 a.id, "succeeded", "marked done by the operator after an interruption"
             )
             return None
         if answer == "rollback":
-            from .rollback import undo
-
-            failed = await undo(engine, run, only_step=a.step_id)
+            failed = await undo(ctx, only_step=a.step_id)
             if failed:
                 return "failed", failed
             return "waiting", (f"step {a.step_id}{where} was rolled back after an interruption;"
@@ -74,31 +70,33 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
                 f"`{a.command}` when the run was interrupted; resume with "
                 "--in-doubt rerun|skip|done|verify|abort"
             )
-        if await verify(engine, run, step, a):
-            engine.journal.set_attempt_status(a.id, "succeeded", "verified after an interruption")
+        if await verify(ctx, step, a):
+            ctx.journal.set_attempt_status(a.id, "succeeded", "verified after an interruption")
             return None
         choices = [c for c in choices if c != "verify"]
         prompt += " Its verify command did not succeed."
 
 
-async def verify(engine: Engine, run: LoadedRun, step: StepBase, a: Attempt) -> bool:
+async def verify(ctx: RunContext, step: StepBase, a: Attempt) -> bool:
+    """Run the step's `verify` command on its device; True when it (and verify_match) passed."""
+    run = ctx.run
     target = run.inventory.get(a.target) if a.target else None
     command = render(step.verify or "", run.template_values(target)).text
-    await engine._connect(run, target)
+    await ctx.connect(target)
     lines: list[str] = []
 
     def on_line(stream: str, text: str) -> None:
         text = run.redactor(text)
         lines.append(text)
-        engine.emit(OutputLine(run.id, step.id, a.target, text))
+        ctx.emit(OutputLine(run.id, step.id, a.target, text))
 
-    result = await engine.transport.exec(a.target, command, timeout=step.timeout, on_line=on_line)
+    result = await ctx.transport.exec(a.target, command, timeout=step.timeout, on_line=on_line)
     ok = not result.timed_out and result.exit_status == 0
     values = run.template_values(target)
     for template in step.verify_match:
         pattern = re.compile(render(template, values, "regex").text)
         ok = ok and any(pattern.search(line) for line in lines)
-    engine.emit(
+    ctx.emit(
         Notice(
             run.id,
             f"verify `{run.redactor(command)}` {'succeeded' if ok else 'did not succeed'}",

@@ -175,11 +175,11 @@ async def test_revoke_in_doubt_is_verified_on_the_device(cos_lab, tmp_path) -> N
     loaded = engine.load(run_id, {})
     step = next(s for s in loaded.procedure.steps if s.id == "revoke")
     attempt = journal.latest_attempts(run_id)[("revoke", "cos1")]
-    engine.transport = engine.transport_factory(loaded.inventory)
+    ctx = engine.context(loaded)
     try:
-        assert await verify(engine, loaded, step, attempt) is True
+        assert await verify(ctx, step, attempt) is True
         with state.change(cos_lab.root("cos1")) as st:
             st["revoked"] = []  # as if the revocation never reached the CA
-        assert await verify(engine, loaded, step, attempt) is False  # show still exits 0
+        assert await verify(ctx, step, attempt) is False  # show still exits 0
     finally:
-        await engine.transport.close()
+        await ctx.close()

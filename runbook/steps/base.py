@@ -10,13 +10,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..backups import BackupStore
+from ..context import RunContext
 from ..events import Event, OutputLines
 from ..model import Expect, StepBase
+from ..records import Backup
 from ..redact import Redactor
+from ..remote import RemoteFiles
 from ..template import Value, render
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the journal's module opens SQLite
     from ..journal import Journal
+    from ..transport import Transport
 
 FLUSH_BYTES = 256 * 1024
 FLUSH_SECONDS = 1.0
@@ -150,15 +155,52 @@ class Exec(Protocol):
 class StepContext:
     """Everything one step instance may use; built by the engine per attempt."""
 
-    run_id: str
+    run: RunContext
     step: StepBase
     target: Any  # inventory Target or None
     values: Mapping[str, Value]
     output: Output
-    transport: Any
-    redactor: Redactor
-    emit: Callable[[Event], None]
-    extra: dict[str, Any] = field(default_factory=dict)
+    backups: list[Backup] = field(default_factory=list)  # taken before this attempt
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return self.run.run.id
+
+    @property
+    def transport(self) -> Transport:
+        """The execution's device connections."""
+        return self.run.transport
+
+    @property
+    def redactor(self) -> Redactor:
+        """Masks the run's secrets."""
+        return self.run.run.redactor
+
+    @property
+    def emit(self) -> Callable[[Event], None]:
+        """Journal and publish an event."""
+        return self.run.emit
+
+    @property
+    def journal(self) -> Journal:
+        """The run store."""
+        return self.run.journal
+
+    @property
+    def store(self) -> BackupStore:
+        """Where backed-up bytes live."""
+        return self.run.store
+
+    @property
+    def captures(self) -> dict[str, str]:
+        """Values captured by earlier steps."""
+        return self.run.run.captures
+
+    @property
+    def files(self) -> RemoteFiles:
+        """File access to this step's device."""
+        return self.run.files(self.target)
 
     @property
     def target_name(self) -> str | None:

@@ -35,7 +35,7 @@ async def check_cert(ctx: StepContext, description: str) -> Outcome:
     """Read the certificate (and key/CA), emit its facts, and apply thresholds and `require`."""
     step = ctx.step
     assert isinstance(step, CertStep)
-    files = ctx.extra["files"]
+    files = ctx.files
     try:
         if step.command:
             data, status, timed_out = await _command_output(ctx, ctx.render(step.command))
@@ -63,7 +63,7 @@ async def check_cert(ctx: StepContext, description: str) -> Outcome:
         for short, key_name in CAPTURED.items():
             ctx.output.captured[f"{step.facts_as}_{short}"] = str(values[key_name])
     env = {**{k: v.value for k, v in ctx.values.items() if k != "target"},
-           **ctx.extra["captures"], **values}
+           **ctx.captures, **values}
     failed_req = []
     for cond in step.require:
         try:
