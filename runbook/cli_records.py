@@ -10,6 +10,7 @@ import click
 
 from . import library
 from .cli import Ctx, fail, main, make_engine, parse_params, read_secrets, run_async
+from .engine import Engine
 from .errors import UsageError
 from .headless import FlagDecider, Printer
 from .journal import Journal
@@ -44,15 +45,15 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
     if to_step and only_step:
         sys.exit(fail(UsageError("give --to or --step, not both"), ctx))
 
-    def start() -> tuple[Journal, object, str, dict[str, str]]:
+    def start() -> tuple[Journal, Engine, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
         secrets = read_secrets(rec.secret_names, secret_env)
         engine = make_engine(ctx, journal, FlagDecider(accept_new_host_key=accept_new_host_key))
         return journal, engine, rec.id, secrets
 
-    async def go(engine: object, run_id: str, secrets: dict[str, str]) -> int:
-        engine.subscribe(Printer(as_json=ctx.as_json))  # type: ignore[attr-defined]
+    async def go(engine: Engine, run_id: str, secrets: dict[str, str]) -> int:
+        engine.subscribe(Printer(as_json=ctx.as_json))
         state = await rollback(engine, run_id, secrets, to_step=to_step, only_step=only_step,
                                force=force)
         return 0 if state in ("rolled_back", "waiting") else 1

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .backups import BackupStore
 from .errors import HostKeyError, UsageError
-from .events import Connected, DecisionMade, DecisionNeeded, Event, HostKeyRejected
+from .events import Connected, DecisionMade, DecisionNeeded, Event, HostKeyRejected, Question
+from .inventory import Inventory, Target
 from .model import Procedure
 from .redact import Redactor
 from .remote import RemoteFiles
@@ -34,11 +35,11 @@ class LoadedRun:
     id: str
     procedure: Procedure
     values: dict[str, Value]
-    inventory: Any
+    inventory: Inventory | None
     redactor: Redactor
     captures: dict[str, str] = field(default_factory=dict)
 
-    def template_values(self, target: Any = None) -> dict[str, Value]:
+    def template_values(self, target: Target | None = None) -> dict[str, Value]:
         """Params, captures and the current target, for rendering."""
         vals = dict(self.values)
         vals.update({k: Value(v) for k, v in self.captures.items()})
@@ -46,15 +47,21 @@ class LoadedRun:
             vals["target"] = Value(target)
         return vals
 
+    def device(self, name: str | None) -> Target:
+        """The run's device called `name`; raises UsageError when the run has none such."""
+        if name is None or self.inventory is None:
+            raise UsageError(f"run {self.id} has no device {name!r}")
+        return self.inventory.get(name)
+
     def condition_values(self) -> dict[str, Any]:
         """Plain values for `when` conditions (devices by name)."""
         out: dict[str, Any] = {}
         for name, v in self.values.items():
             val = v.value
-            if hasattr(val, "host"):
+            if isinstance(val, Target):
                 val = val.name
             elif isinstance(val, list):
-                val = [getattr(t, "name", t) for t in val]
+                val = [t.name if isinstance(t, Target) else t for t in val]
             out[name] = val
         for name in self.procedure.params:
             out.setdefault(name, None)  # optional params left out compare equal to None
@@ -79,13 +86,13 @@ class RunContext:
         self._files: dict[str, RemoteFiles] = {}
         self._connected: set[str] = set()
 
-    async def ask(self, question: str, prompt: str, choices: Iterable[str],
+    async def ask(self, question: Question, prompt: str, choices: Iterable[str],
                   step_id: str | None = None, target: str | None = None,
                   **details: Any) -> str:
         """Ask the decider (journaled both ways); raises UsageError for an answer not offered."""
         run = self.run
         choices = list(choices)
-        request = DecisionNeeded(run.id, step_id, target, question,  # type: ignore[arg-type]
+        request = DecisionNeeded(run.id, step_id, target, question,
                                  run.redactor(prompt), {**details, "choices": choices})
         self.emit(request)
         answer = await self.decider.decide(request)
@@ -94,7 +101,7 @@ class RunContext:
         self.emit(DecisionMade(run.id, step_id, target, question, answer))
         return answer
 
-    async def connect(self, target: Any) -> None:
+    async def connect(self, target: Target) -> None:
         """Open (or reuse) the device connection, asking the operator about unknown host keys."""
         run = self.run
         while True:
@@ -119,7 +126,7 @@ class RunContext:
                     raise
                 self.transport.trust(err)
 
-    def files(self, target: Any) -> RemoteFiles:
+    def files(self, target: Target) -> RemoteFiles:
         """File access to a device, one per device per execution."""
         if target.name not in self._files:
             self._files[target.name] = RemoteFiles(self.transport, target)

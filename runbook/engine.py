@@ -31,11 +31,13 @@ from .events import (
     OutputLines,
     RunFinished,
     RunStarted,
+    RunState,
     StepFinished,
     StepSkipped,
     StepStarted,
 )
 from .indoubt import settle
+from .inventory import Target
 from .journal import Journal
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
@@ -65,8 +67,8 @@ class StepView:
     reason: str = ""
 
 
-def _name(target: Any) -> str | None:
-    return getattr(target, "name", None)
+def _name(target: Target | None) -> str | None:
+    return target.name if target is not None else None
 
 
 class Engine:
@@ -122,7 +124,7 @@ class Engine:
         return LoadedRun(rec.id, procedure, values, inventory,
                          Redactor(s for s in secrets.values()), self.journal.captures(rec.id))
 
-    def targets(self, run: LoadedRun, step: StepBase) -> list[Any]:
+    def targets(self, run: LoadedRun, step: StepBase) -> list[Target | None]:
         """The devices a step runs on: its target, every device of its foreach, or [None]."""
         if step.target:
             return [run.values[step.target].value]
@@ -205,7 +207,7 @@ class Engine:
             self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
             state, reason = await self._drive(ctx)
             self.journal.set_run_state(rec.id, state, reason)
-            self.emit(RunFinished(rec.id, state, reason))  # type: ignore[arg-type]
+            self.emit(RunFinished(rec.id, state, reason))
             return state
         finally:
             await ctx.close()
@@ -217,7 +219,7 @@ class Engine:
         return RunContext(run, self.journal, self.transport_factory(run.inventory), self.emit,
                           self.decider)
 
-    async def _drive(self, ctx: RunContext) -> tuple[str, str]:
+    async def _drive(self, ctx: RunContext) -> tuple[RunState, str]:
         run = ctx.run
         for a in self.journal.latest_attempts(run.id).values():
             if a.status in ("running", "in_doubt"):
@@ -230,7 +232,7 @@ class Engine:
                 return stop
         return "succeeded", ""
 
-    async def _step(self, ctx: RunContext, step: StepBase) -> tuple[str, str] | None:
+    async def _step(self, ctx: RunContext, step: StepBase) -> tuple[RunState, str] | None:
         run = ctx.run
         latest = self.journal.latest_attempts(run.id)
         ref = step.target or step.foreach
@@ -267,19 +269,18 @@ class Engine:
                 return "waiting", f"step {step.id} waits for the operator's confirmation"
         if isinstance(step, ManualStep):
             return await self._manual(ctx, step)
+        devices = [t for t in todo if t is not None]  # checks.py: device kinds name a target
         sem = asyncio.Semaphore(step.concurrency)
-        outcomes = await asyncio.gather(*(self._instance(ctx, step, t, sem) for t in todo))
-        for t, o in zip(todo, outcomes, strict=True):
-            where = f" on {_name(t)}" if _name(t) else ""
+        outcomes = await asyncio.gather(*(self._instance(ctx, step, t, sem) for t in devices))
+        for t, o in zip(devices, outcomes, strict=True):
             if o.status == "in_doubt":
-                return "in_doubt", f"step {step.id}{where} is in doubt: {o.reason}"
-        for t, o in zip(todo, outcomes, strict=True):
-            where = f" on {_name(t)}" if _name(t) else ""
+                return "in_doubt", f"step {step.id} on {t.name} is in doubt: {o.reason}"
+        for t, o in zip(devices, outcomes, strict=True):
             if o.status != "succeeded":
-                return "failed", f"step {step.id}{where} failed: {o.reason}"
+                return "failed", f"step {step.id} on {t.name} failed: {o.reason}"
         return None
 
-    async def _manual(self, ctx: RunContext, step: ManualStep) -> tuple[str, str] | None:
+    async def _manual(self, ctx: RunContext, step: ManualStep) -> tuple[RunState, str] | None:
         run = ctx.run
         text = render(step.description or step.title, run.template_values(), "text").text
         answer = await ctx.ask("manual", text, ["done", "wait", "abort"], step.id,
@@ -295,7 +296,7 @@ class Engine:
                                "done by the operator"))
         return None
 
-    async def _instance(self, ctx: RunContext, step: StepBase, target: Any,
+    async def _instance(self, ctx: RunContext, step: StepBase, target: Target,
                         sem: asyncio.Semaphore) -> Outcome:
         run = ctx.run
         async with sem:
@@ -305,11 +306,11 @@ class Engine:
                     return outcome
                 self.emit(Notice(run.id, f"attempt {n + 1} failed ({outcome.reason}); retrying "
                                          f"in {step.retry_delay:g} s", "warning", step.id,
-                                 _name(target)))
+                                 target.name))
                 await asyncio.sleep(step.retry_delay)
         raise AssertionError("unreachable")
 
-    def paths_to_save(self, run: LoadedRun, step: StepBase, target: Any) -> list[str]:
+    def paths_to_save(self, run: LoadedRun, step: StepBase, target: Target) -> list[str]:
         """Remote paths backed up before the step runs: `modifies`, plus what the kind changes."""
         values = run.template_values(target)
         paths = [render(p, values, "text").text for p in step.modifies]
@@ -322,7 +323,7 @@ class Engine:
                              if b.target == target.name and b.state != "dir"})
         return list(dict.fromkeys(paths))
 
-    async def _save(self, ctx: RunContext, step: StepBase, target: Any) -> list[Backup]:
+    async def _save(self, ctx: RunContext, step: StepBase, target: Target) -> list[Backup]:
         """Back up every path the step changes; the bytes and records are durable on return."""
         run = ctx.run
         saved: list[Backup] = []
@@ -335,9 +336,9 @@ class Engine:
                                       b.size, b.mode))
         return saved
 
-    async def _attempt(self, ctx: RunContext, step: StepBase, target: Any) -> Outcome:
+    async def _attempt(self, ctx: RunContext, step: StepBase, target: Target) -> Outcome:
         run = ctx.run
-        name = _name(target)
+        name = target.name
         values = run.template_values(target)
         command = getattr(step, "command", None)
         rendered = render(command, values) if command else render(describe(step), values, "text")
@@ -351,18 +352,16 @@ class Engine:
             self.failure_code = exc.exit_code
             self.emit(Notice(run.id, reason, "error", step.id, name))
             return Outcome("failed", None, reason)
-        saved: list[Backup] = []
-        if target is not None:
-            try:
-                saved = await self._save(ctx, step, target)
-            except JournalError as exc:
-                self.emit(Notice(run.id, str(exc), "error", step.id, name))
-                return Outcome("failed", None, f"{exc}; the step was not started")
-            except TransportError as exc:
-                reason = run.redactor(f"could not back up a file on {name} ({exc}); the step "
-                                      "was not started")
-                self.emit(Notice(run.id, reason, "error", step.id, name))
-                return Outcome("failed", None, reason)
+        try:
+            saved = await self._save(ctx, step, target)
+        except JournalError as exc:
+            self.emit(Notice(run.id, str(exc), "error", step.id, name))
+            return Outcome("failed", None, f"{exc}; the step was not started")
+        except TransportError as exc:
+            reason = run.redactor(f"could not back up a file on {name} ({exc}); the step "
+                                  "was not started")
+            self.emit(Notice(run.id, reason, "error", step.id, name))
+            return Outcome("failed", None, reason)
         a = self.journal.start_attempt(run.id, step.id, name, run.redactor(rendered.text))
         self.emit(StepStarted(run.id, step.id, name, a.attempt, a.command))
         output = Output(run_id=run.id, step=step, target=name, attempt_id=a.id,
@@ -396,7 +395,7 @@ class Engine:
             for cap, value in output.captured.items():
                 self.journal.set_capture(run.id, cap, value, step.id, name)
                 run.captures[cap] = value
-        self.emit(StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
+        self.emit(StepFinished(run.id, step.id, name, outcome.status,
                                outcome.exit_status, time.monotonic() - started, outcome.reason))
         return outcome
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .context import RunContext
-from .events import Notice, OutputLine, StepFinished
+from .events import Notice, OutputLine, RunState, StepFinished
 from .model import StepBase
 from .records import Attempt
 from .rollback import undo
@@ -14,7 +14,7 @@ from .template import render
 IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "rollback", "stop", "abort")
 
 
-async def settle(ctx: RunContext, a: Attempt) -> tuple[str, str] | None:
+async def settle(ctx: RunContext, a: Attempt) -> tuple[RunState, str] | None:
     """Resolve one in-doubt attempt with the operator; return a stop state or None."""
     run = ctx.run
     if a.status == "running":
@@ -80,7 +80,7 @@ async def settle(ctx: RunContext, a: Attempt) -> tuple[str, str] | None:
 async def verify(ctx: RunContext, step: StepBase, a: Attempt) -> bool:
     """Run the step's `verify` command on its device; True when it (and verify_match) passed."""
     run = ctx.run
-    target = run.inventory.get(a.target) if a.target else None
+    target = run.device(a.target)
     command = render(step.verify or "", run.template_values(target)).text
     await ctx.connect(target)
     lines: list[str] = []
@@ -90,7 +90,7 @@ async def verify(ctx: RunContext, step: StepBase, a: Attempt) -> bool:
         lines.append(text)
         ctx.emit(OutputLine(run.id, step.id, a.target, text))
 
-    result = await ctx.transport.exec(a.target, command, timeout=step.timeout, on_line=on_line)
+    result = await ctx.transport.exec(target.name, command, timeout=step.timeout, on_line=on_line)
     ok = not result.timed_out and result.exit_status == 0
     values = run.template_values(target)
     for template in step.verify_match:

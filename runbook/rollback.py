@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .backups import BackupStore, current, sha256
 from .context import RunContext
@@ -25,7 +25,9 @@ from .events import (
     RollbackStarted,
     StepRolledBack,
 )
-from .records import Backup
+from .inventory import Target
+from .model import Procedure, StepBase
+from .records import Attempt, Backup
 from .remote import RemoteFiles
 from .template import render
 
@@ -68,8 +70,9 @@ async def restore(files: RemoteFiles, store: BackupStore, b: Backup) -> tuple[st
     return "restored", note
 
 
-def select_steps(procedure: Any, latest: Mapping[tuple[str, str | None], Any],
-                 backups: list[Backup], to_step: str | None, only_step: str | None) -> list[Any]:
+def select_steps(procedure: Procedure, latest: Mapping[tuple[str, str | None], Attempt],
+                 backups: list[Backup], to_step: str | None,
+                 only_step: str | None) -> list[StepBase]:
     """The steps to undo, in procedure order; raises UsageError for an unknown step id."""
     ids = [s.id for s in procedure.steps]
     for ref in (to_step, only_step):
@@ -122,8 +125,8 @@ async def undo(ctx: RunContext, *, to_step: str | None = None,
     else why a rollback command failed. Raises RollbackRefused before changing anything."""
     run, journal, store = ctx.run, ctx.journal, ctx.store
 
-    def remote(name: str) -> RemoteFiles:
-        return ctx.files(run.inventory.get(name))
+    def remote(name: str | None) -> RemoteFiles:
+        return ctx.files(run.device(name))
 
     latest = journal.latest_attempts(run.id)
     all_backups = journal.backups(run.id)
@@ -140,7 +143,7 @@ async def undo(ctx: RunContext, *, to_step: str | None = None,
     for b in reversed(backups):
         if b.restored_at is not None:
             continue
-        await ctx.connect(run.inventory.get(b.target))
+        await ctx.connect(run.device(b.target))
         action, note = await restore(remote(b.target or ""), store, b)
         journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
         ctx.emit(FileRestored(run.id, b.step_id, b.target, b.path, action, b.sha256, True,
@@ -149,7 +152,7 @@ async def undo(ctx: RunContext, *, to_step: str | None = None,
         names = sorted({t for (sid, t), a in latest.items()
                         if sid == step.id and a.status in UNDOABLE and t})
         for name in names:
-            target = run.inventory.get(name)
+            target = run.device(name)
             for i, template in enumerate(step.rollback):
                 if (step.id, name, i) in done_cmds:
                     continue
@@ -163,8 +166,8 @@ async def undo(ctx: RunContext, *, to_step: str | None = None,
     return None
 
 
-def _refuse_irreversible(procedure: Any, steps: list[Any],
-                        latest: Mapping[tuple[str, str | None], Any],
+def _refuse_irreversible(procedure: Procedure, steps: list[StepBase],
+                        latest: Mapping[tuple[str, str | None], Attempt],
                         backups: list[Backup]) -> None:
     """Refuse before anything changes when a chosen step that cannot be undone took effect (or
     may have): undoing the steps before it would leave the devices worse off, not as before."""
@@ -187,7 +190,7 @@ def _refuse_irreversible(procedure: Any, steps: list[Any],
 
 
 async def _preflight(ctx: RunContext, backups: list[Backup],
-                     remote: Callable[[str], RemoteFiles], force: bool) -> None:
+                     remote: Callable[[str | None], RemoteFiles], force: bool) -> None:
     """Refuse when a file is not as its last step left it (someone else changed it)."""
     run = ctx.run
     latest: dict[tuple[str | None, str], Backup] = {}
@@ -202,7 +205,7 @@ async def _preflight(ctx: RunContext, backups: list[Backup],
                                        "interrupted); restoring it without that check",
                                "warning", b.step_id, target))
             continue
-        await ctx.connect(run.inventory.get(target))
+        await ctx.connect(run.device(target))
         state, digest = await current(remote(target), path)
         if b.state == "dir" or (state, digest) == (b.after_state, b.after_sha256):
             continue
@@ -217,7 +220,7 @@ async def _preflight(ctx: RunContext, backups: list[Backup],
                            "warning"))
 
 
-async def _command(ctx: RunContext, step: Any, target: Any, index: int,
+async def _command(ctx: RunContext, step: StepBase, target: Target, index: int,
                    template: str) -> bool:
     """Run one rollback command, journaling it before and after."""
     run = ctx.run

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..inventory import Target
 from ..model import ManualStep, Procedure
 from ..params import resolve
 from ..template import Value, render
@@ -22,7 +23,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
         values[n] = Value(shown, secret=False)
     steps = []
     for step in procedure.steps:
-        targets: list[Any] = [None]
+        targets: list[Target | None] = [None]
         if (step.target or step.foreach) and (step.target or step.foreach) not in values:
             targets = []
         elif step.target:
@@ -43,7 +44,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
             if step.kind == "copy":
                 modifies.append(render(step.path, vals, "text").text)  # type: ignore[attr-defined]
             rows.append({
-                "target": getattr(t, "name", None),
+                "target": t.name if t is not None else None,
                 "command": render(command, vals).text if command else None,
                 "backups": modifies,
                 "rollback": [render(c, vals).text for c in step.rollback],
@@ -65,10 +66,10 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
 
 
 def _shown(value: Any) -> Any:
-    if hasattr(value, "host"):
+    if isinstance(value, Target):
         return value.name
     if isinstance(value, list):
-        return ", ".join(getattr(v, "name", str(v)) for v in value)
+        return ", ".join(v.name if isinstance(v, Target) else str(v) for v in value)
     return value
 
 

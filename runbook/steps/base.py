@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backups import BackupStore
 from ..context import RunContext
-from ..events import Event, OutputLines
+from ..events import Event, OutputLines, StepStatus
+from ..inventory import Target
 from ..model import Expect, StepBase
 from ..records import Backup
 from ..redact import Redactor
@@ -31,7 +32,7 @@ FLUSH_SECONDS = 1.0
 class Outcome:
     """How a step instance ended."""
 
-    status: str  # succeeded | failed | in_doubt
+    status: StepStatus  # succeeded | failed | in_doubt
     exit_status: int | None = None
     reason: str = ""
 
@@ -157,7 +158,7 @@ class StepContext:
 
     run: RunContext
     step: StepBase
-    target: Any  # inventory Target or None
+    target: Target
     values: Mapping[str, Value]
     output: Output
     backups: list[Backup] = field(default_factory=list)  # taken before this attempt
@@ -203,9 +204,9 @@ class StepContext:
         return self.run.files(self.target)
 
     @property
-    def target_name(self) -> str | None:
-        """The device's inventory name, if the step runs on one."""
-        return self.target.name if self.target is not None else None
+    def target_name(self) -> str:
+        """The device's inventory name."""
+        return self.target.name
 
     def render(self, template: str, mode: str = "shell") -> str:
         """Render with the step's values, tracking secrets in the redactor."""
