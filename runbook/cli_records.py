@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import library
-from .cli import Ctx, fail, main, make_engine, parse_params, read_secrets, run_async
+from .cli_common import Ctx, fail, make_engine, parse_params, read_secrets, run_async
 from .engine import Engine
 from .errors import UsageError
 from .headless import FlagDecider, Printer
@@ -28,7 +28,7 @@ def write_out(text: str, output: str | None) -> None:
     click.echo(f"written: {path}", err=True)
 
 
-@main.command("rollback")
+@click.command("rollback")
 @click.argument("run")
 @click.option("--to", "to_step", metavar="STEP", help="Undo STEP and every step after it.")
 @click.option("--step", "only_step", metavar="STEP", help="Undo only STEP.")
@@ -71,7 +71,7 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
             journal.close()
 
 
-@main.command("export")
+@click.command("export")
 @click.argument("run")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write here (mode 0600) instead of stdout.")
@@ -89,7 +89,7 @@ def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None) -> None:
         sys.exit(fail(exc, ctx))
 
 
-@main.command("plan")
+@click.command("plan")
 @click.argument("procedure")
 @click.option("--inventory", "-i", metavar="FILE")
 @click.option("--param", "-p", multiple=True, metavar="NAME=VALUE")
@@ -114,7 +114,7 @@ def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, 
         sys.exit(fail(exc, ctx))
 
 
-@main.command("verify-record")
+@click.command("verify-record")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.pass_obj
 def verify_record_cmd(ctx: Ctx, file: str) -> None:
@@ -132,7 +132,7 @@ def verify_record_cmd(ctx: Ctx, file: str) -> None:
     click.echo(f"record intact: {len(record['events'])} events, head {record['chain']['head']}")
 
 
-@main.command("comment")
+@click.command("comment")
 @click.argument("run")
 @click.argument("text")
 @click.option("--step", metavar="STEP", help="The step the comment is about.")
