@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from . import pki, state
-from .tool import ToolContext
+from .toolcontext import ToolContext
 
 CPDIR = "/opt/CPshrd-R81"
 FWDIR = "/opt/CPsuite-R81/fw1"

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from . import pki, state
-from .tool import ToolContext
+from .toolcontext import ToolContext
 
 PREFIXES = ("/etc/sf", "/var/sf", "/var/log/sf", "/ngfw")
 FMC_TOOLS = ("generate_certs.pl", "sftunnel_status.pl")

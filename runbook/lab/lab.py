@@ -54,7 +54,7 @@ SPECS = (
     *(Spec(f"ftd{i}", "cisco", "ftd", "cisco", cisco.PREFIXES, cisco.FTD_TOOLS, jump="jump")
       for i in (1, 2, 3)),
     Spec("cos1", "clavister", "cos-stream", "clavister"),
-    Spec("sol1", "solaris", "ike-host", "solaris", solaris.PREFIXES, solaris.TOOLS),
+    Spec("sol1", "solaris", "ike-host", "solaris", solaris.PREFIXES, solaris.HOST_TOOLS),
 )
 
 

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from . import pki, state
-from .tool import ToolContext
+from .toolcontext import ToolContext
 
 PREFIXES = ("/etc/inet", "/usr/lib/inet", "/var/tmp")
-TOOLS = ("ikecert", "ikeadm", "in.iked", "pkill", "svcadm", "labca-sign")
+HOST_TOOLS = ("ikecert", "ikeadm", "in.iked", "pkill", "svcadm", "labca-sign")
 CONFIG = "etc/inet/ike/config"
 PUB = "etc/inet/ike/publickeys"
 PRIV = "etc/inet/secret/ike.privatekeys"
@@ -275,5 +275,5 @@ def loaded(root: Path) -> dict[str, str] | None:
     return state.read(root)["iked"]["loaded"]
 
 
-TOOLS_MAP = {"ikecert": ikecert, "ikeadm": ikeadm, "in.iked": in_iked, "pkill": pkill,
+TOOLS = {"ikecert": ikecert, "ikeadm": ikeadm, "in.iked": in_iked, "pkill": pkill,
              "svcadm": svcadm, "labca-sign": labca_sign}
