@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import CorruptBackup
 from .journal import Journal
-from .records import Backup
+from .journal_records import Backup
 from .remote import RemoteFiles
 
 HEX = set("0123456789abcdef")

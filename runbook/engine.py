@@ -39,10 +39,10 @@ from .events import (
 from .indoubt import settle
 from .inventory import Target
 from .journal import Journal
+from .journal_records import Backup
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
 from .params import resolve, storable
-from .records import Backup
 from .redact import Redactor
 from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext

@@ -6,8 +6,8 @@ import re
 
 from .context import RunContext
 from .events import Notice, OutputLine, RunState, StepFinished
+from .journal_records import Attempt
 from .model import StepBase
-from .records import Attempt
 from .rollback import undo
 from .template import render
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalError, RunNotFound
+from .journal_records import Attempt, Backup, EventRecord, RunRecord
 from .paths import data_dir, private_file
-from .records import Attempt, Backup, EventRecord, RunRecord
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64

@@ -26,8 +26,8 @@ from .events import (
     StepRolledBack,
 )
 from .inventory import Target
+from .journal_records import Attempt, Backup
 from .model import Procedure, StepBase
-from .records import Attempt, Backup
 from .remote import RemoteFiles
 from .template import render
 

@@ -11,12 +11,12 @@ from typing import Any
 from runbook import Engine, Inventory, Journal, load_procedure
 from runbook.errors import UsageError
 from runbook.export import build_plan, build_record, render
+from runbook.journal_records import RunRecord
 from runbook.library import Entry, catalogue
 from runbook.loader import load_procedure_text, procedure_hash
 from runbook.model import Procedure
 from runbook.paths import data_dir as resolve_data_dir
 from runbook.paths import private_file, write_private
-from runbook.records import RunRecord
 from runbook.rollback import rollback, select_steps
 
 EXPORT_FORMATS = ("md", "json", "html")

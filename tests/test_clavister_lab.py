@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from cryptography import x509
 
-from runbook.clisession import CliSession
 from runbook.errors import CliTimeout
 from runbook.headless import FlagDecider
 from runbook.hostkeys import HostKeyStore
@@ -15,6 +14,7 @@ from runbook.inventory import Inventory
 from runbook.lab import clavister, state
 from runbook.library import resolve
 from runbook.loader import load_procedure
+from runbook.promptsession import CliSession
 from runbook.transport import Transport
 
 from .helpers import engine_for

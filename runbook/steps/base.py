@@ -14,8 +14,8 @@ from ..backups import BackupStore
 from ..context import RunContext
 from ..events import Event, OutputLines, StepStatus
 from ..inventory import Target
+from ..journal_records import Backup
 from ..model import Expect, StepBase
-from ..records import Backup
 from ..redact import Redactor
 from ..remote import RemoteFiles
 from ..template import Value, render

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..certs import facts, load_certs
+from ..certfacts import facts, load_certs
 from ..conditions import evaluate
 from ..errors import CertError, ConditionError
 from ..events import CertFactsFound

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..backups import sha256
+from ..journal_records import Backup
 from ..model import BackupStep, CopyStep, RestoreStep
-from ..records import Backup
 from ..rollback import restore
 from .base import Outcome, StepContext
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 
-from . import library
-from .cli_common import Ctx, fail, make_engine, parse_params, read_secrets, run_async
-from .cli_records import comment_cmd, export_cmd, plan_cmd, rollback_cmd, verify_record_cmd
-from .errors import RunbookError, UsageError
-from .headless import EXIT_CODES, FlagDecider, Printer
-from .journal import Journal
+from .. import library
+from ..errors import RunbookError, UsageError
+from ..headless import EXIT_CODES, FlagDecider, Printer
+from ..journal import Journal
+from .common import Ctx, fail, make_engine, parse_params, read_secrets, run_async
+from .records import comment_cmd, export_cmd, plan_cmd, rollback_cmd, verify_record_cmd
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
 
@@ -103,7 +103,7 @@ def open_cmd(ctx: Ctx, run: str) -> None:
 @click.pass_obj
 def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
     """Check procedure files; print FILE:LINE:COL: message for each problem."""
-    from .loader import load_procedure
+    from ..loader import load_procedure
 
     bad = 0
     for f in files:
@@ -120,7 +120,7 @@ def validate_cmd(ctx: Ctx, files: tuple[str, ...]) -> None:
 @main.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of procedure files (for editors: yaml-language-server)."""
-    from .loader import procedure_schema
+    from ..loader import procedure_schema
 
     click.echo(json.dumps(procedure_schema(), indent=2))
 
@@ -144,8 +144,8 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
             yes: bool, confirm: tuple[str, ...], secret_env: tuple[str, ...],
             accept_new_host_key: bool) -> None:
     """Run PROCEDURE (a file, or a name from `runbook list`) headless."""
-    from .inventory import Inventory
-    from .loader import load_procedure
+    from ..inventory import Inventory
+    from ..loader import load_procedure
 
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
         path = library.resolve(procedure)
@@ -248,7 +248,7 @@ def show_cmd(ctx: Ctx, run: str) -> None:
 @click.pass_obj
 def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     """Start the simulated devices on loopback until Ctrl-C; print and write an inventory."""
-    from .lab.lab import SCENARIOS, run_lab
+    from ..lab.lab import SCENARIOS, run_lab
 
     if scenario not in SCENARIOS:
         sys.exit(fail(UsageError(f"unknown scenario {scenario!r} (known: "

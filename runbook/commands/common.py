@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from .errors import RunbookError, UsageError
-from .journal import Journal
-from .paths import data_dir, private_file
+from ..errors import RunbookError, UsageError
+from ..journal import Journal
+from ..paths import data_dir, private_file
 
 
 class Ctx:
@@ -109,10 +109,10 @@ def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
 
 def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
     """An engine whose transport verifies host keys against known_hosts and our trust file."""
-    from .engine import Engine
-    from .hostkeys import HostKeyStore
-    from .inventory import Inventory
-    from .transport import Transport
+    from ..engine import Engine
+    from ..hostkeys import HostKeyStore
+    from ..inventory import Inventory
+    from ..transport import Transport
 
     store = HostKeyStore(ctx.data_dir)
     engine = Engine(journal, decider,

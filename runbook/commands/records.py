@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from . import library
-from .cli_common import Ctx, fail, make_engine, parse_params, read_secrets, run_async
-from .engine import Engine
-from .errors import UsageError
-from .headless import FlagDecider, Printer
-from .journal import Journal
-from .paths import write_private
+from .. import library
+from ..engine import Engine
+from ..errors import UsageError
+from ..headless import FlagDecider, Printer
+from ..journal import Journal
+from ..paths import write_private
+from .common import Ctx, fail, make_engine, parse_params, read_secrets, run_async
 
 FORMATS = ["md", "json", "html"]
 
@@ -40,7 +40,7 @@ def write_out(text: str, output: str | None) -> None:
 def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None, force: bool,
                  secret_env: tuple[str, ...], accept_new_host_key: bool) -> None:
     """Undo RUN: restore its backups newest first (hash-checked), run its rollback commands."""
-    from .rollback import rollback
+    from ..rollback import rollback
 
     if to_step and only_step:
         sys.exit(fail(UsageError("give --to or --step, not both"), ctx))
@@ -78,7 +78,7 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
 @click.pass_obj
 def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None) -> None:
     """Write RUN's change record: who, where, when, what, outputs, backups, decisions."""
-    from .export import build_record, render
+    from ..export import build_record, render
 
     try:
         journal = ctx.journal()
@@ -99,9 +99,9 @@ def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None) -> None:
 def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, ...], fmt: str,
              output: str | None) -> None:
     """Write the implementation and backout plan of PROCEDURE, for approval before the run."""
-    from .export import build_plan, render
-    from .inventory import Inventory
-    from .loader import load_procedure, procedure_hash
+    from ..export import build_plan, render
+    from ..inventory import Inventory
+    from ..loader import load_procedure, procedure_hash
 
     try:
         path = library.resolve(procedure)
@@ -119,7 +119,7 @@ def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, 
 @click.pass_obj
 def verify_record_cmd(ctx: Ctx, file: str) -> None:
     """Check the hash chain of an exported JSON record; name the first broken event."""
-    from .export import verify_record
+    from ..export import verify_record
 
     try:
         record = json.loads(Path(file).read_text())
