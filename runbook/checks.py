@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -41,7 +41,7 @@ def located(loc: tuple[Any, ...], marks: Marks, key: bool = False) -> tuple[int,
 def _model_at(loc: tuple[Any, ...], data: dict[str, Any]) -> type[BaseModel] | None:
     from .model import Step  # noqa: F401 - the union, for kinds
 
-    kinds = {c.model_fields["kind"].annotation.__args__[0]: c  # type: ignore[union-attr]
+    kinds = {get_args(c.model_fields["kind"].annotation)[0]: c
              for c in StepBase.__subclasses__()}
     match loc:
         case ():
@@ -160,7 +160,8 @@ def _templates(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
 
 
 def _patterns(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
-    out = [(("expect", "match", j), v) for j, v in enumerate(step.expect.match)]
+    out: list[tuple[tuple[Any, ...], str]] = [
+        (("expect", "match", j), v) for j, v in enumerate(step.expect.match)]
     out += [(("expect", "not_match", j), v) for j, v in enumerate(step.expect.not_match)]
     out += [(("capture", k), v) for k, v in step.capture.items()]
     out += [(("verify_match", j), v) for j, v in enumerate(step.verify_match)]

@@ -244,7 +244,7 @@ class Engine:
                 self.emit(StepSkipped(run.id, step.id, None, reason))
             return None
         todo = [t for t in self.targets(run, step)
-                if (a := latest.get((step.id, _name(t)))) is None or a.status not in DONE]
+                if (done := latest.get((step.id, _name(t)))) is None or done.status not in DONE]
         if not todo:
             return None
         if step.when:

@@ -50,7 +50,7 @@ class FlagDecider:
             case "manual":
                 return "done" if request.step_id in self.confirmed else "wait"
             case "in_doubt":
-                return self.in_doubt if self.in_doubt in choices else "stop"
+                return self.in_doubt if self.in_doubt and self.in_doubt in choices else "stop"
             case "host_key":
                 return "accept" if self.accept_new_host_key else "refuse"
         return choices[-1] if choices else ""
@@ -109,8 +109,9 @@ class Printer:
     def format(event: Event) -> str | None:
         """One human line for an event (None for events not worth a line)."""
         where = ""
-        if getattr(event, "target", None):
-            where = f" on {event.target}"  # type: ignore[attr-defined]
+        target = getattr(event, "target", None)  # not every kind of event is about a device
+        if target:
+            where = f" on {target}"
         match event:
             case RunStarted():
                 verb = "resuming" if event.resumed else "starting"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,7 +56,8 @@ class Param(Strict):
             raise ValueError("`choices` is only allowed on `choice` parameters")
         if self.type == "secret" and self.default is not None:
             raise ValueError("a `secret` parameter cannot have a default (it would be stored)")
-        if self.type == "choice" and self.default is not None and self.default not in self.choices:
+        if (self.type == "choice" and self.default is not None
+                and self.default not in (self.choices or [])):
             raise ValueError(f"default {self.default!r} is not one of the choices")
         return self
 
@@ -86,6 +87,9 @@ class Expect(Strict):
 
 class StepBase(Strict):
     """Fields every step kind shares."""
+
+    if TYPE_CHECKING:  # each kind declares its own Literal `kind`; the type checker sees a str
+        kind: str
 
     id: str = Field(pattern=ID_PATTERN, description="Unique within the procedure.")
     title: str

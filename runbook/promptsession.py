@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 import asyncssh
 
 from .errors import CliTimeout, TransportError
+from .transport import Transport
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
 
@@ -33,10 +34,10 @@ class CliSession:
         self.buffer = ""
 
     @classmethod
-    async def open(cls, transport: object, name: str, prompt: str, timeout: float,
+    async def open(cls, transport: Transport, name: str, prompt: str, timeout: float,
                    redact: Callable[[str], str] = lambda s: s) -> CliSession:
         """Start a PTY session and wait for the first prompt; raises CliTimeout."""
-        process = await transport.open_pty_process(name)  # type: ignore[attr-defined]
+        process = await transport.open_pty_process(name)
         session = cls(process, name, prompt, redact)
         await session._until_prompt(timeout, "the first prompt")
         return session

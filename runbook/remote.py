@@ -11,7 +11,7 @@ import base64
 import shlex
 import stat as st
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
 
@@ -104,7 +104,8 @@ class RemoteFiles:
         if sftp is not None:
             try:
                 async with sftp.open(path, "rb") as fh:
-                    return bytes(await fh.read())
+                    # opened in binary mode; asyncssh types read() as str | bytes
+                    return cast(bytes, await fh.read())
             except asyncssh.SFTPError as exc:
                 raise RemoteFileError(f"{self.name}: cannot read {path}: {exc.reason}") from None
         code, out, err = await self._sh(f"base64 < {shlex.quote(path)}")
@@ -168,9 +169,10 @@ class RemoteFiles:
 
             async def walk(d: str) -> None:
                 for entry in await sftp.readdir(d):
-                    if entry.filename in (".", ".."):
+                    name = cast(str, entry.filename)  # decoded: the client's path encoding
+                    if name in (".", ".."):
                         continue
-                    full = f"{d.rstrip('/')}/{entry.filename}"
+                    full = f"{d.rstrip('/')}/{name}"
                     mode = entry.attrs.permissions or 0
                     if st.S_ISDIR(mode):
                         await walk(full)

@@ -42,7 +42,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
             for attr in ("paths",):
                 modifies += [render(p, vals, "text").text for p in getattr(step, attr, []) or []]
             if step.kind == "copy":
-                modifies.append(render(step.path, vals, "text").text)  # type: ignore[attr-defined]
+                modifies.append(render(step.path, vals, "text").text)
             rows.append({
                 "target": t.name if t is not None else None,
                 "command": render(command, vals).text if command else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 from collections.abc import Awaitable, Callable
@@ -76,7 +77,7 @@ class LabServer:
             root = str(self.sftp_root)
 
             def sftp_factory(chan: asyncssh.SSHServerChannel) -> asyncssh.SFTPServer:
-                return asyncssh.SFTPServer(chan, chroot=root)
+                return asyncssh.SFTPServer(chan, chroot=os.fsencode(root))
 
         self._server = await asyncssh.create_server(
             _Auth, self.host, self.port,

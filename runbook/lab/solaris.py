@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
+from ..certfacts import key_description
 from . import pki, state
 from .toolcontext import ToolContext
 
@@ -38,7 +39,7 @@ MSG = {
 def dn(name: x509.Name) -> str:
     """A name the way Solaris prints and configures it: `C=US, O=Lab, CN=host`."""
     short = {v: k for k, v in OIDS.items()}
-    return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)}={a.value}" for a in name)
+    return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)}={a.value!s}" for a in name)
 
 
 def parse_dn(text: str) -> x509.Name:
@@ -116,7 +117,7 @@ def ikecert(ctx: ToolContext, args: list[str]) -> int:
             if ks is not None:
                 ctx.out(f"\t(Private key in certlocal slot {ks})")
             ctx.out(f"\tSubject Name: <{dn(c.subject)}>")
-            ctx.out(f"\tKey Size: {c.public_key().key_size}")  # type: ignore[union-attr]
+            ctx.out(f"\tKey Size: {key_description(c.public_key())[1]}")
             ctx.out(f"\tPublic key hash: {c.fingerprint(hashes.SHA1()).hex().upper()}")
             ctx.out(f"\tCA: {'TRUE' if is_ca else 'FALSE'}")
             if verbose:

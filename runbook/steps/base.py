@@ -18,7 +18,7 @@ from ..journal_records import Backup
 from ..model import Expect, StepBase
 from ..redact import Redactor
 from ..remote import RemoteFiles
-from ..template import Value, render
+from ..template import Mode, Value, render
 
 if TYPE_CHECKING:  # annotations only: the journal's module opens SQLite
     from ..journal import Journal
@@ -208,8 +208,8 @@ class StepContext:
         """The device's inventory name."""
         return self.target.name
 
-    def render(self, template: str, mode: str = "shell") -> str:
+    def render(self, template: str, mode: Mode = "shell") -> str:
         """Render with the step's values, tracking secrets in the redactor."""
-        r = render(template, self.values, mode)  # type: ignore[arg-type]
+        r = render(template, self.values, mode)
         self.redactor.add(r.secrets)
         return r.text
