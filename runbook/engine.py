@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backups import record_after, take
 from .conditions import evaluate
@@ -37,7 +37,7 @@ from .events import (
     StepStarted,
 )
 from .indoubt import settle
-from .inventory import Target
+from .inventory import Inventory, Target
 from .journal import Journal
 from .journal_records import Backup
 from .loader import load_procedure_text, procedure_hash
@@ -47,6 +47,9 @@ from .redact import Redactor
 from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
 from .template import render
+
+if TYPE_CHECKING:  # annotations only: the transport is made by the caller's factory
+    from .transport import Transport
 
 DONE = ("succeeded", "skipped")  # rolled-back steps run again when a run is resumed
 
@@ -75,8 +78,8 @@ class Engine:
     """Runs and resumes procedures against devices, journaling before and after every step."""
 
     def __init__(self, journal: Journal, decider: Decider, *,
-                 transport_factory: Callable[[Any], Any],
-                 inventory_from_snapshot: Callable[[dict[str, Any]], Any]) -> None:
+                 transport_factory: Callable[[Inventory | None], Transport],
+                 inventory_from_snapshot: Callable[[dict[str, Any]], Inventory]) -> None:
         self.journal = journal
         self.decider = decider
         self.transport_factory = transport_factory
@@ -102,7 +105,7 @@ class Engine:
     # ---- creating and loading runs ---------------------------------------------------------
 
     def create(self, procedure: Procedure, text: str, path: str, given: Mapping[str, Any],
-               secrets: Mapping[str, str], inventory: Any) -> str:
+               secrets: Mapping[str, str], inventory: Inventory | None) -> str:
         """Validate the params and store a new run; raises UsageError on a bad parameter."""
         values = resolve(procedure, given, secrets, inventory)
         return self.journal.create_run(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 
+from .inventory import Target
 from .paths import private_file
 
 
@@ -32,24 +32,24 @@ class HostKeyStore:
         self.trust_file = data_dir / "known_hosts"
         self.user_file = user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
 
-    def files(self, target: Any) -> list[Path]:
+    def files(self, target: Target) -> list[Path]:
         """The known_hosts files that apply to `target` and exist."""
         paths = [self.user_file, self.trust_file]
-        if getattr(target, "known_hosts", None):
+        if target.known_hosts:
             paths.append(Path(target.known_hosts))
         return [p for p in paths if p.is_file()]
 
-    def known_hosts(self, target: Any) -> asyncssh.SSHKnownHosts:
+    def known_hosts(self, target: Target) -> asyncssh.SSHKnownHosts:
         """All trusted entries, as one asyncssh known_hosts object."""
         text = "".join(p.read_text(errors="replace") + "\n" for p in self.files(target))
         return asyncssh.import_known_hosts(text)
 
-    def known_keys(self, target: Any) -> list[asyncssh.SSHKey]:
+    def known_keys(self, target: Target) -> list[asyncssh.SSHKey]:
         """The keys already trusted for `target`'s host and port."""
         result = self.known_hosts(target).match(target.host, target.host, target.port)
         return list(result[0])
 
-    def trust(self, target: Any, key: asyncssh.SSHKey) -> None:
+    def trust(self, target: Target, key: asyncssh.SSHKey) -> None:
         """Record an accepted unknown key; raises ValueError if another key is trusted."""
         if self.known_keys(target):
             raise ValueError(f"{target.name}: a different key is already trusted; a changed "

@@ -11,11 +11,13 @@ import base64
 import shlex
 import stat as st
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import asyncssh
 
 from .errors import RemoteFileError, TransportError
+from .inventory import Target
+from .transport import Transport
 
 EXEC_TIMEOUT = 120.0
 
@@ -35,11 +37,11 @@ class RemoteStat:
 class RemoteFiles:
     """File operations on one device through a runbook Transport."""
 
-    def __init__(self, transport: Any, target: Any) -> None:
+    def __init__(self, transport: Transport, target: Target) -> None:
         self.transport = transport
         self.target = target
         self.name = target.name
-        want = str(getattr(target, "vars", {}).get("runbook_file_transfer", "auto"))
+        want = str(target.vars.get("runbook_file_transfer", "auto"))
         self._sftp: asyncssh.SFTPClient | None = None
         self._use_sftp: bool | None = False if want == "exec" else None
 

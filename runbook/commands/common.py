@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from ..context import Decider
+from ..engine import Engine
 from ..errors import RunbookError, UsageError
 from ..journal import Journal
 from ..paths import data_dir, private_file
@@ -107,9 +109,8 @@ def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
     return secrets
 
 
-def make_engine(ctx: Ctx, journal: Journal, decider: Any) -> Any:
+def make_engine(ctx: Ctx, journal: Journal, decider: Decider) -> Engine:
     """An engine whose transport verifies host keys against known_hosts and our trust file."""
-    from ..engine import Engine
     from ..hostkeys import HostKeyStore
     from ..inventory import Inventory
     from ..transport import Transport

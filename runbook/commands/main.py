@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .. import library
+from ..engine import Engine
 from ..errors import RunbookError, UsageError
 from ..headless import EXIT_CODES, FlagDecider, Printer
 from ..journal import Journal
@@ -20,7 +21,7 @@ from .records import comment_cmd, export_cmd, plan_cmd, rollback_cmd, verify_rec
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
 
 
-async def execute(ctx: Ctx, engine: Any, run_id: str, secrets: dict[str, str]) -> int:
+async def execute(ctx: Ctx, engine: Engine, run_id: str, secrets: dict[str, str]) -> int:
     """Run the engine on `run_id`, printing events; return the exit code for its state."""
     engine.subscribe(Printer(as_json=ctx.as_json))
     state = await engine.execute(run_id, secrets)
@@ -147,7 +148,7 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
     from ..inventory import Inventory
     from ..loader import load_procedure
 
-    def start() -> tuple[Journal, Any, str, dict[str, str]]:
+    def start() -> tuple[Journal, Engine, str, dict[str, str]]:
         path = library.resolve(procedure)
         proc = load_procedure(path)
         text = Path(path).read_text()
@@ -173,7 +174,7 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
                secret_env: tuple[str, ...], accept_new_host_key: bool) -> None:
     """Resume RUN (an id, a unique part of one, or `last`) where it stopped."""
 
-    def start() -> tuple[Journal, Any, str, dict[str, str]]:
+    def start() -> tuple[Journal, Engine, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
         secrets = read_secrets(rec.secret_names, secret_env)
@@ -192,7 +193,7 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
     sys.exit(_guarded(ctx, start))
 
 
-def _guarded(ctx: Ctx, start: Callable[[], tuple[Journal, Any, str, dict[str, str]]]) -> int:
+def _guarded(ctx: Ctx, start: Callable[[], tuple[Journal, Engine, str, dict[str, str]]]) -> int:
     journal = None
     try:
         journal, engine, run_id, secrets = start()
