@@ -18,11 +18,13 @@ from .model import (
     Param,
     Procedure,
     RestoreStep,
+    RunStep,
     Source,
     StepBase,
+    WaitStep,
 )
 from .params import coerce
-from .template import TARGET_ATTRS, references
+from .template import TARGET_ATTRS, placements, references
 
 Marks = dict[tuple[Any, ...], tuple[int, int]]
 DEVICE_KINDS = ("run", "wait", "backup", "restore", "copy", "cert", "cli")
@@ -68,11 +70,17 @@ def allowed_keys(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def check_semantics(p: Procedure, data: dict[str, Any], marks: Marks, name: str) -> None:
-    """Raise ProcedureError at the first reference or value that cannot work."""
+def check_semantics(p: Procedure, data: dict[str, Any], marks: Marks, name: str,
+                    text: str = "") -> None:
+    """Raise ProcedureError at the first reference or value that cannot work (`text`, the
+    file's source, lets a placeholder's own line and column be named)."""
 
-    def fail(loc: tuple[Any, ...], message: str, key: bool = False) -> None:
-        raise ProcedureError(name, *located(loc, marks, key), message)
+    def fail(loc: tuple[Any, ...], message: str, key: bool = False,
+             find: tuple[str, int] | None = None) -> None:
+        where = located(loc, marks, key)
+        if find is not None and text:
+            where = _find(text, where, *find)
+        raise ProcedureError(name, *where, message)
 
     for pname, param in p.params.items():
         if param.default is not None and param.type not in ("target", "targets"):
@@ -100,6 +108,8 @@ def check_semantics(p: Procedure, data: dict[str, Any], marks: Marks, name: str)
             names.add("target")
         for field, template in _templates(step):
             _check_template(template, names, at + field, label, fail, devices)
+        for field, template in _shell_templates(step):
+            _check_shell(template, set(p.secret_params), at + field, label, fail, step)
         for field, pattern in _patterns(step):
             _check_regex(pattern, at + field, label, fail)
         if step.when:
@@ -151,12 +161,65 @@ def _templates(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
         out.append((("from", "path"), step.source.path))
     if isinstance(step, CliStep):
         out += [(("answers", k), v) for k, v in step.answers.items()]
+    if isinstance(step, RunStep | WaitStep):
+        out += [(("secrets", k), v) for k, v in step.secrets.items()]
+        if step.stdin is not None:
+            out.append((("stdin",), step.stdin))
     for j, v in enumerate(step.expect.match):
         out.append((("expect", "match", j), v))
     for j, v in enumerate(step.expect.not_match):
         out.append((("expect", "not_match", j), v))
     out += [(("verify_match", j), v) for j, v in enumerate(step.verify_match)]
     return out
+
+
+def _shell_templates(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
+    """The fields run by a POSIX shell on the device."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    for field in ("command", "verify"):
+        v = getattr(step, field, None)
+        if isinstance(v, str) and not isinstance(step, CliStep):
+            out.append(((field,), v))
+    out += [(("rollback", j), v) for j, v in enumerate(step.rollback)]
+    return out
+
+
+def _check_shell(template: str, secret_params: set[str], loc: tuple[Any, ...], label: str,
+                 fail: Any, step: StepBase) -> None:
+    where = ".".join(str(x) for x in loc[2:])
+    try:
+        found = placements(template)
+    except TemplateError as exc:
+        fail(loc, f"{label}: {where}: {exc.message}")
+        return
+    seen: dict[str, int] = {}
+    for pl in found:
+        nth = seen[pl.text] = seen.get(pl.text, -1) + 1
+        if pl.ref.name in secret_params:
+            var = pl.ref.name.upper()
+            fix = (f'add `secrets: {{{var}: "{pl.text}"}}` to the step and write "${var}" in '
+                   "the command (or pass it on `stdin:`)"
+                   if isinstance(step, RunStep | WaitStep) and loc[2] == "command"
+                   else "secrets can only reach a run or wait step's command, through "
+                        "`secrets:` or `stdin:`")
+            fail(loc, f"{label}: {where}: {pl.text} is a secret and would be on the device's "
+                      f"process list: {fix}", find=(pl.text, nth))
+        if pl.fix:
+            fail(loc, f"{label}: {where}: {pl.fix}", find=(pl.text, nth))
+
+
+def _find(text: str, start: tuple[int, int], needle: str, nth: int) -> tuple[int, int]:
+    """Line and column of the `nth` `needle` at or after `start` in `text` (else `start`)."""
+    lines = text.split("\n")
+    line, col = start
+    offset = sum(len(x) + 1 for x in lines[:line - 1]) + col - 1
+    for _ in range(nth + 1):
+        offset = text.find(needle, offset)
+        if offset < 0:
+            return start
+        found, offset = offset, offset + len(needle)
+    before = text[:found]
+    return before.count("\n") + 1, found - (before.rfind("\n") + 1) + 1
 
 
 def _patterns(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:

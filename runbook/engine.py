@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .backups import record_after, take
 from .conditions import evaluate
 from .context import Decider, LoadedRun, RunContext
+from .delivery import handover
 from .errors import JournalError, RunbookError, TransportError, UsageError
 from .events import (
     BackupTaken,
@@ -344,7 +345,8 @@ class Engine:
         name = target.name
         values = run.template_values(target)
         command = getattr(step, "command", None)
-        rendered = render(command, values) if command else render(describe(step), values, "text")
+        handed = handover(step, values, _posix(target)) if command else None
+        rendered = handed.command if handed else render(describe(step), values, "text")
         run.redactor.add(rendered.secrets)
         match = [render(p, values, "regex").text for p in step.expect.match]
         not_match = [render(p, values, "regex").text for p in step.expect.not_match]
@@ -373,8 +375,9 @@ class Engine:
         output.emit_lines = bool(self._subscribers)
         started = time.monotonic()
         try:
-            outcome = await RUNNERS[step.kind](StepContext(ctx, step, target, values, output,
-                                                           saved), rendered.text)
+            outcome = await RUNNERS[step.kind](StepContext(
+                ctx, step, target, values, output, saved, handed.stdin if handed else None),
+                rendered.text)
         except TransportError as exc:
             output.flush()
             outcome = Outcome("in_doubt", None, run.redactor(str(exc)))
@@ -401,6 +404,10 @@ class Engine:
         self.emit(StepFinished(run.id, step.id, name, outcome.status,
                                outcome.exit_status, time.monotonic() - started, outcome.reason))
         return outcome
+
+
+def _posix(target: Target) -> bool:
+    return str(target.vars.get("runbook_shell", "posix")) == "posix"
 
 
 def describe(step: StepBase) -> str:

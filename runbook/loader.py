@@ -104,7 +104,7 @@ def load_procedure_text(text: str, name: str = "<procedure>") -> Procedure:
         procedure = Procedure.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, data, marks, name) from None
-    check_semantics(procedure, data, marks, name)
+    check_semantics(procedure, data, marks, name, text)
     return procedure
 
 

@@ -146,11 +146,35 @@ class StepBase(Strict):
         return True
 
 
+def _secrets_field() -> Any:
+    return Field(default_factory=dict, description=(
+        "Shell variables set from stdin before the command runs (not exported), e.g. "
+        "`KEY_PASS: \"{{ key_pass }}\"`, used as \"$KEY_PASS\": the way a secret reaches a "
+        "command without being on the device's process list."))
+
+
+def _stdin_field() -> Any:
+    return Field(None, description="Text written to the command's standard input (after the "
+                                   "`secrets` lines), e.g. `\"{{ key_pass }}\"`.")
+
+
+def _check_secret_names(v: dict[str, str]) -> dict[str, str]:
+    for name in v:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            raise ValueError(f"secrets: {name!r} is not a shell variable name "
+                             "(letters, digits, _)")
+    return v
+
+
 class RunStep(StepBase):
     """Run a shell command on the target over SSH exec."""
 
     kind: Literal["run"]
     command: str
+    secrets: dict[str, str] = _secrets_field()
+    stdin: str | None = _stdin_field()
+
+    _names = field_validator("secrets")(lambda v: _check_secret_names(v))
 
 
 class WaitStep(StepBase):
@@ -160,6 +184,10 @@ class WaitStep(StepBase):
     command: str
     interval: float = Field(5, gt=0, description="Seconds between polls.")
     poll_timeout: float = Field(30, gt=0, description="Seconds one poll may take.")
+    secrets: dict[str, str] = _secrets_field()
+    stdin: str | None = _stdin_field()
+
+    _names = field_validator("secrets")(lambda v: _check_secret_names(v))
 
 
 class ManualStep(StepBase):

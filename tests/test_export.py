@@ -31,7 +31,8 @@ steps:
     title: Set the key
     kind: run
     target: dev
-    command: "echo psk={{ psk }}; printf '%s' {{ psk }} > {{ dir }}/psk.txt"
+    command: echo psk="$PSK"; printf '%s' "$PSK" > {{ dir }}/psk.txt
+    secrets: {PSK: "{{ psk }}"}
     modifies: ["{{ dir }}/psk.txt"]
   - id: long
     title: Long output
@@ -78,7 +79,8 @@ async def test_export_three_formats_schema_and_no_secret(ssh_device, tmp_path) -
     jsonschema.validate(record, schema)
     assert record["params"]["psk"] == "********"
     steps = {s["id"]: s for s in record["steps"]}
-    assert steps["set-key"]["attempts"][0]["command"].startswith("echo psk=********;")
+    command = steps["set-key"]["attempts"][0]["command"]
+    assert "IFS= read -r PSK" in command and 'echo psk="$PSK";' in command  # sent on stdin
     assert steps["set-key"]["backups"][0]["state"] == "absent"
     long_out = steps["long"]["attempts"][0]["output"]
     assert long_out["trimmed"] and long_out["lines"] == 500
@@ -120,7 +122,7 @@ async def test_plan_renders_commands_backups_and_backout(ssh_device, tmp_path) -
     code, out, err = await cli(["plan", str(path), "-i", str(ssh_device.inventory_path),
                                 "-p", f"dev={ssh_device.name}", "-p", "dir=/etc/x"], env)
     assert code == 0, err
-    assert "echo psk='<secret psk>'" in out
+    assert "IFS= read -r PSK" in out and 'echo psk="$PSK"' in out  # handed over on stdin
     assert "Backed up first on **" in out and "`/etc/x/psk.txt`" in out
     assert "## Backout plan" in out
     assert ssh_device.server.commands == []  # a plan never touches a device

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..delivery import handover
 from ..inventory import Target
 from ..model import ManualStep, Procedure
 from ..params import resolve
@@ -45,7 +46,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
                 modifies.append(render(step.path, vals, "text").text)
             rows.append({
                 "target": t.name if t is not None else None,
-                "command": render(command, vals).text if command else None,
+                "command": handover(step, vals).command.text if command else None,
                 "backups": modifies,
                 "rollback": [render(c, vals).text for c in step.rollback],
                 "verify": render(step.verify, vals).text if step.verify else None})

@@ -54,6 +54,8 @@ class Output:
         self.bytes = self.lines = self.stored = 0
         self.truncated = False
         self._buf: list[str] = []
+        self._held: dict[str, list[str]] = {}  # per stream: lines that may end in a secret's start
+        self._releasing = False
         self._buf_chars = 0
         self.emit_lines = True  # False when nobody listens: no event per line
         self._last_flush = time.monotonic()
@@ -79,6 +81,9 @@ class Output:
     def take(self, stream: str, texts: list[str]) -> None:
         """Take lines of output (without their newlines), a chunk's worth at a time: the
         journal's copy and the digest see the block; events and checks see each line."""
+        held = self._held.pop(stream, None)
+        if held:
+            texts = held + texts
         if not texts:
             return
         block = "\n".join(texts)
@@ -86,6 +91,13 @@ class Output:
             masked = self.redact(block)
             if masked != block:
                 block, texts = masked, masked.split("\n")
+            keep = self.redact.holds_back(texts) if not self._releasing else 0
+            if keep:  # the end may be the first part of a wrapped secret: wait for the rest
+                self._held[stream] = texts[-keep:]
+                texts = texts[:-keep]
+                if not texts:
+                    return
+                block = "\n".join(texts)
         self.lines += len(texts)
         self.tail.extend(texts[-(self.tail.maxlen or 1):])
         if self.emit_lines:
@@ -97,7 +109,7 @@ class Output:
         self._buf.append(block)
         self._buf_chars += len(block) + 1
         if self._buf_chars >= FLUSH_BYTES or time.monotonic() - self._last_flush > FLUSH_SECONDS:
-            self.flush()
+            self._commit()
 
     def _check_line(self, text: str) -> None:
         for i, rx in enumerate(self._match):
@@ -114,8 +126,17 @@ class Output:
                 del self._capture[name]
 
     def flush(self) -> None:
-        """Hash and commit buffered output (the digest covers all of it, the journal up to
-        OUTPUT_LIMIT bytes)."""
+        """Pass on lines held back for redaction, then hash and commit buffered output (the
+        digest covers all of it, the journal up to OUTPUT_LIMIT bytes)."""
+        self._releasing = True
+        try:
+            for stream in list(self._held):
+                self.take(stream, [])
+        finally:
+            self._releasing = False
+        self._commit()
+
+    def _commit(self) -> None:
         if self._buf:
             raw = ("\n".join(self._buf) + "\n").encode()
             self._buf, self._buf_chars = [], 0
@@ -162,6 +183,7 @@ class StepContext:
     values: Mapping[str, Value]
     output: Output
     backups: list[Backup] = field(default_factory=list)  # taken before this attempt
+    stdin: bytes | None = None  # the command's stdin: its secrets and `stdin:` text
 
     @property
     def run_id(self) -> str:

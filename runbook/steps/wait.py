@@ -22,7 +22,8 @@ async def wait_until(ctx: StepContext, command: str) -> Outcome:
         remaining = max(deadline - loop.time(), 0.1)
         result = await ctx.transport.exec(ctx.target_name, command,
                                           timeout=min(step.poll_timeout, remaining),
-                                          on_lines=ctx.output.take)
+                                          on_lines=ctx.output.take,
+                                          stdin=ctx.stdin)
         ctx.output.flush()
         reason = ("the poll timed out" if result.timed_out
                   else ctx.output.check(step.expect, result.exit_status))
