@@ -220,8 +220,9 @@ class Engine:
 
     def context(self, run: LoadedRun) -> RunContext:
         """A fresh working set (and transport) for one execution or rollback of `run`."""
-        return RunContext(run, self.journal, self.transport_factory(run.inventory), self.emit,
-                          self.decider)
+        transport = self.transport_factory(run.inventory)
+        transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
+        return RunContext(run, self.journal, transport, self.emit, self.decider)
 
     async def _drive(self, ctx: RunContext) -> tuple[RunState, str]:
         run = ctx.run

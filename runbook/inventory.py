@@ -4,8 +4,11 @@ Groups nest under `children`; variables come from `vars` with Ansible's preceden
 own over its groups', a child group's over its parent's). Keys read: `ansible_host`,
 `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, `ansible_ssh_common_args`
 (`-o ProxyJump=...` or `-J ...`), and runbook's `runbook_role` (what procedures select by),
-`runbook_jump` (another inventory host to connect through) and `runbook_known_hosts` (pinned
-host keys). Anything not given is left to `~/.ssh/config`, which asyncssh reads as OpenSSH does.
+`runbook_jump` (another inventory host to connect through), `runbook_known_hosts` (pinned
+host keys) and `runbook_access` (how a session climbs to the shell procedures use: a platform
+of `runbook/platforms/`; its passwords from `runbook_NAME_env`, the name of an environment
+variable, or asked; `runbook_NAME` itself only in a lab, and never journaled). Anything not
+given is left to `~/.ssh/config`, which asyncssh reads as OpenSSH does.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from .access import names
 from .errors import InventoryError
 
 
@@ -44,7 +48,8 @@ class Target:
                 "key_files": list(self.key_files), "jump": self.jump, "roles": list(self.roles),
                 "groups": list(self.groups), "known_hosts": self.known_hosts,
                 "vars": {k: v for k, v in self.vars.items()
-                         if isinstance(v, str | int | float | bool)}}
+                         if isinstance(v, str | int | float | bool)
+                         and not k.endswith("_password")}}
 
 
 def _jump_from_args(args: str) -> str | None:
@@ -80,6 +85,11 @@ def _target(name: str, v: Mapping[str, Any], groups: tuple[str, ...], base: Path
     keys = v.get("ansible_ssh_private_key_file") or v.get("ansible_private_key_file")
     jump = v.get("runbook_jump") or _jump_from_args(str(v.get("ansible_ssh_common_args", "")))
     known = v.get("runbook_known_hosts")
+    if v.get("runbook_access") is not None:
+        if str(v["runbook_access"]) not in names():
+            raise InventoryError(f"{where}: host {name!r}: runbook_access "
+                                 f"{v['runbook_access']!r} is not an access profile (known: "
+                                 f"{', '.join(names())})")
     return Target(name=name, host=str(v.get("ansible_host", name)), port=port,
                   user=str(v["ansible_user"]) if v.get("ansible_user") else None,
                   key_files=(path(keys),) if keys else (), jump=str(jump) if jump else None,

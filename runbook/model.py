@@ -280,7 +280,9 @@ class CliStep(StepBase):
     """Drive a prompt-driven CLI (not a POSIX shell) over an interactive session."""
 
     kind: Literal["cli"]
-    prompt: str = Field(description="Regex matching the device's prompt.")
+    prompt: str | None = Field(None, description="Regex matching the device's prompt; by "
+                               "default the login prompt of the device's platform (its "
+                               "`runbook_access` profile).")
     lines: list[str] = Field(min_length=1, description="Lines to send, one command each.")
     errors: list[str] = Field(default_factory=list,
                               description="Regexes that mark a command's output as failed.")
@@ -289,7 +291,7 @@ class CliStep(StepBase):
                                                 "are answered).")
     command_timeout: float = Field(60, gt=0, description="Seconds one command may take.")
 
-    _regexes = field_validator("prompt")(lambda v: _check_regex(v))
+    _regexes = field_validator("prompt")(lambda v: _check_regex(v) if v is not None else v)
 
 
 Step = Annotated[RunStep | WaitStep | ManualStep | BackupStep | RestoreStep | CopyStep

@@ -9,36 +9,47 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import asyncssh
 
+from .access import Paging
 from .errors import CliTimeout, TransportError
-from .transport import Transport
+
+if TYPE_CHECKING:  # annotation only: the transport's escalated sessions use this module
+    from .transport import Transport
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
 
 
 def clean(text: str) -> str:
-    """Strip terminal escapes and carriage returns."""
-    return ANSI.sub("", text).replace("\r", "")
+    """Strip terminal escapes and carriage returns; a line that a carriage return rewrote (a
+    pager wiping its `--More--`) keeps what a terminal would show: the text after it."""
+    lines = ANSI.sub("", text).split("\n")
+    return "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in lines)
 
 
 class CliSession:
     """One interactive session on one device."""
 
     def __init__(self, process: asyncssh.SSHClientProcess, name: str, prompt: str,
-                 redact: Callable[[str], str] = lambda s: s) -> None:
+                 redact: Callable[[str], str] = lambda s: s, paging: Paging | None = None
+                 ) -> None:
         self.process, self.name = process, name
         self.prompt = re.compile(prompt)
         self.redact = redact
         self.buffer = ""
+        self.paging = paging
+        self._more = re.compile(paging.more) if paging else None
 
     @classmethod
     async def open(cls, transport: Transport, name: str, prompt: str, timeout: float,
-                   redact: Callable[[str], str] = lambda s: s) -> CliSession:
-        """Start a PTY session and wait for the first prompt; raises CliTimeout."""
+                   redact: Callable[[str], str] = lambda s: s,
+                   paging: Paging | None = None) -> CliSession:
+        """Start a PTY session and wait for the first prompt; raises CliTimeout. A pager's
+        prompt (`paging.more`, from the device's platform) is answered every time it shows."""
         process = await transport.open_pty_process(name)
-        session = cls(process, name, prompt, redact)
+        session = cls(process, name, prompt, redact, paging)
         await session._until_prompt(timeout, "the first prompt")
         return session
 
@@ -52,6 +63,10 @@ class CliSession:
             if self.prompt.search(last):
                 out, self.buffer = self.buffer, ""
                 return clean(out)
+            if self._more is not None and self.paging and self._more.search(last):
+                self.process.stdin.write(self.paging.answer)
+                self.buffer = self.buffer[:self.buffer.rfind("\n") + 1]
+                continue
             for i, (question, answer) in enumerate((answers or {}).items()):
                 if i not in answered and re.search(question, last):
                     answered.add(i)

@@ -1,8 +1,9 @@
 """Files on a device: stat, read, write (atomically) and remove, over SFTP or over exec.
 
 SFTP is used where the device offers it; otherwise (or with the inventory variable
-`runbook_file_transfer: exec`) the same operations run as POSIX shell commands (`stat -c`,
-`base64`, `cat`, `mv`), for devices that have a shell but no SFTP subsystem.
+`runbook_file_transfer: exec`, or an access profile that climbs to root) the same operations
+run as POSIX shell commands (`stat -c`, `base64`, `cat`, `mv`), for devices that have a shell
+but no SFTP subsystem, or where only the escalated shell may write.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import cast
 
 import asyncssh
 
+from . import access
 from .errors import RemoteFileError, TransportError
 from .inventory import Target
 from .transport import Transport
@@ -42,6 +44,10 @@ class RemoteFiles:
         self.target = target
         self.name = target.name
         want = str(target.vars.get("runbook_file_transfer", "auto"))
+        # Where the access profile climbs (SFTP would land unprivileged), files travel through
+        # the escalated shell, as base64 in here-documents.
+        if access.for_target(target).session == "pty":
+            want = "exec"
         self._sftp: asyncssh.SFTPClient | None = None
         self._use_sftp: bool | None = False if want == "exec" else None
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncssh
 
-from .errors import ConnectionLost, HostKeyError, TransportError
+from . import access
+from .access_session import AccessError, AccessSession
+from .errors import ConnectionLost, HostKeyError, InventoryError, TransportError
 from .hostkeys import HostKeyStore, fingerprint
 from .inventory import Inventory, Target
 
@@ -113,6 +117,13 @@ class Transport:
         self._sftp: dict[str, asyncssh.SFTPClient] = {}
         self._offered: dict[str, asyncssh.SSHKey] = {}
         self._opened: set[str] = set()
+        self._access: dict[str, AccessSession] = {}
+        self._access_locks: dict[str, asyncio.Lock] = {}
+        self._passwords: dict[tuple[str, str], str] = {}
+        # Asked for a climb's password that the inventory does not give (target, secret name);
+        # the CLI asks without echo. `on_secret` learns every password used, for redaction.
+        self.ask_secret: Callable[[str, str], str | None] | None = None
+        self.on_secret: Callable[[str], None] = lambda secret: None
 
     def target(self, name: str) -> Target:
         """The inventory target, or an ad-hoc one for `user@host:port`."""
@@ -218,9 +229,13 @@ class Transport:
         At `timeout` the remote process is signalled and its channel closed, and the result
         says `timed_out`. Raises ConnectionLost if the connection drops mid-command.
         """
+        platform = access.for_target(self.target(name))
+        if platform.session == "pty":
+            return await self._exec_access(name, platform, command, timeout=timeout,
+                                           on_line=on_line, on_lines=on_lines, stdin=stdin)
         conn = await self.connect(name)
         started = time.monotonic()
-        posix = str(self.target(name).vars.get("runbook_shell", "posix")) == "posix"
+        posix = platform.shell == "posix"
         # On a POSIX shell the command first says its process group, so that a timeout can
         # kill the whole group even where the server ignores SSH signals (OpenSSH for root).
         remote = f"printf '{PID_MARK} %s\\n' $$; eval {shlex.quote(command)}" if posix \
@@ -280,6 +295,100 @@ class Transport:
             else None
         return ExecResult(status, sig, False, time.monotonic() - started)
 
+    def password(self, name: str, secret: str) -> str:
+        """A climb's password: inventory `runbook_SECRET` (a lab or demo only; read again from
+        the inventory file, since the journal's copy never holds it), else the environment
+        variable named by `runbook_SECRET_env`, else asked; raises AccessError."""
+        key = (name, secret)
+        if key not in self._passwords:
+            vars_ = self.target(name).vars
+            value = vars_.get(f"runbook_{secret}")
+            if value is None:
+                value = self._inline_password(name, secret)
+            env = vars_.get(f"runbook_{secret}_env")
+            if value is None and env:
+                value = os.environ.get(str(env))
+                if value is None:
+                    raise AccessError(f"{name}: the {secret} is to come from the environment "
+                                      f"variable {env}, which is not set")
+            if value is None and self.ask_secret is not None:
+                value = self.ask_secret(name, secret)
+            if value is None:
+                raise AccessError(f"{name}: the {secret} is needed to climb to the shell the "
+                                  f"procedure uses: set runbook_{secret}_env (the name of an "
+                                  "environment variable holding it) in the inventory, or run "
+                                  "where it can be asked")
+            self._passwords[key] = str(value)
+            self.on_secret(str(value))
+        return self._passwords[key]
+
+    def _inline_password(self, name: str, secret: str) -> str | None:
+        source = Path(self.inventory.source)
+        if not source.is_file():
+            return None
+        try:
+            found = Inventory.load(source).targets.get(name)
+        except InventoryError:
+            return None
+        value = found.vars.get(f"runbook_{secret}") if found is not None else None
+        return str(value) if value is not None else None
+
+    async def access_session(self, name: str, timeout: float = 30.0) -> AccessSession:
+        """The session at the top privilege level of `name`'s platform (climbed once, reused
+        by every command until it breaks). Raises AccessError, TransportError."""
+        session = self._access.get(name)
+        if session is not None and not session.broken and not session.process.is_closing():
+            return session
+        if session is not None:
+            self._access.pop(name, None)
+            await session.close()
+        platform = access.for_target(self.target(name))
+        process = await self.open_pty_process(name)
+        session = AccessSession(process, name, platform, lambda s: self.password(name, s))
+        try:
+            await session.climb(timeout)
+        except BaseException:
+            await session.close()
+            raise
+        self._access[name] = session
+        return session
+
+    async def _exec_access(self, name: str, platform: access.Platform, command: str, *,
+                           timeout: float, on_line: OnLine | None, on_lines: OnLines | None,
+                           stdin: bytes | None) -> ExecResult:
+        """`exec` through the escalated PTY session (see access_session for how)."""
+        def deliver(stream: str, lines: list[str]) -> None:
+            if on_lines is not None:
+                on_lines(stream, lines)
+            elif on_line is not None:
+                for line in lines:
+                    on_line(stream, line)
+
+        out = _Splitter("stdout", deliver)
+        lock = self._access_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            started = time.monotonic()
+            session = await self.access_session(name)
+            try:
+                status = await asyncio.wait_for(
+                    session.run(command, timeout, out.feed, stdin), timeout + 5)
+            except TimeoutError:
+                self._access.pop(name, None)
+                await session.close()  # Ctrl-C, then the session ends: its processes with it
+                out.close()
+                return ExecResult(None, "timeout", True, time.monotonic() - started)
+            except asyncio.CancelledError:
+                self._access.pop(name, None)
+                await session.close()
+                raise
+            except TransportError:
+                self._access.pop(name, None)
+                self._conns.pop(name, None)
+                raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
+                                     "running; it may or may not have taken effect") from None
+            out.close()
+            return ExecResult(status, None, False, time.monotonic() - started)
+
     @staticmethod
     async def _stop(proc: asyncssh.SSHClientProcess, conn: asyncssh.SSHClientConnection,
                     pgid: list[int]) -> None:
@@ -325,6 +434,10 @@ class Transport:
         for client in self._sftp.values():
             client.exit()
         self._sftp.clear()
+        sessions = list(self._access.values())
+        self._access.clear()
+        for session in sessions:
+            await session.close()
         conns = list(self._conns.items())
         self._conns.clear()
         for _name, conn in reversed(conns):

@@ -89,7 +89,7 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
 def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
     """Secrets from environment variables named by the user, else asked without echo."""
     mapping = parse_params(env_map)
-    unknown = sorted(set(mapping) - set(names))
+    unknown = sorted(set(mapping) - set(names) - access_secret_names())
     if unknown:
         raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
                          f"not take as secrets ({', '.join(names) or 'none'})")
@@ -109,14 +109,46 @@ def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
     return secrets
 
 
-def make_engine(ctx: Ctx, journal: Journal, decider: Decider) -> Engine:
+def access_secret_names() -> set[str]:
+    """The passwords access profiles climb with (`--secret-env expert_password=VAR` works)."""
+    from .. import access
+    return {s for n in access.names() for s in access.platform(n).secrets}
+
+
+def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
+    """How the transport gets a climb's password the inventory does not give: from the
+    variable `--secret-env` names, else asked without echo (None without a terminal)."""
+    mapping = parse_params(env_map)
+
+    def ask(target: str, secret: str) -> str | None:
+        if secret in mapping:
+            value = os.environ.get(mapping[secret])
+            if value is None:
+                raise UsageError(f"secret {secret!r}: environment variable {mapping[secret]} "
+                                 "is not set")
+            return value
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{secret} for {target} (secret, not echoed): ")
+        return None
+
+    return ask
+
+
+def make_engine(ctx: Ctx, journal: Journal, decider: Decider, secret_env: tuple[str, ...] = ()
+                ) -> Engine:
     """An engine whose transport verifies host keys against known_hosts and our trust file."""
     from ..hostkeys import HostKeyStore
     from ..inventory import Inventory
     from ..transport import Transport
 
     store = HostKeyStore(ctx.data_dir)
-    engine = Engine(journal, decider,
-                    transport_factory=lambda inv: Transport(inv, store),
+    ask = access_asker(secret_env)
+
+    def transport(inv: Inventory | None) -> Transport:
+        t = Transport(inv, store)
+        t.ask_secret = ask
+        return t
+
+    engine = Engine(journal, decider, transport_factory=transport,
                     inventory_from_snapshot=Inventory.from_snapshot)
     return engine

@@ -156,7 +156,7 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
         secrets = read_secrets(proc.secret_params, secret_env)
         journal = ctx.journal()
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         run_id = engine.create(proc, text, str(path), parse_params(param), secrets, inv)
         return journal, engine, run_id, secrets
 
@@ -179,7 +179,7 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
         rec = journal.get_run(run)
         secrets = read_secrets(rec.secret_names, secret_env)
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), in_doubt,
-                                                       accept_new_host_key))
+                                                       accept_new_host_key), secret_env)
         return journal, engine, rec.id, secrets
 
     try:

@@ -49,7 +49,8 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
         journal = ctx.journal()
         rec = journal.get_run(run)
         secrets = read_secrets(rec.secret_names, secret_env)
-        engine = make_engine(ctx, journal, FlagDecider(accept_new_host_key=accept_new_host_key))
+        engine = make_engine(ctx, journal, FlagDecider(accept_new_host_key=accept_new_host_key),
+                             secret_env)
         return journal, engine, rec.id, secrets
 
     async def go(engine: Engine, run_id: str, secrets: dict[str, str]) -> int:

@@ -269,38 +269,3 @@ TOOLS = {"cp_conf": cp_conf, "cpwd_admin": cpwd_admin, "fw": fw, "cpstat": cpsta
 
 
 EXPERT_PASSWORD = "lab-expert-pw"  # the lab's expert password (shown by `runbook lab`)
-
-
-async def clish(device: Any, process: Any) -> None:
-    """Gaia's default login shell (clish); `expert` switches to Expert mode after a password."""
-    from .pty import Lines
-
-    name = device.name
-    io = Lines(process)
-    expert = False
-    prompt = f"{name}> "
-    io.write(f"This system is for authorized use only.\n{prompt}")
-    async for line in io:
-        cmd = line.strip()
-        if not io.echo:  # the answer to the password prompt
-            io.echo = True
-            if cmd == EXPERT_PASSWORD:
-                expert, prompt = True, f"[Expert@{name}:0]# "
-            else:
-                io.write("Wrong password.\n")
-        elif cmd == "exit":
-            if not expert:
-                break
-            expert, prompt = False, f"{name}> "
-        elif cmd == "expert" and not expert:
-            io.write("Enter expert password:\n\nEnter expert password: ")
-            io.echo = False
-            continue
-        elif expert and cmd:
-            io.write(await device.capture(cmd))
-        elif cmd.startswith("show version"):
-            io.write("Product version Check Point Gaia R81.20\n")
-        elif cmd:
-            io.write(f"CLINFR0329  Invalid command:'{cmd}'.\n")
-        io.write(prompt)
-    process.exit(0)

@@ -21,6 +21,8 @@ from . import pki, state
 from .toolcontext import ToolContext
 
 PREFIXES = ("/etc/sf", "/var/sf", "/var/log/sf", "/ngfw")
+PROTECTED = ("/etc/sf", "/var/sf")  # root-owned on FMC and FTD: admin may read, not write
+ADMIN_PASSWORD = "lab-admin-Passw0rd"  # `sudo su` on the FMC and FTDs (a lab secret)
 FMC_TOOLS = ("generate_certs.pl", "sftunnel_status.pl")
 FTD_TOOLS = ("sftunnel-status-brief",)
 CA_DAYS = 3650

@@ -27,6 +27,14 @@ SCENARIOS = {
 }
 
 
+# What SSH lands in per role (gateways: clish; FTDs: CLISH `>`), the access profile the
+# inventory declares for it, and the lab passwords of the climbs (lab secrets: the engine
+# redacts them and never journals them).
+LOGIN = {"mds": "gaia", "gateway": "gaia", "ftd": "ftd"}
+ACCESS = {"mds": "gaia-expert", "gateway": "gaia-expert", "ftd": "ftd-root", "fmc": "sudo",
+          "fmc-secondary": "sudo", "ike-host": "shell"}
+
+
 @dataclass(frozen=True)
 class Spec:
     """One device of the lab."""
@@ -122,12 +130,16 @@ class Lab:
             else:
                 devices[s.name] = LabDevice(root, name=s.name, prefixes=s.prefixes,
                                             tools=s.tools, lab_root=dir, extra_env=s.env,
-                                            faults=fault, interactive=checkpoint.clish
-                                            if s.role == "gateway" else None)
+                                            faults=fault, login=LOGIN.get(s.role, "shell"),
+                                            protected=cisco.PROTECTED
+                                            if s.vendor == "cisco" else ())
             servers[s.name] = LabServer(s.name, devices[s.name], authorized,
                                         sftp_root=root / "files" if s.vendor == "clavister"
                                         else root,
-                                        allow_forwarding=s.role == "jump")
+                                        allow_forwarding=s.role == "jump",
+                                        readonly=cisco.PROTECTED if s.vendor == "cisco" else ())
+            if isinstance(devices[s.name], LabDevice):
+                devices[s.name].commands = servers[s.name].commands
         await asyncio.gather(*(srv.start() for srv in servers.values()))
         for name, srv in servers.items():
             specs[name]["port"] = srv.port
@@ -151,6 +163,13 @@ class Lab:
                 host["sf_uuid"] = spec["uuid"]
             if s.vendor == "clavister":
                 host["runbook_shell"] = "cli"  # exec runs CLI commands, not a POSIX shell
+                host["runbook_access"] = "cli"
+            if s.role in ACCESS:
+                host["runbook_access"] = ACCESS[s.role]
+            if s.vendor == "checkpoint":
+                host["runbook_expert_password"] = checkpoint.EXPERT_PASSWORD
+            if s.vendor == "cisco":
+                host["runbook_sudo_password"] = cisco.ADMIN_PASSWORD
             if spec.get("cmp"):
                 host["cmp_server"] = "127.0.0.1"
                 host["cmp_port"] = spec["cmp"].get("port", 0)

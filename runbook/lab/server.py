@@ -33,8 +33,9 @@ def generate_key(alg: str = "ssh-ed25519") -> asyncssh.SSHKey:
 class LabServer:
     """One SSH endpoint on 127.0.0.1 with a random port, a fresh host key and a command handler.
 
-    `commands` records every exec command string (or `<shell>` for an interactive session) in the
-    order received, so tests can count exactly what reached the device.
+    `commands` records every exec command string (or `<shell>` for an interactive session, then
+    each command runbook runs through it) in the order received, so tests can count exactly
+    what reached the device.
     `sftp_root`, when set, serves SFTP chrooted to that directory.
     """
 
@@ -48,6 +49,7 @@ class LabServer:
     commands: list[str] = field(default_factory=list)
     connections: int = 0
     allow_forwarding: bool = False  # act as a jump host (to loopback destinations only)
+    readonly: tuple[str, ...] = ()  # SFTP lands as admin: no writes below these (root's)
     _server: asyncssh.SSHAcceptor | None = None
 
     async def start(self) -> LabServer:
@@ -75,9 +77,10 @@ class LabServer:
         sftp_factory = None
         if self.sftp_root is not None:
             root = str(self.sftp_root)
+            readonly = self.readonly
 
             def sftp_factory(chan: asyncssh.SSHServerChannel) -> asyncssh.SFTPServer:
-                return asyncssh.SFTPServer(chan, chroot=os.fsencode(root))
+                return _Sftp(chan, chroot=root, readonly=readonly)
 
         self._server = await asyncssh.create_server(
             _Auth, self.host, self.port,
@@ -115,3 +118,48 @@ async def pump(reader: asyncssh.SSHReader[bytes], writer: asyncio.StreamWriter) 
         pass
     finally:
         writer.close()
+
+
+class _Sftp(asyncssh.SFTPServer):
+    """SFTP as an unprivileged administrator: writes below root-owned paths are refused."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel, chroot: str,
+                 readonly: tuple[str, ...]) -> None:
+        super().__init__(chan, chroot=os.fsencode(chroot))
+        self._readonly = readonly
+
+    def _check(self, *paths: bytes) -> None:
+        for raw in paths:
+            path = "/" + raw.decode(errors="replace").lstrip("/")
+            if any(path == p or path.startswith(p + "/") for p in self._readonly):
+                raise asyncssh.SFTPPermissionDenied(f"{path}: Permission denied")
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_APPEND
+                     | asyncssh.FXF_TRUNC):
+            self._check(path)
+        return super().open(path, pflags, attrs)
+
+    def remove(self, path: bytes) -> Awaitable[None] | None:
+        self._check(path)
+        return super().remove(path)
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> Awaitable[None] | None:
+        self._check(oldpath, newpath)
+        return super().rename(oldpath, newpath)
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> Awaitable[None] | None:
+        self._check(oldpath, newpath)
+        return super().posix_rename(oldpath, newpath)
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Awaitable[None] | None:
+        self._check(path)
+        return super().setstat(path, attrs)
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Awaitable[None] | None:
+        self._check(path)
+        return super().mkdir(path, attrs)
+
+    def rmdir(self, path: bytes) -> Awaitable[None] | None:
+        self._check(path)
+        return super().rmdir(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .. import access
 from ..model import CliStep
 from ..promptsession import CliSession
 from ..template import references
@@ -26,8 +27,10 @@ async def run_cli(ctx: StepContext, description: str) -> Outcome:
                                                "typed into a CLI safely")
         lines.append(ctx.render(template, "text"))
     answers = {question: ctx.render(answer, "text") for question, answer in step.answers.items()}
-    session = await CliSession.open(ctx.transport, ctx.target_name, step.prompt,
-                                    step.command_timeout, ctx.redactor)
+    platform = access.for_target(ctx.target)
+    prompt = step.prompt or platform.levels[0].prompt  # the step's own prompt overrides
+    session = await CliSession.open(ctx.transport, ctx.target_name, prompt,
+                                    step.command_timeout, ctx.redactor, platform.paging)
     try:
         for line in lines:
             ctx.output.line("stdout", f"> {line}")
