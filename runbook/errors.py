@@ -108,6 +108,13 @@ class CliTimeout(TransportError):
     title = "no prompt"
 
 
+class AccessError(RunbookError):
+    """A privilege level could not be reached (wrong password, refused command, no prompt):
+    the step's command was not sent, so the step failed (it is not in doubt)."""
+
+    title = "access refused"
+
+
 class RemoteFileError(TransportError):
     """A file operation on a device failed."""
 

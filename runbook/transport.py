@@ -14,8 +14,8 @@ from typing import Any
 import asyncssh
 
 from . import access
-from .access_session import AccessError, AccessSession
-from .errors import ConnectionLost, HostKeyError, InventoryError, TransportError
+from .access_session import AccessSession
+from .errors import AccessError, ConnectionLost, HostKeyError, InventoryError, TransportError
 from .hostkeys import HostKeyStore, fingerprint
 from .inventory import Inventory, Target
 
