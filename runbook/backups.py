@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .backupkeys import InvalidTag, KeySource, blob_key_id, seal, unseal
 from .errors import CorruptBackup
 from .journal import Journal
 from .journal_records import Backup
@@ -17,17 +18,21 @@ HEX = set("0123456789abcdef")
 
 
 class BackupStore:
-    """Bytes by sha256 under `<data>/backups/objects/ab/cdef…`, files 0600, folders 0700.
+    """Bytes by sha256 under `<data>/backups/objects/ab/cdef…`, files 0600, folders 0700,
+    each sealed with AES-256-GCM (runbook.backupkeys) under a key kept outside the data dir.
 
     Names come only from our own hashes, never from remote paths, so nothing a device says can
-    make the store write outside itself.
+    make the store write outside itself. The interface is bytes in, hash out (`put`), hash in,
+    verified bytes out (`get`): a store keeping blobs elsewhere (a team database) seals them
+    the same way with `seal`/`unseal`.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, keys: KeySource | None = None) -> None:
         self.root = data_dir / "backups" / "objects"
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         for d in (self.root.parent, self.root):
             os.chmod(d, 0o700)
+        self.keys = keys or KeySource(data_dir)
 
     def path(self, sha256: str) -> Path:
         """Where the object for `sha256` lives; raises ValueError for anything but a hash."""
@@ -36,15 +41,29 @@ class BackupStore:
         return self.root / sha256[:2] / sha256[2:]
 
     def put(self, data: bytes) -> str:
-        """Store `data` durably (fsync'd file and folder) and return its sha256."""
+        """Store `data` sealed and durably (fsync'd file and folder); return its sha256.
+
+        Raises BackupKeyError (nothing written) when the current key is not available.
+        """
         sha = hashlib.sha256(data).hexdigest()
+        key = self.keys.current()
         dest = self.path(sha)
-        if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha:
-            return sha
+        if dest.exists():
+            blob = dest.read_bytes()
+            if blob_key_id(blob) == key.id:
+                try:
+                    unseal(key, sha, blob)
+                    return sha
+                except InvalidTag:
+                    pass  # damaged: write it again
+        self._write(dest, seal(key, sha, data))
+        return sha
+
+    def _write(self, dest: Path, blob: bytes) -> None:
         dest.parent.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
         try:
-            os.write(fd, data)
+            os.write(fd, blob)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -55,17 +74,58 @@ class BackupStore:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-        return sha
 
     def get(self, sha256: str) -> bytes:
-        """The stored bytes, checked against their hash; raises CorruptBackup."""
+        """The stored bytes, decrypted and checked against their hash.
+
+        Raises BackupKeyError when the key is missing or wrong, CorruptBackup when the blob
+        was altered or is gone.
+        """
         try:
-            data = self.path(sha256).read_bytes()
+            blob = self.path(sha256).read_bytes()
         except FileNotFoundError:
             raise CorruptBackup(f"backup {sha256[:12]} is missing from the store") from None
+        kid = blob_key_id(blob)
+        if kid is None:
+            data = blob  # stored before backups were encrypted; `rekey` encrypts it
+        else:
+            try:
+                data = unseal(self.keys.get(kid), sha256, blob)
+            except InvalidTag:
+                raise CorruptBackup(f"backup {sha256[:12]} failed its authentication check "
+                                    f"(altered, or sealed under another key {kid})") from None
         if hashlib.sha256(data).hexdigest() != sha256:
             raise CorruptBackup(f"backup {sha256[:12]} does not match its hash")
         return data
+
+    def check(self, hashes: list[str]) -> None:
+        """Decrypt and verify each of `hashes` (before a rollback changes anything)."""
+        for sha in dict.fromkeys(hashes):
+            self.get(sha)
+
+    def hashes(self) -> list[str]:
+        """Every object in the store."""
+        return sorted(p.parent.name + p.name for p in self.root.glob("??/*")
+                      if not p.name.startswith("."))
+
+    def rekey(self, passphrase: str | None = None) -> tuple[int, str]:
+        """Re-seal every object under a new key (from `passphrase`, else random and stored)
+        and forget the old stored keys; return (objects, new key id).
+
+        Every object is read first, so a missing or wrong old key changes nothing. Interrupted,
+        it can be run again: until it completes, the old keys stay where they are.
+        """
+        everything = self.hashes()
+        self.check(everything)
+        old = {blob_key_id(self.path(h).read_bytes()) for h in everything}
+        current = self.keys.meta().get("current")
+        retiring = sorted({k for k in old | {current} if k})
+        key = self.keys.create(passphrase)
+        self.keys.set_current(key, retiring)
+        for sha in everything:
+            self._write(self.path(sha), seal(key, sha, self.get(sha)))
+        self.keys.finish_rekey()
+        return len(everything), key.id
 
 
 def sha256(data: bytes) -> str:

@@ -114,14 +114,17 @@ class RunContext:
                                         self.transport.host_key_fingerprint(target.name)))
                 return
             except HostKeyError as err:
+                host, port = err.host or target.host, err.port or target.port
                 if err.changed:
-                    self.emit(HostKeyRejected(run.id, target.name, target.host, target.port,
+                    self.emit(HostKeyRejected(run.id, err.target, host, port,
                                               err.fingerprint, list(err.known)))
                     raise
+                if err.strict:
+                    raise
                 answer = await self.ask(
-                    "host_key", f"{target.name} offers an unknown host key "
+                    "host_key", f"{err.where or target.name} offers an unknown host key "
                     f"{err.fingerprint}. Trust it?", ["accept", "refuse"], None, target.name,
-                    fingerprint=err.fingerprint, host=target.host, port=target.port)
+                    fingerprint=err.fingerprint, host=host, port=port)
                 if answer != "accept":
                     raise
                 self.transport.trust(err)

@@ -62,9 +62,13 @@ class HostKeyError(TransportError):
     title = "host key not trusted"
 
     def __init__(self, message: str, *, target: str, fingerprint: str,
-                 known: list[str] | None = None, key_line: str = "") -> None:
+                 known: list[str] | None = None, key_line: str = "", where: str = "",
+                 host: str = "", port: int = 0, strict: bool = False) -> None:
         super().__init__(message)
-        self.target = target
+        self.target = target  # the host whose key it is: the device or a jump host on the way
+        self.where = where  # e.g. "jump host bastion (10.0.0.1:22) for fw1"
+        self.host, self.port = host, port
+        self.strict = strict  # the ssh config forbids accepting an unknown key
         self.fingerprint = fingerprint
         self.known = known or []
         self.key_line = key_line

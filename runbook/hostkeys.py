@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
-from .inventory import Target
+from .errors import HostKeyError
 from .paths import private_file
+
+GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 
 
 def fingerprint(key: asyncssh.SSHKey) -> str:
@@ -32,24 +35,33 @@ class HostKeyStore:
         self.trust_file = data_dir / "known_hosts"
         self.user_file = user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
 
-    def files(self, target: Target) -> list[Path]:
-        """The known_hosts files that apply to `target` and exist."""
-        paths = [self.user_file, self.trust_file]
-        if target.known_hosts:
-            paths.append(Path(target.known_hosts))
-        return [p for p in paths if p.is_file()]
+    def files(self, target: Any) -> list[Path]:
+        """The known_hosts files that apply to `target` and exist.
 
-    def known_hosts(self, target: Target) -> asyncssh.SSHKnownHosts:
+        A host whose ssh config names `UserKnownHostsFile` / `GlobalKnownHostsFile` uses those
+        instead of `~/.ssh/known_hosts` / `/etc/ssh/ssh_known_hosts`, as OpenSSH does; runbook's
+        trust file and pinned keys always apply.
+        """
+        user = getattr(target, "user_known_hosts", None)
+        glob = getattr(target, "global_known_hosts", None)
+        paths = [Path(p) for p in user] if user is not None else [self.user_file]
+        paths += [Path(p) for p in glob] if glob is not None else [GLOBAL_KNOWN_HOSTS]
+        paths.append(self.trust_file)
+        if getattr(target, "known_hosts", None):
+            paths.append(Path(target.known_hosts))
+        return [p for p in paths if p.name.lower() != "none" and p.is_file()]
+
+    def known_hosts(self, target: Any) -> asyncssh.SSHKnownHosts:
         """All trusted entries, as one asyncssh known_hosts object."""
         text = "".join(p.read_text(errors="replace") + "\n" for p in self.files(target))
         return asyncssh.import_known_hosts(text)
 
-    def known_keys(self, target: Target) -> list[asyncssh.SSHKey]:
+    def known_keys(self, target: Any) -> list[asyncssh.SSHKey]:
         """The keys already trusted for `target`'s host and port."""
         result = self.known_hosts(target).match(target.host, target.host, target.port)
         return list(result[0])
 
-    def trust(self, target: Target, key: asyncssh.SSHKey) -> None:
+    def trust(self, target: Any, key: asyncssh.SSHKey) -> None:
         """Record an accepted unknown key; raises ValueError if another key is trusted."""
         if self.known_keys(target):
             raise ValueError(f"{target.name}: a different key is already trusted; a changed "
@@ -58,3 +70,25 @@ class HostKeyStore:
         line = key.export_public_key("openssh").decode().strip()
         with open(self.trust_file, "a") as fh:
             fh.write(f"{host_pattern(target.host, target.port)} {line}\n")
+
+
+def host_key_error(hop: Any, key: asyncssh.SSHKey, trusted: list[asyncssh.SSHKey]
+                   ) -> HostKeyError:
+    """The error for a key `hop` (a device or a jump host) offered that is not trusted."""
+    where, fp = hop.where(), fingerprint(key)
+    known = [fingerprint(k) for k in trusted]
+    common = {"target": hop.name, "fingerprint": fp, "where": where, "host": hop.host,
+              "port": hop.port}
+    if known:
+        return HostKeyError(
+            f"{where}: HOST KEY CHANGED: it now offers {fp} but {', '.join(known)} is "
+            "trusted. This could be an attack (someone in the middle) or a rebuilt "
+            "device; nothing was sent. Verify the new key out of band before removing "
+            "the old one.", known=known, **common)
+    if hop.strict:
+        return HostKeyError(
+            f"{where}: unknown host key {fp}, and the ssh config says "
+            "StrictHostKeyChecking yes for it: add the key to a known_hosts file after "
+            "checking its fingerprint on the host", strict=True, **common)
+    return HostKeyError(f"{where}: unknown host key {fp}; not trusted yet (accept it "
+                        "only after checking the fingerprint on the host)", **common)

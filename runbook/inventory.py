@@ -4,18 +4,17 @@ Groups nest under `children`; variables come from `vars` with Ansible's preceden
 own over its groups', a child group's over its parent's). Keys read: `ansible_host`,
 `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, `ansible_ssh_common_args`
 (`-o ProxyJump=...` or `-J ...`), and runbook's `runbook_role` (what procedures select by),
-`runbook_jump` (another inventory host to connect through), `runbook_known_hosts` (pinned
-host keys) and `runbook_access` (how a session climbs to the shell procedures use: a platform
+`runbook_jump` (jump hosts to connect through, as for `ssh -J`: inventory hosts, ssh-config
+aliases or `user@host:port`, comma separated), `runbook_known_hosts` (pinned host keys) and
+`runbook_access` (how a session climbs to the shell procedures use: a platform
 of `runbook/platforms/`; its passwords from `runbook_NAME_env`, the name of an environment
 variable, or asked; `runbook_NAME` itself only in a lab, and never journaled). Anything not
-given is left to `~/.ssh/config`, which asyncssh reads as OpenSSH does.
+given comes from the ssh config files (runbook.sshconfig, runbook.hops).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import yaml
 
 from .access import names
 from .errors import InventoryError
+from .sshconfig import SshConfigError, parse_ssh_args, split_jumps
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,13 @@ class Target:
                          and not k.endswith("_password")}}
 
 
-def _jump_from_args(args: str) -> str | None:
+def _jump_from_args(args: str, where: str) -> str | None:
+    """The ProxyJump (`-J` or `-o ProxyJump=`) in ssh arguments; raises InventoryError for
+    an ssh option runbook would otherwise drop (such as `-o ProxyCommand=`)."""
     try:
-        parts = shlex.split(args)
-    except ValueError:
-        return None
-    for i, part in enumerate(parts):
-        if part == "-J" and i + 1 < len(parts):
-            return parts[i + 1]
-        m = re.match(r"(?:-o)?\s*ProxyJump[= ](\S+)", part, re.I)
-        if m:
-            return m.group(1)
-        if part == "-o" and i + 1 < len(parts):
-            m = re.match(r"ProxyJump[= ](\S+)", parts[i + 1], re.I)
-            if m:
-                return m.group(1)
-    return None
+        return parse_ssh_args(args, where).options.get("ProxyJump")
+    except SshConfigError as exc:
+        raise InventoryError(str(exc)) from None
 
 
 def _target(name: str, v: Mapping[str, Any], groups: tuple[str, ...], base: Path | None,
@@ -83,7 +74,15 @@ def _target(name: str, v: Mapping[str, Any], groups: tuple[str, ...], base: Path
     roles = v.get("runbook_role", ())
     roles = (roles,) if isinstance(roles, str) else tuple(str(r) for r in roles or ())
     keys = v.get("ansible_ssh_private_key_file") or v.get("ansible_private_key_file")
-    jump = v.get("runbook_jump") or _jump_from_args(str(v.get("ansible_ssh_common_args", "")))
+    jump = v.get("runbook_jump")
+    for var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        found = _jump_from_args(str(v.get(var) or ""), f"{where}: host {name!r}: {var}")
+        jump = jump or found
+    if jump and str(jump).lower() != "none":
+        try:
+            split_jumps(str(jump))
+        except SshConfigError as exc:
+            raise InventoryError(f"{where}: host {name!r}: {exc}") from None
     known = v.get("runbook_known_hosts")
     if v.get("runbook_access") is not None:
         if str(v["runbook_access"]) not in names():

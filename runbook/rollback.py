@@ -134,6 +134,10 @@ async def undo(ctx: RunContext, *, to_step: str | None = None,
     ids = {s.id for s in steps}
     backups = [b for b in all_backups if b.step_id in ids]
     _refuse_irreversible(run.procedure, steps, latest, backups)
+    # Every backup to restore is decrypted and verified first: a missing or wrong backup key
+    # is found before anything on a device changes.
+    store.check([b.sha256 for b in backups if b.sha256 and b.restored_at is None
+                 and b.state in ("present", "dir")])
     ctx.emit(RollbackStarted(run.id, [s.id for s in steps], force))
     await _preflight(ctx, backups, remote, force)
     done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run.id)

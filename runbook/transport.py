@@ -16,8 +16,11 @@ import asyncssh
 from . import access
 from .access_session import AccessSession
 from .errors import AccessError, ConnectionLost, HostKeyError, InventoryError, TransportError
-from .hostkeys import HostKeyStore, fingerprint
+from .hops import MAX_HOPS, Hop, resolve
+from .hostkeys import HostKeyStore, fingerprint, host_key_error
 from .inventory import Inventory, Target
+from .sshauth import ConnectionSecrets
+from .sshconfig import SshConfigError, parse_jump
 
 LINE_PIECE = 64 * 1024
 PID_MARK = "\x1erunbook-pgid"
@@ -49,9 +52,8 @@ class _Client(asyncssh.SSHClient):
 
 def ad_hoc(spec: str) -> Target:
     """A target from `[user@]host[:port]` (a jump host not in the inventory)."""
-    user, _, rest = spec.rpartition("@")
-    host, _, port = rest.partition(":")
-    return Target(name=spec, host=host, port=int(port) if port else 22, user=user or None)
+    j = parse_jump(spec)
+    return Target(name=spec, host=j.host, port=j.port or 22, user=j.user)
 
 
 class _Splitter:
@@ -104,8 +106,10 @@ class Transport:
     def __init__(self, inventory: Inventory | None, hostkeys: HostKeyStore, *,
                  connect_timeout: float = 15.0, keepalive_interval: float = 15.0,
                  reconnect_attempts: int = 3, backoff: float = 0.5,
-                 on_notice: Callable[[str], None] | None = None) -> None:
+                 on_notice: Callable[[str], None] | None = None,
+                 secrets: ConnectionSecrets | None = None) -> None:
         self.inventory = inventory or Inventory({}, {})
+        self.secrets = secrets or ConnectionSecrets(interactive=False)
         self.hostkeys = hostkeys
         self.connect_timeout = connect_timeout
         self.keepalive_interval = keepalive_interval
@@ -115,8 +119,10 @@ class Transport:
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._sftp: dict[str, asyncssh.SFTPClient] = {}
-        self._offered: dict[str, asyncssh.SSHKey] = {}
+        self._offered: dict[str, tuple[Hop, asyncssh.SSHKey]] = {}
         self._opened: set[str] = set()
+        self._keys: dict[str, str] = {}  # device name -> key of its connection
+        self._hops: dict[tuple[str, tuple[str, ...] | None, str | None], Hop] = {}
         self._access: dict[str, AccessSession] = {}
         self._access_locks: dict[str, asyncio.Lock] = {}
         self._passwords: dict[tuple[str, str], str] = {}
@@ -133,21 +139,40 @@ class Transport:
             return ad_hoc(name)
         return self.inventory.get(name)
 
-    async def connect(self, name: str) -> asyncssh.SSHClientConnection:
-        """The live connection to `name`, opening (or re-opening) it as needed.
+    def hop(self, name: str, *, jumps: tuple[str, ...] | None = None,
+            via_of: str | None = None) -> Hop:
+        """How to reach `name` (inventory host, ssh-config alias or `user@host:port`), with
+        the ssh config applied; raises SshConfigError for what cannot be honoured."""
+        key = (name, jumps, via_of)
+        if key not in self._hops:
+            self._hops[key] = resolve(name, self.inventory, jumps=jumps, via_of=via_of)
+        return self._hops[key]
 
-        Raises HostKeyError for an unknown or changed key, TransportError otherwise.
+    async def connect(self, name: str) -> asyncssh.SSHClientConnection:
+        """The live connection to `name`, opening (or re-opening) it as needed, through every
+        jump host its inventory entry or ssh config names (never around one).
+
+        Raises HostKeyError for an unknown or changed key (naming the hop it belongs to),
+        SshConfigError for ssh settings runbook cannot honour, TransportError otherwise.
         """
-        lock = self._locks.setdefault(name, asyncio.Lock())
+        hop = self.hop(name)
+        self._keys[name] = hop.key
+        return await self._connect(hop, 0)
+
+    async def _connect(self, hop: Hop, depth: int) -> asyncssh.SSHClientConnection:
+        if depth > MAX_HOPS:
+            raise SshConfigError(f"{hop.where()}: more than {MAX_HOPS} jump hosts in a row "
+                                 "(a ProxyJump loop in the ssh config?)")
+        lock = self._locks.setdefault(hop.key, asyncio.Lock())
         async with lock:
-            conn = self._conns.get(name)
+            conn = self._conns.get(hop.key)
             if conn is not None and not conn.is_closed():
                 return conn
-            self._sftp.pop(name, None)
-            attempts = self.reconnect_attempts if name in self._opened else 1
+            self._sftp.pop(hop.key, None)
+            attempts = self.reconnect_attempts if hop.key in self._opened else 1
             for n in range(attempts):
                 try:
-                    conn = await self._open(self.target(name))
+                    conn = await self._open(hop, depth)
                     break
                 except HostKeyError:
                     raise
@@ -158,23 +183,40 @@ class Transport:
                     self.on_notice(f"{exc}; reconnecting in {delay:g} s")
                     await asyncio.sleep(delay)
             assert conn is not None
-            self._conns[name] = conn
-            self._opened.add(name)
+            self._conns[hop.key] = conn
+            self._opened.add(hop.key)
             return conn
 
-    async def _open(self, t: Target) -> asyncssh.SSHClientConnection:
-        where = f"{t.name} ({t.host}:{t.port})"
-        tunnel = await self.connect(t.jump) if t.jump else None
+    async def _tunnel(self, hop: Hop, depth: int) -> asyncssh.SSHClientConnection | None:
+        """The connection to the last jump host of `hop` (itself reached through the others)."""
+        if not hop.jumps:
+            return None
+        last, before = hop.jumps[-1], hop.jumps[:-1]
+        via = hop.via_of or hop.name
+        jump = self.hop(last, jumps=before or None, via_of=via)
+        return await self._connect(jump, depth + 1)
+
+    async def _open(self, t: Hop, depth: int = 0) -> asyncssh.SSHClientConnection:
+        where = t.where()
+        tunnel = await self._tunnel(t, depth)
         client = _Client()
-        timeout = float(t.vars.get("runbook_connect_timeout", self.connect_timeout))
+        timeout = float(t.vars.get("runbook_connect_timeout")
+                        or t.connect_timeout or self.connect_timeout)
         options: dict[str, Any] = {
-            "known_hosts": self.hostkeys.known_hosts(t), "tunnel": tunnel,
-            "keepalive_interval": self.keepalive_interval, "keepalive_count_max": 3,
+            "known_hosts": self.hostkeys.known_hosts(t), "tunnel": tunnel, "config": None,
+            "keepalive_interval": t.keepalive_interval if t.keepalive_interval is not None
+            else self.keepalive_interval,
+            "keepalive_count_max": t.keepalive_count_max or 3,
             "connect_timeout": timeout}
         if t.user:
             options["username"] = t.user
+        options.update(self.secrets.options(t.vars, where))
         if t.key_files:
             options["client_keys"] = list(t.key_files)
+        if t.identities_only or (t.agent_path or "").lower() == "none":
+            options["agent_path"] = None
+        elif t.agent_path and t.agent_path != "SSH_AUTH_SOCK":
+            options["agent_path"] = t.agent_path
         try:
             conn, _ = await asyncssh.create_connection(lambda: client, t.host, t.port,
                                                        **options)
@@ -183,19 +225,13 @@ class Transport:
             key = client.offered
             if key is None:
                 raise HostKeyError(f"{where}: host key not trusted", target=t.name,
-                                   fingerprint="unknown") from None
-            self._offered[t.name] = key
-            known = [fingerprint(k) for k in self.hostkeys.known_keys(t)]
-            fp = fingerprint(key)
-            if known:
-                raise HostKeyError(
-                    f"{where}: HOST KEY CHANGED: it now offers {fp} but {', '.join(known)} is "
-                    "trusted. This could be an attack (someone in the middle) or a rebuilt "
-                    "device; nothing was sent. Verify the new key out of band before removing "
-                    "the old one.", target=t.name, fingerprint=fp, known=known) from None
-            raise HostKeyError(f"{where}: unknown host key {fp}; not trusted yet (accept it "
-                               "only after checking the fingerprint on the device)",
-                               target=t.name, fingerprint=fp) from None
+                                   fingerprint="unknown", where=where, host=t.host,
+                                   port=t.port) from None
+            self._offered[t.name] = (t, key)
+            raise host_key_error(t, key, self.hostkeys.known_keys(t)) from None
+        except asyncssh.KeyImportError as exc:
+            raise TransportError(f"{where}: cannot use the private key: {exc} (a wrong key "
+                                 "passphrase?)") from None
         except asyncssh.PermissionDenied:
             raise TransportError(f"{where}: authentication failed for user "
                                  f"{t.user or 'default'}") from None
@@ -211,12 +247,12 @@ class Transport:
 
     def trust(self, err: HostKeyError) -> None:
         """Record the unknown key from `err` as trusted (the operator accepted it)."""
-        key = self._offered[err.target]
-        self.hostkeys.trust(self.target(err.target), key)
+        hop, key = self._offered[err.target]
+        self.hostkeys.trust(hop, key)
 
     def host_key_fingerprint(self, name: str) -> str:
         """Fingerprint of the verified host key of the live connection to `name`."""
-        conn = self._conns.get(name)
+        conn = self._conns.get(self._keys.get(name, name))
         key = conn.get_server_host_key() if conn is not None else None
         return fingerprint(key) if key is not None else "unknown"
 
@@ -280,14 +316,14 @@ class Transport:
         except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-            self._conns.pop(name, None)
+            self._conns.pop(self._keys.get(name, name), None)
             raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                  "running; it may or may not have taken effect") from None
         except asyncio.CancelledError:
             await self._stop(proc, conn, pgid)
             raise
         if proc.exit_status is None and proc.exit_signal is None:
-            self._conns.pop(name, None)
+            self._conns.pop(self._keys.get(name, name), None)
             raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                  "running; it may or may not have taken effect")
         sig = proc.exit_signal[0] if proc.exit_signal else None
@@ -383,7 +419,7 @@ class Transport:
                 raise
             except TransportError:
                 self._access.pop(name, None)
-                self._conns.pop(name, None)
+                self._conns.pop(self._keys.get(name, name), None)
                 raise ConnectionLost(f"{name}: the connection dropped while `{command}` was "
                                      "running; it may or may not have taken effect") from None
             out.close()
@@ -415,11 +451,12 @@ class Transport:
 
     async def sftp(self, name: str) -> asyncssh.SFTPClient:
         """An SFTP session to `name` (cached); raises asyncssh errors if it has no SFTP."""
-        if name in self._sftp:
-            return self._sftp[name]
         conn = await self.connect(name)
+        key = self._keys[name]
+        if key in self._sftp:
+            return self._sftp[key]
         client = await conn.start_sftp_client()
-        self._sftp[name] = client
+        self._sftp[key] = client
         return client
 
     async def open_pty_process(self, name: str, term_size: tuple[int, int] = (200, 50)

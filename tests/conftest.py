@@ -29,6 +29,15 @@ from runbook.lab.server import LabServer, generate_key
 from runbook.lab.shell import ShellDevice
 
 
+@pytest.fixture(autouse=True)
+def private_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own platform config dir (where backup key files go without an OS
+    keyring), so that no test writes to the real one."""
+    config = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config
+
+
 @dataclass
 class Device:
     name: str
@@ -86,32 +95,55 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-async def sshd(tmp_path: Path) -> AsyncIterator[Device]:
+@dataclass
+class Sshd:
+    """A running OpenSSH sshd: `.port`, `.known_hosts_line`, `.log` (its log file)."""
+
+    name: str
+    port: int
+    host_key: Any
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def known_hosts_line(self) -> str:
+        return f"[127.0.0.1]:{self.port} {self.host_key.export_public_key().decode().strip()}\n"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def require_sshd() -> str:
     binary = sshd_binary()
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("OpenSSH sshd is required in CI (apt-get install openssh-server)")
         pytest.skip("OpenSSH sshd is not installed (apt-get install openssh-server)")
-    root = tmp_path / "device"
-    root.mkdir()
-    etc = tmp_path / "sshd"
-    etc.mkdir()
+    return binary
+
+
+async def start_sshd(etc: Path, public_key: str, log_level: str = "ERROR") -> Sshd:
+    """Start a real sshd on a free loopback port with its own host key, config under `etc`,
+    accepting `public_key`; returns once it listens."""
+    binary = require_sshd()
+    etc.mkdir(parents=True)
     host_key = generate_key()
     (etc / "host_key").write_bytes(host_key.export_private_key())
     (etc / "host_key").chmod(0o600)
-    key_path, public = client_key(tmp_path)
-    (etc / "authorized_keys").write_text(public + "\n")
+    (etc / "authorized_keys").write_text(public_key + "\n")
     port = free_port()
     (etc / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {etc / 'host_key'}\n"
         f"PidFile {etc / 'sshd.pid'}\nAuthorizedKeysFile {etc / 'authorized_keys'}\n"
         "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PubkeyAuthentication yes\nPermitRootLogin yes\nSubsystem sftp internal-sftp\n"
-        "AllowTcpForwarding yes\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n")
+        f"AllowTcpForwarding yes\nLogLevel {log_level}\nMaxStartups 100\nMaxSessions 100\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     proc = subprocess.Popen([binary, "-D", "-e", "-f", str(etc / "sshd_config")],
                             stdout=subprocess.DEVNULL, stderr=open(etc / "log", "wb"))
+    server = Sshd(etc.name, port, host_key, etc / "log", proc)
     try:
         async with asyncio.timeout(20):
             while True:
@@ -122,15 +154,52 @@ async def sshd(tmp_path: Path) -> AsyncIterator[Device]:
                     break
                 except OSError:
                     await asyncio.sleep(0.05)  # waiting for sshd to listen
-        line = f"[127.0.0.1]:{port} {host_key.export_public_key().decode().strip()}\n"
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture
+async def sshd(tmp_path: Path) -> AsyncIterator[Device]:
+    require_sshd()
+    root = tmp_path / "device"
+    root.mkdir()
+    key_path, public = client_key(tmp_path)
+    server = await start_sshd(tmp_path / "sshd", public)
+    try:
         import getpass
-        inv = write_inventory(tmp_path, "sshd1", port, line, getpass.getuser(), key_path)
+        inv = write_inventory(tmp_path, "sshd1", server.port, server.known_hosts_line,
+                              getpass.getuser(), key_path)
         data = tmp_path / "data"
         data.mkdir(mode=0o700)
         yield Device("sshd1", inv, root, str(root), data, None)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
+
+
+@pytest.fixture
+async def sshd_factory(tmp_path: Path) -> AsyncIterator[Any]:
+    """Start several real sshds accepting one client key (`tmp_path/client_key`):
+    `await sshd_factory("bastion", log_level="DEBUG1")`; all stopped after the test."""
+    require_sshd()
+    key_path = tmp_path / "client_key"
+    if not key_path.exists():
+        client_key(tmp_path)
+    from asyncssh import read_private_key
+    public = read_private_key(str(key_path)).export_public_key().decode()
+    servers: list[Sshd] = []
+
+    async def start(name: str, log_level: str = "ERROR") -> Sshd:
+        server = await start_sshd(tmp_path / f"sshd-{name}", public, log_level)
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture

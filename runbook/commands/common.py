@@ -86,10 +86,12 @@ def parse_params(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
-    """Secrets from environment variables named by the user, else asked without echo."""
+def read_secrets(names: list[str], env_map: tuple[str, ...],
+                 also: set[str] | None = None) -> dict[str, str]:
+    """Secrets from environment variables named by the user, else asked without echo.
+    `also`: names the inventory declares for logging in (read when connecting)."""
     mapping = parse_params(env_map)
-    unknown = sorted(set(mapping) - set(names) - access_secret_names())
+    unknown = sorted(set(mapping) - set(names) - access_secret_names() - (also or set()))
     if unknown:
         raise UsageError(f"--secret-env names {', '.join(unknown)}, which this procedure does "
                          f"not take as secrets ({', '.join(names) or 'none'})")
@@ -107,6 +109,17 @@ def read_secrets(names: list[str], env_map: tuple[str, ...]) -> dict[str, str]:
                              f"use --secret-env {name}=ENVVAR")
         secrets[name] = value
     return secrets
+
+
+def login_secret_names(inventory: Any) -> set[str]:
+    """Secret names an inventory (or a run's inventory snapshot) declares for logging in."""
+    from ..sshauth import connection_secret_names
+
+    if isinstance(inventory, dict):
+        hosts = [h.get("vars", {}) for h in inventory.get("hosts", {}).values()]
+    else:
+        hosts = [t.vars for t in inventory.targets.values()] if inventory else []
+    return connection_secret_names(hosts)
 
 
 def access_secret_names() -> set[str]:
@@ -136,16 +149,19 @@ def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
 
 def make_engine(ctx: Ctx, journal: Journal, decider: Decider, secret_env: tuple[str, ...] = ()
                 ) -> Engine:
-    """An engine whose transport verifies host keys against known_hosts and our trust file."""
+    """An engine whose transport verifies host keys against known_hosts and our trust file,
+    and reads login and climb secrets from `secret_env` (else asks without echo)."""
     from ..hostkeys import HostKeyStore
     from ..inventory import Inventory
+    from ..sshauth import ConnectionSecrets
     from ..transport import Transport
 
     store = HostKeyStore(ctx.data_dir)
     ask = access_asker(secret_env)
+    logins = ConnectionSecrets(parse_params(secret_env))
 
     def transport(inv: Inventory | None) -> Transport:
-        t = Transport(inv, store)
+        t = Transport(inv, store, secrets=logins)
         t.ask_secret = ask
         return t
 

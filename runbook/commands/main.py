@@ -15,7 +15,16 @@ from ..engine import Engine
 from ..errors import RunbookError, UsageError
 from ..headless import EXIT_CODES, FlagDecider, Printer
 from ..journal import Journal
-from .common import Ctx, fail, make_engine, parse_params, read_secrets, run_async
+from .backups import backups_group
+from .common import (
+    Ctx,
+    fail,
+    login_secret_names,
+    make_engine,
+    parse_params,
+    read_secrets,
+    run_async,
+)
 from .records import comment_cmd, export_cmd, plan_cmd, rollback_cmd, verify_record_cmd
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort"]
@@ -153,7 +162,7 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
         proc = load_procedure(path)
         text = Path(path).read_text()
         inv = Inventory.load(inventory) if inventory else None
-        secrets = read_secrets(proc.secret_params, secret_env)
+        secrets = read_secrets(proc.secret_params, secret_env, login_secret_names(inv))
         journal = ctx.journal()
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), None,
                                                        accept_new_host_key), secret_env)
@@ -177,7 +186,7 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, yes: bool, confirm: tup
     def start() -> tuple[Journal, Engine, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
-        secrets = read_secrets(rec.secret_names, secret_env)
+        secrets = read_secrets(rec.secret_names, secret_env, login_secret_names(rec.inventory))
         engine = make_engine(ctx, journal, FlagDecider(yes, set(confirm), in_doubt,
                                                        accept_new_host_key), secret_env)
         return journal, engine, rec.id, secrets
@@ -271,5 +280,5 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     sys.exit(0 if code == 130 else code)
 
 
-for command in (rollback_cmd, export_cmd, plan_cmd, verify_record_cmd, comment_cmd):
+for command in (rollback_cmd, export_cmd, plan_cmd, verify_record_cmd, comment_cmd, backups_group):
     main.add_command(command)

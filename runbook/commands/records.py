@@ -14,7 +14,15 @@ from ..errors import UsageError
 from ..headless import FlagDecider, Printer
 from ..journal import Journal
 from ..paths import write_private
-from .common import Ctx, fail, make_engine, parse_params, read_secrets, run_async
+from .common import (
+    Ctx,
+    fail,
+    login_secret_names,
+    make_engine,
+    parse_params,
+    read_secrets,
+    run_async,
+)
 
 FORMATS = ["md", "json", "html"]
 
@@ -48,7 +56,7 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
     def start() -> tuple[Journal, Engine, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
-        secrets = read_secrets(rec.secret_names, secret_env)
+        secrets = read_secrets(rec.secret_names, secret_env, login_secret_names(rec.inventory))
         engine = make_engine(ctx, journal, FlagDecider(accept_new_host_key=accept_new_host_key),
                              secret_env)
         return journal, engine, rec.id, secrets
