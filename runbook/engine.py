@@ -174,15 +174,15 @@ class Engine:
         self.emit(DecisionMade(rec.id, step_id, target, "skip", "skip"))
         self.emit(StepSkipped(rec.id, step_id, target, reason))
 
-    def abort(self, run_id: str, reason: str = "aborted by the operator") -> None:
-        """Mark a run that is not running as aborted: it ends, nothing on a device changes.
+    def abort(self, run_id: str, reason: str) -> None:
+        """Close a stopped run as aborted, with the operator's reason (journaled).
 
-        Raises UsageError when the run already ended, JournalError when another process is
-        running it (stop that first).
+        Raises JournalError while a live process holds the run, UsageError when it is
+        already finished.
         """
         rec = self.journal.get_run(run_id)
         if rec.finished:
-            raise UsageError(f"run {rec.id} is already {rec.state}; nothing to abort")
+            raise UsageError(f"run {rec.id} is already {rec.state}")
         self.journal.lock(rec.id)
         try:
             self.journal.set_run_state(rec.id, "aborted", reason)
@@ -269,7 +269,8 @@ class Engine:
                 f"{step.title}?"
             text = render(prompt, run.template_values(), "text").text
             answer = await ctx.ask("confirm", text, ["yes", "no"], step.id,
-                                   targets=[_name(t) for t in todo])
+                                   targets=[_name(t) for t in todo],
+                                   critical=critical(run.procedure, step))
             if answer != "yes":
                 return "waiting", f"step {step.id} waits for the operator's confirmation"
         if isinstance(step, ManualStep):
@@ -405,6 +406,13 @@ class Engine:
         self.emit(StepFinished(run.id, step.id, name, outcome.status,
                                outcome.exit_status, time.monotonic() - started, outcome.reason))
         return outcome
+
+
+def critical(procedure: Procedure, step: StepBase) -> bool:
+    """Whether confirming `step` needs more than a yes: it cannot be undone, or the whole
+    procedure is critical. The TUI asks to type the device's name; headless `--yes` does not
+    cover it, only `--confirm STEP`."""
+    return bool(step.irreversible) or procedure.risk == "critical"
 
 
 def _posix(target: Target) -> bool:

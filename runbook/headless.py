@@ -31,7 +31,8 @@ EXIT_CODES = {"succeeded": 0, "failed": 1, "waiting": 3, "in_doubt": 4, "aborted
 class FlagDecider:
     """Decides as the command line said: nothing is approved that was not asked for.
 
-    - confirm steps: approved with `--yes` or `--confirm STEP`;
+    - confirm steps: approved with `--yes` or `--confirm STEP`; a step that cannot be undone
+      (or any step of a critical procedure) only with `--confirm STEP`;
     - manual steps: done only with `--confirm STEP`, else the run waits (exit 3);
     - in-doubt steps: the `--in-doubt` choice, else the run stops and says why (exit 4);
     - unknown host keys: accepted only with `--accept-new-host-key`.
@@ -46,7 +47,14 @@ class FlagDecider:
         choices = request.details.get("choices", [])
         match request.question:
             case "confirm":
-                return "yes" if self.yes or request.step_id in self.confirmed else "no"
+                if request.step_id in self.confirmed:
+                    return "yes"
+                if self.yes and request.details.get("critical"):
+                    print(f"runbook: step {request.step_id} cannot be undone (or the procedure "
+                          f"is critical): --yes does not cover it; give --confirm "
+                          f"{request.step_id}", file=sys.stderr)
+                    return "no"
+                return "yes" if self.yes else "no"
             case "manual":
                 return "done" if request.step_id in self.confirmed else "wait"
             case "in_doubt":

@@ -397,6 +397,17 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def held_by_live_process(rec: RunRecord) -> bool:
+    """Whether a live process holds the run's lock: a run in state `running` that no process
+    holds was interrupted (killed, crashed). A lock taken on another host counts as held,
+    since that process cannot be checked from here."""
+    if not rec.lock_pid:
+        return False
+    if rec.lock_host != socket.gethostname():
+        return True
+    return rec.lock_pid == os.getpid() or _alive(rec.lock_pid)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

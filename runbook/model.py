@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 PARAM_PATTERN = r"^[a-z_][a-z0-9_]*$"
@@ -36,6 +36,21 @@ class Source(Strict):
     url: str = Field("", description="Where the document can be read, when public.")
 
 
+OneOrMore = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v,
+                                                 json_schema_input_type=str | list[str])]
+
+
+class Accepts(Strict):
+    """Which devices a `target`/`targets` parameter takes: any of `role`, any of `vendor`.
+
+    A device's roles are its inventory `runbook_role`; its vendor is its `runbook_vendor`
+    variable or the name of a group it is in. Unset fields accept anything.
+    """
+
+    role: OneOrMore = Field(default_factory=list, description="Inventory roles accepted.")
+    vendor: OneOrMore = Field(default_factory=list, description="Vendors accepted.")
+
+
 class Param(Strict):
     """A typed procedure parameter."""
 
@@ -45,6 +60,8 @@ class Param(Strict):
     required: bool = Field(True, description="Whether a value must be given (or defaulted).")
     choices: list[str] | None = Field(None, description="Allowed values for `choice`.")
     pattern: str | None = Field(None, description="Regular expression a string value must match.")
+    accepts: Accepts | None = Field(None, description="Devices a target parameter takes, e.g. "
+                                                      "`{role: ftd}`; others are refused.")
 
     _check_pattern = field_validator("pattern")(lambda v: v if v is None else _check_regex(v))
 
@@ -54,6 +71,8 @@ class Param(Strict):
             raise ValueError("a `choice` parameter needs a non-empty `choices` list")
         if self.type != "choice" and self.choices is not None:
             raise ValueError("`choices` is only allowed on `choice` parameters")
+        if self.accepts is not None and self.type not in ("target", "targets"):
+            raise ValueError("`accepts` is only allowed on `target` and `targets` parameters")
         if self.type == "secret" and self.default is not None:
             raise ValueError("a `secret` parameter cannot have a default (it would be stored)")
         if (self.type == "choice" and self.default is not None

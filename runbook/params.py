@@ -54,10 +54,13 @@ def coerce(name: str, param: Param, raw: Any, inventory: TargetSource | None) ->
                 if inventory is None:
                     raise UsageError(f"parameter {name!r} names devices: give an inventory")
                 if param.type == "target":
-                    return inventory.get(str(raw).strip())
+                    target = inventory.get(str(raw).strip())
+                    refuse_unaccepted(name, param, [target], inventory)
+                    return target
                 chosen = inventory.select(str(raw))
                 if not chosen:
                     raise UsageError(f"parameter {name!r}: {raw!r} selects no device")
+                refuse_unaccepted(name, param, chosen, inventory)
                 return chosen
             case "secret":
                 if text is None or len(text) < MIN_SECRET_LENGTH:
@@ -75,6 +78,38 @@ def coerce(name: str, param: Param, raw: Any, inventory: TargetSource | None) ->
         raise
     except (ValueError, TypeError):
         raise UsageError(f"parameter {name!r}: {raw!r} is not a valid {param.type}") from None
+
+
+def vendors(target: Any) -> list[str]:
+    """A device's vendor names: its `runbook_vendor` variable, else the groups it is in."""
+    given = getattr(target, "vars", {}).get("runbook_vendor")
+    if given:
+        return [str(given)]
+    return [g for g in getattr(target, "groups", ()) if g != "all"]
+
+
+def unaccepted(param: Param, target: Any) -> str | None:
+    """Why `param` does not take `target` (None when it does)."""
+    acc = param.accepts
+    if acc is None:
+        return None
+    roles = list(getattr(target, "roles", ()))
+    if acc.role and not set(acc.role) & set(roles):
+        return (f"{target.name} has role {', '.join(roles) or '(none)'}; expected role "
+                f"{' or '.join(acc.role)}")
+    if acc.vendor and not set(acc.vendor) & set(vendors(target)):
+        return (f"{target.name} is not a {' or '.join(acc.vendor)} device (vendor/groups: "
+                f"{', '.join(vendors(target)) or 'none'})")
+    return None
+
+
+def refuse_unaccepted(name: str, param: Param, targets: list[Any], inventory: Any) -> None:
+    """Raise UsageError (exit 2) naming the parameter, the device and what was expected."""
+    reasons = [r for t in targets if (r := unaccepted(param, t))]
+    if reasons:
+        source = getattr(inventory, "source", "the inventory")
+        raise UsageError(f"parameter {name!r}: {'; '.join(reasons)} (roles come from "
+                         f"runbook_role in {source})")
 
 
 def resolve(procedure: Procedure, given: Mapping[str, Any], secrets: Mapping[str, str],

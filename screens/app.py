@@ -10,14 +10,13 @@ from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from runbook.errors import RunbookError, UsageError
-from runbook.lab.lab import Lab
 
 from .backend import Backend
-from .home import HomeScreen
 
 
 class RunbookApp(App[int]):
@@ -26,6 +25,8 @@ class RunbookApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "runbook"
     ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding("question_mark", "keys", "Keys", id="app.keys"),
+                Binding("q", "quit_safely", "Quit", id="app.quit", show=False)]
 
     def __init__(self, backend: Backend, open_run: str | None = None, lab: Any = None,
                  resume: bool = False) -> None:
@@ -37,6 +38,8 @@ class RunbookApp(App[int]):
         self.lab_started = False
 
     def on_mount(self) -> None:
+        from .home import HomeScreen  # screens import this module for their typed `app`
+
         self.push_screen(HomeScreen(self.backend))
         if self.initial_run:
             self.open_run(self.initial_run, resume=self.resume_initial)
@@ -56,6 +59,8 @@ class RunbookApp(App[int]):
         self.backend.use_inventory(Path(path))
         self.sub_title = "lab"
         self.notify(f"lab devices are up; inventory {path}", title="lab")
+        from .home import HomeScreen
+
         if isinstance(self.screen, HomeScreen):
             self.screen.reload()
 
@@ -70,6 +75,52 @@ class RunbookApp(App[int]):
                 await stop()
             except Exception as exc:  # noqa: BLE001 - shutting down: log, never raise
                 self.backend.log_bug(exc)
+
+    # ---- keys, quitting, screenshots -------------------------------------------------------
+
+    def action_keys(self) -> None:
+        """`?`: the keys of the current screen, in a dialog."""
+        from .modals import KeysModal
+
+        if not isinstance(self.screen, KeysModal):
+            self.push_screen(KeysModal(self.screen))
+
+    def busy(self) -> bool:
+        """Whether a run or a rollback is in progress in this app."""
+        return any(w.group in ("run", "rollback") and w.is_running
+                   for s in self.screen_stack for w in s.workers)
+
+    def action_quit_safely(self) -> None:
+        """`q`: quit at once where nothing runs; ask first when something does."""
+        from .modals import ConfirmModal
+
+        if not self.busy():
+            self.exit(0)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+
+        self.push_screen(ConfirmModal(
+            "Quit while a run is in progress?", "The step in progress stops where it is and "
+            "will be [b]in doubt[/b]: when the run is resumed you decide whether it took "
+            "effect.", "Quit"), callback=answered)
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Save an SVG of the screen in the data directory (`screenshots/`) and say where."""
+        if self.is_web:
+            self.deliver_screenshot(filename, path)
+            return
+        folder = Path(path) if path else self.backend.data_dir / "screenshots"
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder))
+        except OSError as exc:
+            self.notify(f"cannot save a screenshot in {folder}: {exc.strerror or exc}",
+                        title="screenshot", severity="error")
+            return
+        self.notify(f"saved {saved}", title="screenshot")
 
     # ---- navigation ------------------------------------------------------------------------
 
@@ -130,6 +181,8 @@ class LabScenario:
 
     async def start(self) -> Path:
         """Start the devices; return the inventory path. Raises UsageError for a bad scenario."""
+        from runbook.lab.lab import Lab  # imported when used: it pulls in the device simulators
+
         try:
             self.lab = await Lab.start(self.directory, self.scenario)
         except ValueError as exc:

@@ -1,4 +1,11 @@
-"""The app's only door to the engine: journal, inventory, engines, rollback and exports."""
+"""The app's only door to the engine: journal, inventory, engines, params, plans, records.
+
+Screens reach the engine only through `Backend`. Besides it they import from runbook only
+types and the engine–UI contract: `runbook.events` (what the engine says and asks),
+`runbook.errors` (what can go wrong), and the read-only types `runbook.model.Procedure`/`Param`,
+`runbook.engine.StepView` and `runbook.library.Entry`. Nothing else: no loader, templates,
+params or journal reads in a screen.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from runbook import Engine, Inventory, Journal, load_procedure
-from runbook.errors import UsageError
+from runbook.engine import StepView
+from runbook.errors import TemplateError, UsageError
+from runbook.events import DecisionNeeded
 from runbook.export import build_plan, build_record, render
-from runbook.journal_records import RunRecord
+from runbook.journal import held_by_live_process
+from runbook.journal_records import EventRecord, RunRecord
 from runbook.library import Entry, catalogue
 from runbook.loader import load_procedure_text, procedure_hash
-from runbook.model import Procedure
+from runbook.model import Param, Procedure
+from runbook.params import coerce, unaccepted
 from runbook.paths import data_dir as resolve_data_dir
 from runbook.paths import private_file, write_private
 from runbook.rollback import rollback, select_steps
+from runbook.template import Value
+from runbook.template import render as render_template
 
 EXPORT_FORMATS = ("md", "json", "html")
+SECRET_SHOWN = "•••••• (secret, not stored)"
 
 
 def transport_factory(data: Path) -> Callable[[Any], Any]:
@@ -88,21 +102,81 @@ class Backend:
         """One run by id or unique prefix; raises RunNotFound."""
         return self.journal.get_run(ref)
 
-    # ---- rollback and exports ---------------------------------------------------------------
+    @staticmethod
+    def shown_state(rec: RunRecord) -> str:
+        """The state to show: `interrupted` for a `running` run no live process holds."""
+        if rec.state == "running" and not held_by_live_process(rec):
+            return "interrupted"
+        return rec.state
+
+    def events(self, run_id: str) -> list[EventRecord]:
+        """The run's journaled events, oldest first."""
+        return self.journal.events(run_id)
+
+    def output(self, run_id: str, key: tuple[str, str | None]) -> list[str]:
+        """The output lines the journal holds for a step's latest attempt on a device."""
+        a = self.journal.latest_attempts(run_id).get(key)
+        return self.journal.output(a.id).splitlines() if a is not None else []
+
+    def captures(self, run_id: str) -> dict[str, str]:
+        """Values the run's steps captured so far."""
+        return self.journal.captures(run_id)
+
+    def view(self, run_id: str) -> list[StepView]:
+        """The run's steps per target with their state (no device is contacted)."""
+        return self.engine(_NoQuestions()).view(run_id)
+
+    def next_step(self, run_id: str) -> StepView | None:
+        """Where a resume would start: the first step on a device that is not done."""
+        return next((v for v in self.view(run_id)
+                     if v.status not in ("succeeded", "skipped")), None)
+
+    def procedure_of(self, run: RunRecord) -> Procedure:
+        """The procedure a run was created with (its text is kept in the journal)."""
+        return load_procedure_text(run.procedure_text, run.procedure_path)
+
+    def render_text(self, run_id: str, text: str) -> str:
+        """A description with the run's values filled in (secrets masked); as-is on error."""
+        rec = self.run(run_id)
+        values = {k: Value(v) for k, v in rec.params.items()}
+        values.update({k: Value(v) for k, v in self.captures(rec.id).items()})
+        values.update({n: Value(SECRET_SHOWN) for n in rec.secret_names})
+        try:
+            return render_template(text, values, "text").text
+        except TemplateError:
+            return text
+
+    # ---- parameters ------------------------------------------------------------------------
+
+    def check_param(self, name: str, param: Param, raw: Any) -> Any:
+        """The typed value of one parameter; raises UsageError saying what is wrong."""
+        return coerce(name, param, raw, self.inventory)
+
+    @staticmethod
+    def unaccepted(param: Param, target: Any) -> str | None:
+        """Why a target parameter does not take a device (None when it does)."""
+        return unaccepted(param, target)
+
+    def create_run(self, procedure: Procedure, text: str, path: str, given: dict[str, str],
+                   secrets: dict[str, str]) -> str:
+        """Validate the params and store a new run; raises UsageError."""
+        return self.engine(_NoQuestions()).create(procedure, text, path, given, secrets,
+                                                  self.inventory)
+
+    # ---- rollback, plans and records -------------------------------------------------------
 
     @staticmethod
     def rollback_function() -> Callable[..., Any]:
         """`runbook.rollback.rollback`."""
         return rollback
 
-    @staticmethod
-    def rollback_plan(engine: Any, run_id: str, to_step: str | None) -> tuple[list[Any], list[Any]]:
+    def rollback_plan(self, run_id: str, to_step: str | None) -> tuple[list[Any], list[Any]]:
         """(steps to undo, their backups) without changing anything."""
-        journal = engine.journal
-        rec = journal.get_run(run_id)
-        procedure = load_procedure_text(rec.procedure_text, rec.procedure_path)
-        backups = journal.backups(rec.id)
-        steps = select_steps(procedure, journal.latest_attempts(rec.id), backups, to_step, None)
+        rec = self.run(run_id)
+        procedure = self.procedure_of(rec)
+        backups = self.journal.backups(rec.id)
+        steps = select_steps(procedure, self.journal.latest_attempts(rec.id), backups, to_step,
+                             None)
         ids = {s.id for s in steps}
         return steps, [b for b in backups if b.step_id in ids and b.restored_at is None]
 
@@ -130,6 +204,13 @@ class Backend:
             return log
         except Exception:  # noqa: BLE001 - reporting must never fail
             return None
+
+
+class _NoQuestions:
+    """The decider of an engine that only reads: it is never asked anything."""
+
+    async def decide(self, request: DecisionNeeded) -> str:
+        raise RuntimeError(f"a read-only engine was asked {request.question!r}")
 
 
 def _write(path: Path, text: str) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.events import DecisionNeeded
@@ -22,7 +22,7 @@ def safe_answer(request: DecisionNeeded) -> str:
     return safe if safe in choices or not choices else choices[-1]
 
 
-def modal_for(request: DecisionNeeded) -> Screen[Any] | None:
+def modal_for(request: DecisionNeeded) -> Screen[str] | None:
     """The modal that asks `request`, or None when the Run screen asks it inline."""
     d = request.details
     if request.question == "host_key":
@@ -34,30 +34,25 @@ def modal_for(request: DecisionNeeded) -> Screen[Any] | None:
 
 
 class TuiDecider:
-    """The engine awaits `decide`; a modal (or the decision bar) resolves the answer.
+    """The engine awaits `decide` (in the screen's run worker); a modal answers it.
 
-    `inline` is called for confirm and manual questions: it shows them in the Run screen and
-    returns a Future that the screen's bindings resolve.
+    `screen` is the screen whose app shows the modals, with `push_screen_wait` (the engine
+    runs in a worker, where waiting for a modal is allowed). `inline` is called for confirm
+    and manual questions: the Run screen shows them in its decision bar.
     """
 
-    def __init__(self, app: Any, inline: Any = None) -> None:
-        self.app = app
+    def __init__(self, screen: Screen[Any],
+                 inline: Callable[[DecisionNeeded], Awaitable[str]] | None = None) -> None:
+        self.screen = screen
         self.inline = inline
 
     async def decide(self, request: DecisionNeeded) -> str:
         modal = modal_for(request)
         if modal is None and self.inline is not None:
-            answer = await self.inline(request)
+            answer: str | None = await self.inline(request)
         elif modal is None:
             answer = safe_answer(request)
         else:
-            future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-
-            def done(result: str | None) -> None:
-                if not future.done():
-                    future.set_result(result)
-
-            self.app.push_screen(modal, callback=done)
-            answer = await future
+            answer = await self.screen.app.push_screen_wait(modal)
         choices = request.details.get("choices", [])
-        return answer if answer in choices else safe_answer(request)
+        return answer if answer is not None and answer in choices else safe_answer(request)

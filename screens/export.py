@@ -10,12 +10,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Label, Select, Static
 
 from runbook.errors import RunbookError
 
 from .backend import EXPORT_FORMATS
+from .base import RunbookScreen
 from .widgets import Field
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ FORMAT_NAMES = {"md": "Markdown (for the ticket)", "json": "JSON (for machines; 
                 "html": "HTML (for people)"}
 
 
-class ExportScreen(Screen[Path | None]):
+class ExportScreen(RunbookScreen[Path | None]):
     """Pick a format and a destination; say where the file was written."""
 
     BINDINGS = [Binding("escape", "back", "Back", id="export.back"),

@@ -7,9 +7,12 @@ from datetime import datetime
 
 ICONS = {"pending": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "skipped": "↷",
          "in_doubt": "?", "rolled_back": "↶", "waiting": "…", "created": "·",
-         "aborted": "■"}
+         "aborted": "■", "interrupted": "⏸", "warn": "⚠"}
 STATE_STYLE = {"succeeded": "green", "failed": "red", "in_doubt": "yellow", "running": "cyan",
-               "waiting": "yellow", "aborted": "red", "rolled_back": "magenta"}
+               "waiting": "yellow", "aborted": "red", "rolled_back": "magenta",
+               "interrupted": "yellow", "warn": "bold yellow"}
+LABELS = {"waiting": "waiting for you", "rolled_back": "rolled back", "in_doubt": "in doubt",
+          "created": "not started"}
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|"
                       r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -17,6 +20,11 @@ _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b
 def icon(status: str) -> str:
     """One-character symbol for a step or run state."""
     return ICONS.get(status, "·")
+
+
+def label(state: str) -> str:
+    """A state in words: `waiting for you`, `rolled back`, `interrupted`…"""
+    return LABELS.get(state, state.replace("_", " "))
 
 
 def clean(line: str) -> str:
@@ -32,6 +40,11 @@ def duration(started: str | None, finished: str | None) -> str:
         secs = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
     except ValueError:
         return ""
+    return seconds(secs)
+
+
+def seconds(secs: float) -> str:
+    """`12.3s` / `4m05s` / `1h02m`."""
     if secs < 60:
         return f"{secs:.1f}s"
     minutes, s = divmod(int(secs), 60)

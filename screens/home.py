@@ -9,10 +9,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from .format import STATE_STYLE, icon, short_time
+from .base import RunbookScreen
+from .format import STATE_STYLE, icon, label, short_time
+from .modals import confirm_resume
 from .widgets import Field
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(RunbookScreen[None]):
     """Where every session starts."""
 
     BINDINGS = [
@@ -32,12 +33,16 @@ class HomeScreen(Screen[None]):
         Binding("u", "tab('runs')", "Runs", id="home.runs"),
         Binding("i", "tab('inventory')", "Inventory", id="home.inventory"),
         Binding("o", "open_run", "Open run", id="home.open"),
+        Binding("r", "resume", "Resume", id="home.resume",
+                tooltip="Resume the selected unfinished run (asks first)"),
         Binding("g", "reload", "Reload", id="home.reload"),
     ]
     COMMANDS_LIST = [("Filter procedures", "Type to filter the library", "filter"),
                      ("Show runs", "Unfinished runs first", "tab('runs')"),
                      ("Show inventory", "Devices of the inventory", "tab('inventory')"),
-                     ("Open run without resuming", "Look at a run", "open_run")]
+                     ("Open run without resuming", "Look at a run", "open_run"),
+                     ("Resume run", "Resume the selected unfinished run (asks first)",
+                      "resume")]
 
     def __init__(self, backend: Backend) -> None:
         super().__init__()
@@ -62,7 +67,7 @@ class HomeScreen(Screen[None]):
         self.title = "runbook"
         self.sub_title = "trust re-establishment procedures"
         t = self.query_one("#procedure-table", DataTable)
-        for col in ("Vendor", "Procedure", "Risk", "Source"):
+        for col in ("Vendor", "Risk", "Procedure", "Source"):  # risk stays visible at 80 columns
             t.add_column(col, key=col.lower())
         r = self.query_one("#run-table", DataTable)
         for col in (" ", "Run", "Procedure", "State", "Started", ""):
@@ -90,7 +95,7 @@ class HomeScreen(Screen[None]):
         for e in self.entries:
             hay = f"{e.vendor} {e.title} {e.id} {e.source} {e.risk}".lower()
             if all(w in hay for w in words):
-                t.add_row(e.vendor, e.title, Text(e.risk, style=RISK_STYLE.get(e.risk, "")),
+                t.add_row(e.vendor, Text(e.risk, style=RISK_STYLE.get(e.risk, "")), e.title,
                           e.source, key=e.path)
 
     def show_runs(self) -> None:
@@ -98,17 +103,19 @@ class HomeScreen(Screen[None]):
         r.clear()
         runs = self.backend.runs()
         for rec in runs:
-            style = STATE_STYLE.get(rec.state, "")
-            r.add_row(Text(icon(rec.state), style=style), rec.id, rec.procedure_title,
-                      Text(rec.state, style=style), short_time(rec.created_at),
-                      "" if rec.finished else Text("▶ Resume", style="bold"), key=rec.id)
+            state = self.backend.shown_state(rec)
+            style = STATE_STYLE.get(state, "")
+            r.add_row(Text(icon(state), style=style), rec.id, rec.procedure_title,
+                      Text(label(state), style=style), short_time(rec.created_at),
+                      "" if rec.finished else Text("r: resume", style="dim"), key=rec.id)
         unfinished = [x for x in runs if not x.finished]
         banner = self.query_one("#banner", Static)
         banner.display = bool(unfinished)
         if unfinished:
             last = unfinished[0]
             banner.update(f"[b]{len(unfinished)} unfinished run(s)[/b] — latest {last.id} "
-                          f"({last.state}): press [b]u[/b] and Enter to resume")
+                          f"({label(self.backend.shown_state(last))}): press [b]r[/b] to "
+                          "resume it, [b]u[/b] to see every run")
 
     def show_inventory(self) -> None:
         inv = self.backend.inventory
@@ -136,13 +143,29 @@ class HomeScreen(Screen[None]):
         from .params import ParamsScreen
 
         path = str(event.row_key.value)
-        self.app.call_with_errors(  # type: ignore[attr-defined]
+        self.app.call_with_errors(
             lambda: self.app.push_screen(ParamsScreen(self.backend, path)))
 
     @on(DataTable.RowSelected, "#run-table")
     def _run(self, event: DataTable.RowSelected) -> None:
-        run_id = str(event.row_key.value)
-        self.app.open_run(run_id, resume=not self.backend.run(run_id).finished)  # type: ignore[attr-defined]
+        """Enter opens a run to look at it: nothing is resumed without `r`."""
+        self.app.open_run(str(event.row_key.value), resume=False)
+
+    def action_resume(self) -> None:
+        """Resume the run under the cursor (Runs tab) or the latest unfinished one, after a
+        one-line confirmation naming the step and device that run next."""
+        table = self.query_one("#run-table", DataTable)
+        run_id: str | None = None
+        if self.query_one(TabbedContent).active == "runs" and table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            run_id = str(key) if key else None
+        else:
+            unfinished = [r for r in self.backend.runs() if not r.finished]
+            run_id = unfinished[0].id if unfinished else None
+        if run_id is None:
+            self.notify("no unfinished run to resume")
+            return
+        confirm_resume(self, run_id, lambda: self.app.open_run(run_id, resume=True))
 
     def action_filter(self) -> None:
         self.query_one(TabbedContent).active = "procedures"
@@ -161,7 +184,7 @@ class HomeScreen(Screen[None]):
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         if key:
-            self.app.open_run(str(key), resume=False)  # type: ignore[attr-defined]
+            self.app.open_run(str(key), resume=False)
 
     def action_reload(self) -> None:
         self.reload()

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from runbook.errors import UsageError
 from runbook.model import Param
-from runbook.params import coerce
 
+from .base import RunbookModal
+
+if TYPE_CHECKING:
+    from .base import RunbookScreen
 from .format import clean
 from .widgets import Field
 
@@ -25,7 +28,10 @@ IN_DOUBT_LABELS = {"rerun": ("Re-run", "e"), "done": ("Mark done", "d"), "skip":
                    "abort": ("Abort run", "a")}
 
 
-class HostKeyModal(ModalScreen[str]):
+SECRET = Param.model_validate({"type": "secret"})
+
+
+class HostKeyModal(RunbookModal[str]):
     """An unknown host key (accept / refuse) or a changed one (cannot be accepted here)."""
 
     BINDINGS = [Binding("escape", "answer('refuse')", "Refuse", id="hostkey.refuse")]
@@ -72,12 +78,13 @@ class HostKeyModal(ModalScreen[str]):
         self.dismiss("accept" if answer == "accept" and not self.known else "refuse")
 
 
-class InDoubtModal(ModalScreen[str]):
+class InDoubtModal(RunbookModal[str]):
     """A step was interrupted: what was sent, what came back, and what to do about it."""
 
-    BINDINGS = [Binding("escape", "answer('stop')", "Decide later", id="indoubt.later")] + [
-        Binding(key, f"answer('{choice}')", label, id=f"indoubt.{choice}", show=False)
-        for choice, (label, key) in IN_DOUBT_LABELS.items()]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer('stop')", "Decide later", id="indoubt.later"),
+        *(Binding(key, f"answer('{choice}')", label, id=f"indoubt.{choice}", show=False)
+          for choice, (label, key) in IN_DOUBT_LABELS.items())]
 
     def __init__(self, step_id: str | None, target: str | None, prompt: str,
                  details: dict[str, Any]) -> None:
@@ -107,8 +114,8 @@ class InDoubtModal(ModalScreen[str]):
             with Grid(classes="buttons", id="indoubt-buttons"):
                 for choice in self.choices:
                     label, key = IN_DOUBT_LABELS.get(choice, (choice, ""))
-                    variant = "error" if choice == "abort" else "default"
-                    yield Button(f"{label} ({key})", id=f"choice-{choice}", variant=variant)
+                    yield Button(f"{label} ({key})", id=f"choice-{choice}",
+                                 variant="error" if choice == "abort" else "default")
 
     def on_mount(self) -> None:
         default = "verify" if "verify" in self.choices else "stop"
@@ -124,7 +131,7 @@ class InDoubtModal(ModalScreen[str]):
             self.dismiss(choice)
 
 
-class SecretsModal(ModalScreen[dict[str, str] | None]):
+class SecretsModal(RunbookModal[dict[str, str] | None]):
     """Ask again for a run's secrets (they are never stored)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="secrets.cancel")]
@@ -156,14 +163,14 @@ class SecretsModal(ModalScreen[dict[str, str] | None]):
         for name in self.names:
             raw = self.query_one(f"#secret-{name}", Field).value
             try:
-                values[name] = coerce(name, Param(type="secret"), raw, None)
+                values[name] = self.app.backend.check_param(name, SECRET, raw)
             except UsageError as exc:
                 self.query_one("#secrets-error", Static).update(escape(str(exc)))
                 return
         self.dismiss(values)
 
 
-class TextModal(ModalScreen[str | None]):
+class TextModal(RunbookModal[str | None]):
     """One line of text from the operator (a comment)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="text.cancel")]
@@ -193,7 +200,33 @@ class TextModal(ModalScreen[str | None]):
         self.dismiss(text or None)
 
 
-class ConfirmModal(ModalScreen[bool]):
+class KeysModal(RunbookModal[None]):
+    """`?`: every key of the screen below, with what it does."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="keys.close")]
+
+    def __init__(self, below: Any) -> None:
+        super().__init__(classes="dialog")
+        self.below = below
+
+    def compose(self) -> ComposeResult:
+        rows = []
+        for key, active in self.below.active_bindings.items():
+            b = active.binding
+            if b.description and key not in ("ctrl+c", "ctrl+q"):
+                rows.append(f"[b]{escape(self.app.get_key_display(b))}[/b]  "
+                            f"{escape(b.tooltip or b.description)}")
+        with Vertical(id="dialog"):
+            yield Label("Keys on this screen", id="dialog-title")
+            with VerticalScroll(id="keys-list"):
+                yield Static("\n".join(dict.fromkeys(rows)) or "(no keys)")
+            yield Static("[dim]ctrl+p: every command · escape: close[/]")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmModal(RunbookModal[bool]):
     """A yes/no question before something drastic."""
 
     BINDINGS = [Binding("escape", "answer(False)", "No", id="confirm.no"),
@@ -212,6 +245,7 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Button("No", id="no", variant="primary")
 
     def on_mount(self) -> None:
+        self.app.clear_notifications()  # old toasts must not sit over a question
         self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
@@ -220,3 +254,64 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class TypedConfirmModal(RunbookModal[bool]):
+    """A step that cannot be undone: type the device's (or step's) name to run it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="typed.cancel")]
+
+    def __init__(self, step_id: str, expected: str, prompt: str, why: str) -> None:
+        super().__init__(classes="dialog")
+        self.step_id, self.expected, self.prompt, self.why = step_id, expected, prompt, why
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="danger"):
+            yield Label(f"Step {self.step_id} cannot be undone", id="dialog-title",
+                        markup=False)
+            yield Static(escape(self.prompt))
+            if self.why:
+                yield Static(f"[b]Why it cannot be undone:[/b] {escape(self.why)}")
+            yield Static(f"Type [b]{escape(self.expected)}[/b] to run it.")
+            yield Field(id="typed-input", placeholder=self.expected)
+            yield Static("", id="typed-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Run it", id="ok", variant="error")
+                yield Button("Cancel", id="cancel", variant="primary")
+
+    def on_mount(self) -> None:
+        self.app.clear_notifications()
+        self.query_one(Field).focus()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#ok")
+    @on(Field.Submitted)
+    def _ok(self) -> None:
+        if self.query_one(Field).value.strip() == self.expected:
+            self.dismiss(True)
+            return
+        self.query_one("#typed-error", Static).update(
+            f"that is not {escape(self.expected)}: nothing was run")
+
+
+def confirm_resume(screen: RunbookScreen[Any], run_id: str, go: Callable[[], None]) -> None:
+    """Ask before resuming a run, naming the step and device that run next; `go` on yes."""
+    backend = screen.app.backend
+    rec = backend.run(run_id)
+    if rec.finished:
+        screen.notify(f"run {rec.id} is {rec.state}; nothing left to do")
+        return
+    nxt = backend.next_step(rec.id)
+    where = f" on {nxt.target}" if nxt and nxt.target else ""
+    what = (f"Next: step {nxt.step_id} ({nxt.title}){where}, now {nxt.status}." if nxt
+            else "Every step is done; resuming finishes the run.")
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            go()
+
+    screen.app.push_screen(ConfirmModal(f"Resume run {rec.id}?", what, "Resume"),
+                           callback=answered)

@@ -9,21 +9,20 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Label, Select, Static, Switch
 
 from runbook.errors import RunbookError, UsageError
 from runbook.model import Param
-from runbook.params import coerce
 
+from .base import RunbookScreen
 from .widgets import Field
 
 if TYPE_CHECKING:
     from .backend import Backend
 
 
-class ParamsScreen(Screen[None]):
+class ParamsScreen(RunbookScreen[None]):
     """Fill in the parameters, look at the plan, start the run."""
 
     BINDINGS = [Binding("ctrl+l", "plan", "Plan", id="params.plan", priority=True),
@@ -86,10 +85,9 @@ class ParamsScreen(Screen[None]):
         if param.type == "bool":
             return Switch(value=bool(param.default), id=wid, classes="param")
         if param.type == "target" and inv is not None:
-            options = [(f"{t.name}  ({', '.join(t.roles) or 'no role'} · {t.host}:{t.port})",
-                        t.name) for t in sorted(inv.targets.values(),
-                                                key=lambda t: (t.roles, t.name))]
-            default = preselect(inv, name, param) or Select.NULL
+            options = [(picker_label(self.backend, param, t), t.name)
+                       for t in picker_order(self.backend, param, inv)]
+            default = preselect(self.backend, inv, name, param) or Select.NULL
             return Select(options, value=default, id=wid, classes="param", prompt="pick a device")
         return Field(str(param.default) if param.default is not None else "",
                      password=param.type == "secret", id=wid, classes="param",
@@ -104,7 +102,7 @@ class ParamsScreen(Screen[None]):
             return "true" if w.value else "false"
         if isinstance(w, Select):
             return None if w.value is Select.NULL else str(w.value)
-        value = w.value  # type: ignore[attr-defined]
+        value = w.value if isinstance(w, Field) else ""
         return value if value != "" else None
 
     def validate(self, name: str) -> str | None:
@@ -119,7 +117,7 @@ class ParamsScreen(Screen[None]):
                 problem = "required"
         else:
             try:
-                value = coerce(name, param, raw, self.backend.inventory)
+                value = self.backend.check_param(name, param, raw)
                 if param.type == "targets":
                     shown = "selects: " + ", ".join(t.name for t in value)
             except RunbookError as exc:
@@ -165,27 +163,42 @@ class ParamsScreen(Screen[None]):
             plan = self.backend.plan(self.procedure, self.text, self.path, given)
             self.app.push_screen(PlanScreen(self.backend, plan))
 
-        self.app.call_with_errors(show)  # type: ignore[attr-defined]
+        self.app.call_with_errors(show)
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
-        from .decider import TuiDecider
         from .run import RunScreen
 
         def start() -> None:
             given, secrets = self.values()
-            engine = self.backend.engine(TuiDecider(self.app))
-            run_id = engine.create(self.procedure, self.text, self.path, given, secrets,
-                                   self.backend.inventory)
+            run_id = self.backend.create_run(self.procedure, self.text, self.path, given,
+                                             secrets)
             self.app.switch_screen(RunScreen(self.backend, run_id, secrets, autostart=True))
 
-        self.app.call_with_errors(start)  # type: ignore[attr-defined]
+        self.app.call_with_errors(start)
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
 
-def preselect(inv: Any, name: str, param: Param) -> str | None:
+def picker_order(backend: Backend, param: Param, inv: Any) -> list[Any]:
+    """Devices the parameter accepts first (by role, name), then the others."""
+    return sorted(inv.targets.values(),
+                  key=lambda t: (backend.unaccepted(param, t) is not None, t.roles, t.name))
+
+
+def picker_label(backend: Backend, param: Param, target: Any) -> str:
+    """`gw1  (gateway · 10.0.0.1:22)`, or why the parameter does not take the device."""
+    where = f"{', '.join(target.roles) or 'no role'} · {target.host}:{target.port}"
+    why = backend.unaccepted(param, target)
+    if why is not None and param.accepts is not None:
+        kind = "role" if param.accepts.role else "vendor"
+        expected = " or ".join(param.accepts.role or param.accepts.vendor)
+        return f"{target.name}  ({where}) ✘ expected {kind} {expected}"
+    return f"{target.name}  ({where})"
+
+
+def preselect(backend: Backend, inv: Any, name: str, param: Param) -> str | None:
     """A device only when unambiguous: the default, or the one device whose role is the name.
 
     An optional device (an HA peer) is never preselected: it is chosen deliberately or not at
@@ -196,5 +209,9 @@ def preselect(inv: Any, name: str, param: Param) -> str | None:
     if not param.required:
         return None
     wanted = name.replace("_", "-")
-    matches = [t.name for t in inv.targets.values() if wanted in t.roles or name in t.roles]
+    if param.accepts is not None:
+        matches = [t.name for t in inv.targets.values()
+                   if backend.unaccepted(param, t) is None]
+    else:
+        matches = [t.name for t in inv.targets.values() if wanted in t.roles or name in t.roles]
     return matches[0] if len(matches) == 1 else None

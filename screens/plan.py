@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown
+
+from .base import RunbookScreen
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -27,12 +28,17 @@ def plan_markdown(plan: dict[str, Any]) -> str:
         when = f" · only when `{step['when']}`" if step.get("when") else ""
         out.append(f"### {n}. {step['title']}")
         out.append(f"`{step['kind']}`{' · ' + ', '.join(flags) if flags else ''}{when}")
+        if step.get("description"):
+            out += ["", step["description"].strip(), ""]
         for row in step.get("on", []):
             where = f"on **{row['target']}**: " if row.get("target") else ""
             if row.get("command"):
                 out.append(f"- {where}`{_code(row['command'])}`")
-            elif where:
+            elif where and not row.get("does"):
                 out.append(f"- {where}{step['kind']}")
+            for line in row.get("does", []):
+                out.append(f"- {where}`{_code(line)}`" if step["kind"] == "cli"
+                           else f"- {where}{line}")
             for b in row.get("backups", []):
                 out.append(f"  - backup that will be taken: `{_code(b)}`")
             for r in row.get("rollback", []):
@@ -47,7 +53,7 @@ def _code(text: str) -> str:
     return " ".join(str(text).split()).replace("`", "'")
 
 
-class PlanScreen(Screen[None]):
+class PlanScreen(RunbookScreen[None]):
     """Read the plan before running it; export it for approval."""
 
     BINDINGS = [Binding("e", "export", "Export plan", id="plan.export"),

@@ -8,7 +8,6 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
@@ -23,6 +22,7 @@ from runbook.events import (
     StepRolledBack,
 )
 
+from .base import RunbookScreen
 from .decider import TuiDecider
 from .format import clean
 from .messages import EngineEvent
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .backend import Backend
 
 
-class RollbackScreen(Screen[str | None]):
+class RollbackScreen(RunbookScreen[str | None]):
     """Undo `to_step` and every step after it, newest change first."""
 
     BINDINGS = [Binding("r", "start", "Start rollback", id="rollback.start"),
@@ -43,20 +43,28 @@ class RollbackScreen(Screen[str | None]):
         super().__init__()
         self.backend, self.run_id, self.to_step, self.secrets = backend, run_id, to_step, secrets
         self.rollback = backend.rollback_function()
-        self.engine = backend.engine(TuiDecider(None))
+        self.engine = backend.engine(TuiDecider(self))
         self.engine.subscribe(self.feed)
-        self.steps, self.backups = backend.rollback_plan(self.engine, run_id, to_step)
+        self.steps, self.backups = backend.rollback_plan(run_id, to_step)
         self.state: str | None = None
+        self.commands = [(step.id, backend.render_text(run_id, c)) for step in
+                         {s.id: s for s in self.steps}.values() for c in step.rollback]
+
+    def summary(self) -> str:
+        """`2 file(s) to restore and 1 rollback command(s)`: the one count shown everywhere."""
+        return (f"{len(self.backups)} file(s) to restore and {len(self.commands)} rollback "
+                "command(s)")
 
     def compose(self) -> ComposeResult:
         yield Header()
-        ids = ", ".join(s.id for s in self.steps) or "nothing (no step from here on changed " \
-            "anything)"
-        commands = sum(len(s.rollback) for s in self.steps)
+        ids = ", ".join(dict.fromkeys(s.id for s in self.steps)) or "nothing (no step from " \
+            "here on changed anything)"
         yield Static(f"Undo from step [b]{self.to_step}[/b]: {escape(ids)}\n"
-                     f"{len(self.backups)} file(s) to restore, newest change first; "
-                     f"{commands} rollback command(s). Press [b]r[/b] to start.",
+                     f"{self.summary()}, newest change first. Press [b]r[/b] to start.",
                      id="rollback-intro")
+        if self.commands:
+            yield Static("\n".join(f"[b]{escape(step)}[/b]: $ {escape(cmd)}"
+                                   for step, cmd in self.commands), id="rollback-commands")
         for step in self.steps:
             if step.irreversible:
                 yield Static(f"[b]{escape(step.id)} cannot be undone[/b]: "
@@ -64,13 +72,12 @@ class RollbackScreen(Screen[str | None]):
                              "and change nothing.", id=f"irreversible-{step.id}",
                              classes="warning")
         yield DataTable(id="rollback-backups", cursor_type="row")
-        yield ProgressBar(total=max(1, len(self.backups) + commands), show_eta=False,
+        yield ProgressBar(total=max(1, len(self.backups) + len(self.commands)), show_eta=False,
                           id="rollback-progress")
         yield Log(max_lines=2000, id="rollback-log")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.engine.decider.app = self.app  # type: ignore[attr-defined]
         self.title = f"Roll back run {self.run_id}"
         table = self.query_one("#rollback-backups", DataTable)
         for col in ("step", "target", "path", "sha256", "size", "check"):
@@ -102,15 +109,20 @@ class RollbackScreen(Screen[str | None]):
                 if event.status != "started":
                     bar.advance(1)
             case OutputLine():
-                log.write_line("    " + clean(event.line))
+                log.write_line(f"    {event.target or ''}| " + clean(event.line))
             case StepRolledBack():
-                log.write_line(f"step {event.step_id} rolled back")
+                where = f" on {event.target}" if event.target else ""
+                log.write_line(f"step {event.step_id}{where} rolled back")
             case Notice():
-                log.write_line(f"! {event.message}")
+                where = f"{event.target}: " if event.target else ""
+                log.write_line(f"! {where}{event.message}")
             case RollbackFinished():
                 self.state = event.state
                 why = f": {event.reason}" if event.reason else ""
                 log.write_line(f"rollback {event.state}{why}")
+                self.sub_title = f"rollback {event.state.replace('_', ' ')}{why}"
+                self.query_one("#rollback-intro", Static).update(
+                    f"[b]Rollback {escape(event.state.replace('_', ' '))}[/b]{escape(why)}")
                 self.notify(event.reason or f"rollback {event.state}", title=f"rollback "
                             f"{event.state}", severity="information" if event.state !=
                             "failed" else "error")
@@ -134,8 +146,8 @@ class RollbackScreen(Screen[str | None]):
                 self.execute()
 
         self.app.push_screen(ConfirmModal(
-            "Roll back?", f"Restore {len(self.backups)} file(s) and run the rollback commands "
-            f"of {len(self.steps)} step(s) on the devices.", "Roll back"), callback=go)
+            "Roll back?", f"{self.summary()[0].upper()}{self.summary()[1:]} on the devices, "
+            "as listed.", "Roll back"), callback=go)
 
     @work(exclusive=True, group="rollback", exit_on_error=False)
     async def execute(self) -> Any:
@@ -147,7 +159,7 @@ class RollbackScreen(Screen[str | None]):
             if isinstance(err, RunbookError):
                 self.query_one("#rollback-log", Log).write_line(f"{err.title}: {err}")
             if err is not None:
-                self.app.report_error(err)  # type: ignore[attr-defined]
+                self.app.report_error(err)
 
     def action_back(self) -> None:
         if any(w.group == "rollback" and w.is_running for w in self.workers):

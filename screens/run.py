@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -10,11 +12,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, Markdown, Static
 from textual.worker import Worker, WorkerState
 
-from runbook.errors import TemplateError
 from runbook.events import (
     BackupTaken,
     CertFactsFound,
@@ -30,20 +31,27 @@ from runbook.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.loader import load_procedure_text
-from runbook.template import Value, render
 
+from .base import RunbookScreen
 from .decider import TuiDecider
-from .format import STATE_STYLE, icon
+from .format import STATE_STYLE, icon, label, seconds
 from .messages import EngineEvent
-from .modals import ConfirmModal, HostKeyModal, SecretsModal, TextModal
+from .modals import (
+    ConfirmModal,
+    HostKeyModal,
+    SecretsModal,
+    TextModal,
+    TypedConfirmModal,
+    confirm_resume,
+)
 from .widgets import MAX_LINES, CertTable, DecisionBar, FanOut, Key, OutputPane, StepTable
 
 if TYPE_CHECKING:
     from .backend import Backend
 
 FLUSH_SECONDS = 0.05
-LEVELS = {"info": "information", "warning": "warning", "error": "error"}
+LEVELS: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
+                                    "error": "error"}
 
 COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it waits for",
              "run"),
@@ -57,7 +65,7 @@ COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it
              "export")]
 
 
-class RunScreen(Screen[None]):
+class RunScreen(RunbookScreen[None]):
     """One run: rebuilt from the engine's view and journal, kept current by its events."""
 
     BINDINGS = [
@@ -68,7 +76,7 @@ class RunScreen(Screen[None]):
         Binding("x", "abort", "Abort", id="run.abort"),
         Binding("b", "rollback", "Rollback", id="run.rollback",
                 tooltip="Roll back the selected step and every step after it"),
-        Binding("c", "comment", "Note", id="run.comment", tooltip="Add a comment"),
+        Binding("c", "comment", "Note", id="run.comment", tooltip="Add a comment", show=False),
         Binding("e", "export", "Export", id="run.export"),
         Binding("escape", "back", "Home", id="run.back", show=False),
     ]
@@ -80,16 +88,19 @@ class RunScreen(Screen[None]):
         self.backend = backend
         self.record = backend.run(run_id)
         self.run_id = self.record.id
-        self.procedure = load_procedure_text(self.record.procedure_text,
-                                             self.record.procedure_path)
+        self.procedure = backend.procedure_of(self.record)
         self.secrets: dict[str, str] = dict(secrets or {})
         self.autostart = autostart
-        self.engine = backend.engine(TuiDecider(None, self.ask_inline))
+        self.engine = backend.engine(TuiDecider(self, self.ask_inline))
         self.engine.subscribe(self.feed)
         self.pending: tuple[DecisionNeeded, asyncio.Future[str]] | None = None
         self.facts: dict[str, dict[str | None, dict[str, Any]]] = {}
         self.dirty = True
         self.follow = True
+        self.description_shown = ""
+        self.polls: dict[Key, int] = {}
+        self.backup_lines: dict[Key, list[str]] = {}
+        self.live_since: float | None = None
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -108,22 +119,25 @@ class RunScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.engine.decider.app = self.app  # type: ignore[attr-defined]
         self.title = self.procedure.title
         self.sub_title = f"run {self.run_id}"
         self.query_one(DecisionBar).clear()
         self.query_one(FanOut).display = False
         self.query_one(CertTable).display = False
         self.query_one(OutputPane).border_title = "output"
-        for e in self.backend.journal.events(self.run_id):
+        for e in self.backend.events(self.run_id):  # replay what the journal holds
             if e.kind == "cert_facts_found" and e.step_id:
                 self.facts.setdefault(e.step_id, {})[e.target] = e.data.get("facts", {})
+            elif e.kind == "backup_taken" and e.step_id:
+                self.backup_lines.setdefault((e.step_id, e.target), []).append(
+                    backup_line(e.data.get("path"), e.data.get("sha256"), e.data.get("state")))
         self.refresh_steps()
         self._select_current()
         self.set_interval(FLUSH_SECONDS, self.flush)
+        self.set_interval(1.0, self._tick)
         self.query_one(StepTable).focus()
         if self.autostart:
-            self.action_run()
+            self.start()
 
     # ---- engine events ---------------------------------------------------------------------
 
@@ -135,6 +149,11 @@ class RunScreen(Screen[None]):
             self.query_one(OutputPane).store.add((event.step_id, event.target), event.line)
         else:
             self.post_message(EngineEvent(event))
+
+    def _tick(self) -> None:
+        """Every second while the run is live here: elapsed times move."""
+        if self.running:
+            self.dirty = True
 
     def flush(self) -> None:
         """Timer: write waiting output and refresh the step list if something changed."""
@@ -154,10 +173,9 @@ class RunScreen(Screen[None]):
                 self.notify(event.reason or "step failed", title=f"{event.step_id} failed",
                             severity="error", timeout=8)
             case BackupTaken():
-                sha = (event.sha256 or "")[:16]
-                note = f"sha256 {sha}…" if sha else event.state
-                self.query_one(OutputPane).store.add(
-                    (event.step_id, event.target), f"# backed up {event.path} ({note})")
+                line = backup_line(event.path, event.sha256, event.state)
+                self.backup_lines.setdefault((event.step_id, event.target), []).append(line)
+                self.query_one(OutputPane).store.add((event.step_id, event.target), line)
             case CertFactsFound():
                 self.facts.setdefault(event.step_id, {})[event.target] = event.facts
                 self.show_detail()
@@ -169,18 +187,24 @@ class RunScreen(Screen[None]):
             case Comment():
                 self.notify(event.text, title="comment saved")
             case DecisionMade():
-                self.query_one(DecisionBar).clear()
+                # events are handled after the engine moved on: a newer question may already
+                # be pending, and it must stay visible until it is answered
+                self.show_pending()
             case RunFinished():
-                self.query_one(DecisionBar).clear()
-                sev = "information" if event.state == "succeeded" else "warning"
+                self.show_pending()
+                sev: SeverityLevel = "information" if event.state == "succeeded" else "warning"
                 self.notify(event.reason or f"run {event.state}", title=f"run {event.state}",
                             severity=sev, timeout=10)
 
     def _notice(self, event: Notice) -> None:
         if "HOST KEY CHANGED" in event.message:
             return  # shown by the HostKeyRejected modal
-        self.notify(event.message, severity=LEVELS.get(event.level, "information"),  # type: ignore[arg-type]
-                    timeout=8)
+        if event.step_id and event.message.startswith("not yet ("):  # a wait step polls again
+            key = (event.step_id, event.target)
+            self.polls[key] = self.polls.get(key, 1) + 1
+            self.query_one(OutputPane).store.add(key, f"# {event.message}")
+            return
+        self.notify(event.message, severity=LEVELS.get(event.level, "information"), timeout=8)
 
     # ---- state from the engine -------------------------------------------------------------
 
@@ -189,18 +213,43 @@ class RunScreen(Screen[None]):
         self.dirty = False
         self.record = self.backend.run(self.run_id)
         self.views = self.engine.view(self.run_id)
-        self.query_one(StepTable).show(self.views)
-        rec = self.record
-        style = STATE_STYLE.get(rec.state, "")
         running = self.running
-        state = "running" if running else rec.state
+        self.query_one(StepTable).show(self.views, now_iso() if running else None,
+                                       self._marks(), self._notes())
+        rec = self.record
+        state = "running" if running else self.backend.shown_state(rec)
+        if self.pending is not None:
+            state = "waiting"
+        style = STATE_STYLE.get(state, "")
         reason = "" if running else rec.reason
-        hint = "" if running or rec.finished else "   [dim]r: run / resume[/]"
+        if state == "interrupted":
+            reason = ("no process holds this run: it was interrupted (the TUI or CLI running "
+                      "it stopped). r resumes it; the step that was running is then in doubt.")
+        hint = "" if running or rec.finished else \
+            "   [dim]r: resume (asks first) · x: close the run[/]"
+        elapsed = ""
+        if running and self.live_since is not None:
+            elapsed = f" · {seconds(time.monotonic() - self.live_since)}"
         self.query_one("#run-status", Static).update(
-            f"[{style or 'b'}]{icon(state)} {state}[/] {rec.procedure_id} · {rec.user}@"
-            f"{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
-        self.sub_title = f"run {self.run_id} · {state}"
+            f"[{style or 'b'}]{icon(state)} {label(state)}{elapsed}[/] {rec.procedure_id} · "
+            f"{rec.user}@{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
+        self.sub_title = f"run {self.run_id} · {label(state)}{elapsed}"
         self.show_detail()
+
+    def _marks(self) -> dict[Key, str]:
+        """A cert step whose certificate is only just good enough shows a warning."""
+        return {(step_id, target): "warn" for step_id, per in self.facts.items()
+                for target, facts in per.items() if facts.get("status") == "warn"}
+
+    def _notes(self) -> dict[Key, str]:
+        """A wait step's polls so far and its timeout."""
+        out: dict[Key, str] = {}
+        for v in self.views:
+            if v.kind == "wait" and v.status == "running":
+                step = self.procedure.step(v.step_id)
+                n = self.polls.get((v.step_id, v.target), 1)
+                out[(v.step_id, v.target)] = f"poll {n} · ≤{seconds(getattr(step, 'timeout', 0))}"
+        return out
 
     def _select_current(self) -> None:
         """Put the cursor where the run stands: the first step not done."""
@@ -223,12 +272,15 @@ class RunScreen(Screen[None]):
         if key is None:
             return
         step = self.procedure.step(key[0])
-        md = f"**{step.title}** · `{step.kind}`"
+        md = f"**{step.title}** · `{getattr(step, 'kind', '')}`"
+        problems = [f"{t + ': ' if t else ''}{p}" for t, f in self.facts.get(step.id, {}).items()
+                    for p in f.get("problems", [])]
+        if problems:  # a certificate warning is read first, wrapped, never cut off
+            md += "\n\n" + "\n".join(f"- ⚠ **{p}**" for p in problems)
         if step.description:
             md += "\n\n" + self._render_text(step.description)
-        box = self.query_one("#description-box")
-        if getattr(box, "_shown", None) != md:
-            box._shown = md  # type: ignore[attr-defined]
+        if self.description_shown != md:
+            self.description_shown = md
             self.query_one("#description", Markdown).update(md)
         fan = self.query_one(FanOut)
         fan.display = bool(step.foreach)
@@ -243,19 +295,12 @@ class RunScreen(Screen[None]):
             pane.show(key, self._journal_output(key))
 
     def _render_text(self, text: str) -> str:
-        values = {k: Value(v) for k, v in self.record.params.items()}
-        values.update({k: Value(v) for k, v in self.backend.journal.captures(self.run_id).items()})
-        values.update({n: Value("********") for n in self.record.secret_names})
-        try:
-            return render(text, values, "text").text
-        except TemplateError:
-            return text
+        return self.backend.render_text(self.run_id, text)
 
     def _journal_output(self, key: Key) -> list[str]:
-        a = self.backend.journal.latest_attempts(self.run_id).get(key)
-        if a is None:
-            return []
-        return self.backend.journal.output(a.id).splitlines()[-MAX_LINES:]
+        """What the journal holds for a step: its backups, then its latest output."""
+        return (self.backup_lines.get(key, []) + self.backend.output(self.run_id, key))[
+            -MAX_LINES:]
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -281,6 +326,7 @@ class RunScreen(Screen[None]):
     async def execute(self) -> str:
         """The engine, in this screen's event loop."""
         self.dirty = True
+        self.live_since = time.monotonic()
         return await self.engine.execute(self.run_id, self.secrets)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -288,7 +334,7 @@ class RunScreen(Screen[None]):
         if event.worker.group != "run":
             return
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.app.report_error(event.worker.error)  # type: ignore[attr-defined]
+            self.app.report_error(event.worker.error)
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED, WorkerState.SUCCESS):
             self._drop_pending()
 
@@ -296,16 +342,27 @@ class RunScreen(Screen[None]):
         """Confirm and manual questions: the decision bar, answered by r / w / x."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.pending = (request, future)
-        title = str(request.details.get("title", ""))
-        self.query_one(DecisionBar).ask(request.question, request.prompt, title)
+        self.show_pending()
         if request.step_id:
             targets = request.details.get("targets") or [request.target]
             self.query_one(StepTable).select(request.step_id, targets[0] if targets else None)
         try:
             return await future
         finally:
-            self.pending = None
-            self.query_one(DecisionBar).clear()
+            if self.pending is not None and self.pending[1] is future:
+                self.pending = None
+            self.show_pending()
+
+    def show_pending(self) -> None:
+        """The decision bar shows the pending question, and nothing when none is pending."""
+        bar = self.query_one(DecisionBar)
+        if self.pending is None:
+            bar.clear()
+            return
+        request = self.pending[0]
+        bar.ask(request.question, request.prompt, str(request.details.get("title", "")),
+                typed_name(request) if request.question == "confirm" and
+                self.critical(request) else None)
 
     def answer(self, answer: str) -> bool:
         """Answer the pending question; False when nothing is pending or not a choice."""
@@ -326,11 +383,41 @@ class RunScreen(Screen[None]):
     # ---- actions ---------------------------------------------------------------------------
 
     def action_run(self) -> None:
-        """Run / confirm: answer yes (or done) to what the run waits for, else start it."""
+        """Run / confirm: answer yes (or done) to what the run waits for, else resume it.
+
+        A step that cannot be undone (or any step of a critical procedure) is confirmed by
+        typing its device's name (or the step's id when it runs on several or none)."""
         if self.pending is not None:
-            self.answer("done" if self.pending[0].question == "manual" else "yes")
+            request, future = self.pending
+            if request.question == "confirm" and self.critical(request):
+                def typed(ok: bool | None) -> None:
+                    if ok and self.pending is not None and self.pending[1] is future:
+                        self.answer("yes")
+
+                step = self.procedure.step(request.step_id or "")
+                self.app.push_screen(TypedConfirmModal(
+                    step.id, typed_name(request), request.prompt, step.irreversible or
+                    "this procedure is marked critical"), callback=typed)
+                return
+            self.answer("done" if request.question == "manual" else "yes")
             return
-        self.start()
+        self.resume()
+
+    def critical(self, request: DecisionNeeded) -> bool:
+        """Whether the engine (or this screen's copy of the procedure) marks it critical."""
+        if request.details.get("critical"):
+            return True
+        if request.step_id is None:
+            return False
+        step = self.procedure.step(request.step_id)
+        return bool(step.irreversible) or self.procedure.risk == "critical"
+
+    def resume(self) -> None:
+        """Resume after a one-line confirmation naming the next step and device."""
+        if self.running:
+            self.notify("the run is already in progress")
+            return
+        confirm_resume(self, self.run_id, self.start)
 
     def action_wait(self) -> None:
         if self.pending is None:
@@ -348,7 +435,7 @@ class RunScreen(Screen[None]):
             return
         def go(yes: bool | None) -> None:
             if yes:
-                self.app.call_with_errors(  # type: ignore[attr-defined]
+                self.app.call_with_errors(
                     lambda: skip(self.run_id, key[0], key[1], "skipped by the operator"))
                 self.dirty = True
 
@@ -360,10 +447,7 @@ class RunScreen(Screen[None]):
 
     def action_retry(self) -> None:
         """A failed (or waiting) run resumes at the step that stopped it."""
-        if self.running:
-            self.notify("the run is in progress", severity="warning")
-            return
-        self.start()
+        self.resume()
 
     def action_abort(self) -> None:
         if self.pending is not None and "abort" in self.pending[0].details.get("choices", []):
@@ -383,9 +467,20 @@ class RunScreen(Screen[None]):
                 "be [b]in doubt[/b]: on resume you decide whether it took effect.",
                 "Interrupt"), callback=stop)
             return
-        abort = self.engine.abort
-        self.app.call_with_errors(lambda: abort(self.run_id))  # type: ignore[attr-defined]
-        self.dirty = True
+        if self.backend.run(self.run_id).finished:
+            self.notify(f"run {self.run_id} is already {label(self.record.state)}")
+            return
+
+        def close(reason: str | None) -> None:
+            if reason:
+                self.app.call_with_errors(lambda: self.engine.abort(
+                    self.run_id, f"closed by the operator: {reason}"))
+                self.dirty = True
+
+        self.app.push_screen(TextModal(
+            f"Close run {self.run_id} without finishing it?",
+            "It is recorded as aborted with your reason and leaves the unfinished runs. "
+            "Nothing is sent to any device. Reason:"), callback=close)
 
     def action_rollback(self) -> None:
         from .rollback import RollbackScreen
@@ -396,7 +491,7 @@ class RunScreen(Screen[None]):
         key = self.query_one(StepTable).selected()
         if key is None:
             return
-        self.app.call_with_errors(lambda: self.app.push_screen(  # type: ignore[attr-defined]
+        self.app.call_with_errors(lambda: self.app.push_screen(
             RollbackScreen(self.backend, self.run_id, key[0], self.secrets)))
 
     def action_comment(self) -> None:
@@ -404,7 +499,7 @@ class RunScreen(Screen[None]):
 
         def save(text: str | None) -> None:
             if text:
-                self.app.call_with_errors(  # type: ignore[attr-defined]
+                self.app.call_with_errors(
                     lambda: self.engine.comment(self.run_id, text, key[0] if key else None,
                                                 key[1] if key else None))
 
@@ -426,3 +521,20 @@ class RunScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.dirty = True
+
+
+def typed_name(request: DecisionNeeded) -> str:
+    """What the operator types to confirm a critical step: its one device, else its id."""
+    targets = [t for t in request.details.get("targets") or [request.target] if t]
+    return str(targets[0]) if len(targets) == 1 else str(request.step_id)
+
+
+def now_iso() -> str:
+    """The current time as the journal writes it (for elapsed times of running steps)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def backup_line(path: object, sha256: object, state: object) -> str:
+    """`# backed up /etc/x (sha256 0a1b…)` for the output pane."""
+    sha = str(sha256 or "")[:16]
+    return f"# backed up {path} ({f'sha256 {sha}…' if sha else state})"

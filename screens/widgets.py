@@ -51,16 +51,33 @@ class StepTable(DataTable[Text | str]):
         self.add_column("Target", key="target")
         self.add_column("Time", key="time")
 
-    def show(self, views: list[StepView]) -> None:
-        """Bring the table in line with the engine's view (adds rows, updates cells)."""
+    def show(self, views: list[StepView], now: str | None = None,
+             marks: dict[Key, str] | None = None, notes: dict[Key, str] | None = None) -> None:
+        """Bring the table in line with the engine's view (adds rows, updates cells).
+
+        `now`: the run is live here, so running steps show their elapsed time (else a
+        `running` step no process holds shows as interrupted); `marks`: a state shown
+        instead of the step's (`warn`); `notes`: text after the time (a wait step's polls).
+        """
         existing = {k.value for k in self.rows}
-        for n, v in enumerate(views, 1):
+        marks, notes = marks or {}, notes or {}
+        numbers: dict[str, int] = {}
+        for v in views:
+            numbers.setdefault(v.step_id, len(numbers) + 1)
+        for v in views:
             key = row_key(v.step_id, v.target)
-            style = STATE_STYLE.get(v.status, "")
-            title = Text(f"{n:>2} {v.title}", style=style, overflow="ellipsis", no_wrap=True)
+            status = marks.get((v.step_id, v.target), v.status)
+            if status == "running" and now is None:
+                status = "interrupted"
+            style = STATE_STYLE.get(status, "")
+            title = Text(f"{numbers[v.step_id]:>2} {v.title}", style=style, overflow="ellipsis",
+                         no_wrap=True)
             title.truncate(TITLE_WIDTH, overflow="ellipsis")
-            cells = (Text(icon(v.status), style=style), title,
-                     v.target or "", duration(v.started_at, v.finished_at))
+            finished = v.finished_at or (now if v.status == "running" else None)
+            time = duration(v.started_at, finished)
+            note = notes.get((v.step_id, v.target))
+            cells: tuple[Text | str, ...] = (Text(icon(status), style=style), title,
+                                             v.target or "", f"{time} {note}" if note else time)
             if key in existing:
                 for col, value in zip(("icon", "title", "target", "time"), cells, strict=True):
                     self.update_cell(key, col, value)
@@ -147,14 +164,20 @@ class OutputPane(Vertical):
 class DecisionBar(Vertical):
     """What the engine waits for (a confirmation, a manual step) and which keys answer it."""
 
+    shown_prompt = ""
+
     def compose(self) -> ComposeResult:
         yield Static(id="decision-title")
         yield Markdown(id="decision-body")
         yield Static(id="decision-keys")
 
-    def ask(self, question: str, prompt: str, title: str = "") -> None:
-        """Show a question; the screen's bindings answer it."""
-        if question == "manual":
+    def ask(self, question: str, prompt: str, title: str = "", typed: str | None = None) -> None:
+        """Show a question; the screen's bindings answer it (`typed`: a name to type)."""
+        if typed is not None:
+            head = "[b]Confirmation needed: this step cannot be undone[/b]"
+            keys = (f"[b]r[/b] type {escape(typed)} to run it   [b]w[/b] no, stop here "
+                    "(run waits)")
+        elif question == "manual":
             head = (f"[b]Manual step[/b] {escape(title)}: do this, then press [b]r[/b] when it "
                     "is done")
             keys = "[b]r[/b] done   [b]w[/b] not yet (run waits)   [b]x[/b] abort the run"
@@ -164,9 +187,11 @@ class DecisionBar(Vertical):
         self.query_one("#decision-title", Static).update(head)
         self.query_one("#decision-body", Markdown).update(prompt)
         self.query_one("#decision-keys", Static).update(keys)
+        self.shown_prompt = prompt
         self.display = True
 
     def clear(self) -> None:
+        self.shown_prompt = ""
         self.display = False
 
 
@@ -187,23 +212,28 @@ class FanOut(Vertical):
         self.query_one("#fanout-devices", Static).update("  ".join(parts))
 
 
-class CertTable(DataTable[str]):
+class CertTable(DataTable[str | Text]):
     """Certificate facts a `cert` step produced (one column per device)."""
 
     ROWS = ("subject", "issuer", "serial", "not_after", "days_left", "key_matches",
-            "chains_to_ca", "status")
+            "chains_to_ca")
+    STATUS_STYLE = {"ok": "green", "warn": "bold yellow", "fail": "bold red"}
 
     def show(self, facts: dict[str | None, dict[str, Any]]) -> None:
+        """Status and problems first (visible without scrolling), then the facts."""
         self.clear(columns=True)
         self.add_column("fact", key="fact")
         for target in facts:
             self.add_column(target or "value", key=target or "value")
+        status = [Text(("⚠ " if f.get("status") == "warn" else "") + _fact(f.get("status")),
+                       style=self.STATUS_STYLE.get(str(f.get("status")), ""))
+                  for f in facts.values()]
+        self.add_row("status", *status)
+        if any(f.get("problems") for f in facts.values()):
+            self.add_row("problems", *[Text("; ".join(f.get("problems", [])), style="yellow")
+                                       for f in facts.values()])
         for name in self.ROWS:
-            row = [name] + [_fact(f.get(name)) for f in facts.values()]
-            self.add_row(*row)
-        problems = [p for f in facts.values() for p in f.get("problems", [])]
-        if problems:
-            self.add_row("problems", *["; ".join(f.get("problems", [])) for f in facts.values()])
+            self.add_row(name, *[_fact(f.get(name)) for f in facts.values()])
 
 
 def _fact(value: Any) -> str:

@@ -9,14 +9,14 @@ from runbook.library import resolve
 from runbook.loader import load_procedure
 from runbook.rollback import rollback
 
-from .helpers import engine_for
+from .helpers import approve_all, engine_for
 
 PROC = resolve("checkpoint/resic-gateway")
 SECRETS = {"sic_key": "abc123-one-time", "admin_password": "Adm1n-pw!"}
 
 
 async def resic(lab, tmp_path, gateway: str = "gw2"):
-    engine, journal, rec = engine_for(tmp_path / "data", FlagDecider(yes=True))
+    engine, journal, rec = engine_for(tmp_path / "data", approve_all())
     params = {"gateway": gateway, "management": "mds1", "gateway_object": gateway,
               "domain": "Domain1"}
     run_id = engine.create(load_procedure(PROC), PROC.read_text(), str(PROC), params, SECRETS,
@@ -85,7 +85,7 @@ async def test_push_cert_with_another_key_is_refused(lab_factory, tmp_path) -> N
 async def test_domain_ca_reset_then_every_gateway_re_sic(lab_factory, tmp_path) -> None:
     lab = await lab_factory("gateway-in-cluster")
     proc_path = resolve("checkpoint/mds-sic-reset")
-    engine, journal, _ = engine_for(tmp_path / "data", FlagDecider(yes=True))
+    engine, journal, _ = engine_for(tmp_path / "data", approve_all())
     secrets = {"sic_key": "new-one-time-key", "admin_password": "Adm1n-pw!"}
     run_id = engine.create(load_procedure(proc_path), proc_path.read_text(), str(proc_path),
                            {"management": "mds1", "domain": "Domain1",

@@ -8,7 +8,6 @@ import pytest
 from cryptography import x509
 
 from runbook.errors import CliTimeout
-from runbook.headless import FlagDecider
 from runbook.hostkeys import HostKeyStore
 from runbook.inventory import Inventory
 from runbook.lab import clavister, state
@@ -17,7 +16,7 @@ from runbook.loader import load_procedure
 from runbook.promptsession import CliSession
 from runbook.transport import Transport
 
-from .helpers import engine_for
+from .helpers import approve_all, engine_for
 
 PROC = resolve("clavister/cmp-initiate")
 PROMPT = r"System:/\S*> $"
@@ -25,7 +24,7 @@ PROMPT = r"System:/\S*> $"
 
 async def enrol(lab, tmp_path, psk: str):
     cmp = clavister.settings(lab.dir)
-    engine, journal, rec = engine_for(tmp_path / "data", FlagDecider(yes=True))
+    engine, journal, rec = engine_for(tmp_path / "data", approve_all())
     params = {"firewall": "cos1", "cmp_fqdn": "127.0.0.1", "cmp_port": str(cmp["port"]),
               "reference": cmp["ref"], "subject_cn": "cos1.lab.example"}
     run_id = engine.create(load_procedure(PROC), PROC.read_text(), str(PROC), params,
@@ -110,7 +109,7 @@ async def test_update_then_revoke(lab_factory, tmp_path) -> None:
     inv = Inventory.load(lab.inventory_path)
     for name in ("clavister/cmp-update", "clavister/cmp-revoke"):
         proc = resolve(name)
-        engine, journal, _ = engine_for(tmp_path / "data", FlagDecider(yes=True))
+        engine, journal, _ = engine_for(tmp_path / "data", approve_all())
         run_id = engine.create(load_procedure(proc), proc.read_text(), str(proc),
                                {"firewall": "cos1"}, {}, inv)
         assert await engine.execute(run_id, {}) == "succeeded", journal.get_run(run_id).reason

@@ -191,11 +191,11 @@ async def test_a_waiting_run_can_be_aborted_and_then_cannot_be_resumed(ssh_devic
     run_id = engine.create(load_procedure(path), path.read_text(), str(path),
                            {"dev": ssh_device.name}, {}, inv)
     assert await engine.execute(run_id, {}) == "waiting"
-    engine.abort(run_id)
+    engine.abort(run_id, "aborted by the operator")
     assert journal.get_run(run_id).state == "aborted"
     assert [e.state for e in rec.events if isinstance(e, RunFinished)] == ["waiting", "aborted"]
     with pytest.raises(UsageError):
-        engine.abort(run_id)
+        engine.abort(run_id, "again")
     with pytest.raises(UsageError):
         await engine.execute(run_id, {})
     assert ssh_device.server.commands == []

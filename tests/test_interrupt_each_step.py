@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from cryptography import x509
 
+from runbook.engine import critical
 from runbook.lab import checkpoint, cisco, clavister, state
 from runbook.library import resolve
 from runbook.loader import load_procedure
@@ -121,6 +122,12 @@ CASES: dict[str, tuple[str, str, Callable[[object], list[str]], Callable[[object
     "cisco/ftd-copy-sftunnel-certs": ("ftd-tunnel-down", "",
                                       lambda lab: ["fmc=fmc1", "ftd=ftd2"], ftd_copied),
 }
+def critical_confirms(name: str) -> list[str]:
+    """`--confirm STEP` for the steps `--yes` does not cover (they cannot be undone)."""
+    proc = load_procedure(resolve(name))
+    return [a for s in proc.steps if s.confirm and critical(proc, s) for a in ("--confirm", s.id)]
+
+
 POINTS = [(name, step.id) for name in CASES for step in load_procedure(resolve(name)).steps]
 
 
@@ -135,7 +142,8 @@ async def test_killed_at_step_then_resumed(lab_factory, tmp_path, name, step) ->
     secret_args = [a for pair in secrets.split(",") if pair for a in ("--secret-env", pair)]
     if name in PREPARE:
         await PREPARE[name](lab, env)
-    args = ["run", name, "-i", str(lab.inventory_path), "--yes", *secret_args,
+    args = ["run", name, "-i", str(lab.inventory_path), "--yes", *critical_confirms(name),
+            *secret_args,
             *[a for p in params(lab) for a in ("-p", p)]]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "runbook", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -154,7 +162,7 @@ async def test_killed_at_step_then_resumed(lab_factory, tmp_path, name, step) ->
     code, out, err = None, "", ""
     for choice in CHOICES.get(name, ["rerun"] * 3):
         code, out, err = await cli(["resume", run_id, "--in-doubt", choice, "--yes",
-                                    *secret_args], env)
+                                    *critical_confirms(name), *secret_args], env)
         if code != 4:
             break
     assert code == 0, out + err

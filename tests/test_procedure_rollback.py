@@ -12,14 +12,13 @@ import pytest
 from runbook.errors import RollbackRefused
 from runbook.export.plan import build_plan
 from runbook.export.render import render
-from runbook.headless import FlagDecider
 from runbook.inventory import Inventory
 from runbook.lab import checkpoint, clavister, state
 from runbook.library import resolve
 from runbook.loader import load_procedure, procedure_hash
 from runbook.rollback import rollback
 
-from .helpers import engine_for
+from .helpers import approve_all, engine_for
 
 
 def device(root: Path) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def device(root: Path) -> dict[str, Any]:
 
 async def run(lab, tmp_path, name: str, params: dict[str, str], secrets: dict[str, str]):
     proc = resolve(name)
-    engine, journal, _ = engine_for(tmp_path / "data", FlagDecider(yes=True))
+    engine, journal, _ = engine_for(tmp_path / "data", approve_all())
     run_id = engine.create(load_procedure(proc), proc.read_text(), str(proc), params, secrets,
                            Inventory.load(lab.inventory_path))
     return await engine.execute(run_id, secrets), engine, journal, run_id

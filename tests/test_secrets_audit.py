@@ -30,9 +30,11 @@ async def test_no_secret_anywhere(lab_factory, tmp_path) -> None:
     runs = [
         ["run", "checkpoint/resic-gateway", "-i", inv, "-p", "gateway=gw2", "-p",
          "management=mds1", "-p", "gateway_object=gw2", "-p", "domain=Domain1", "--yes",
+         "--confirm", "push-cert",
          "--secret-env", "sic_key=RB_SIC", "--secret-env", "admin_password=RB_ADMIN"],
         ["run", "checkpoint/mds-sic-reset", "-i", inv, "-p", "management=mds1", "-p",
          "domain=Domain1", "-p", "domain_ip=192.0.2.10", "--yes",
+         "--confirm", "sic-reset",
          "--secret-env", "sic_key=RB_SIC", "--secret-env", "admin_password=RB_ADMIN"],
         ["run", "clavister/cmp-initiate", "-i", inv, "-p", "firewall=cos1", "-p",
          "cmp_fqdn=127.0.0.1", "-p", f"cmp_port={cmp['port'] or 1}", "-p",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,9 @@ async def execute(ctx: Ctx, engine: Engine, run_id: str, secrets: dict[str, str]
 
 
 decision_options = [
-    click.option("--yes", "-y", is_flag=True, help="Approve every step marked `confirm`."),
+    click.option("--yes", "-y", is_flag=True,
+                 help="Approve every step marked `confirm`, except those that cannot be undone "
+                      "(and every step of a critical procedure): they need --confirm STEP."),
     click.option("--confirm", "confirm", multiple=True, metavar="STEP",
                  help="Approve this confirm step, or mark this manual step done (repeatable)."),
     click.option("--secret-env", multiple=True, metavar="NAME=ENVVAR",
@@ -98,6 +101,27 @@ def tui(ctx: Ctx, **kwargs: Any) -> int:
 def demo_cmd(ctx: Ctx, scenario: str) -> None:
     """Start the lab of simulated devices and open the terminal UI on it."""
     sys.exit(tui(ctx, lab=scenario))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The page has no login: keep it on loopback (reach it "
+                   "through an SSH tunnel) unless the network is trusted.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--inventory", "-i", "inventory", metavar="FILE", help="Inventory for the UI.")
+@click.pass_obj
+def serve_cmd(ctx: Ctx, host: str, port: int, inventory: str | None) -> None:
+    """Open the terminal UI in a web browser (textual-serve); each tab runs its own app."""
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        sys.exit(fail(UsageError("`runbook serve` needs textual-serve: "
+                                 "pip install 'runbook[serve]'"), ctx))
+    # the same interpreter, so no PATH or virtualenv is assumed
+    command = [sys.executable, "-m", "runbook", "--data-dir", str(ctx.data_dir.resolve())]
+    if inventory:
+        command += ["-i", str(Path(inventory).resolve())]
+    Server(shlex.join(command), host=host, port=port, title="runbook").serve()
 
 
 @main.command("open")

@@ -7,16 +7,30 @@ from typing import Any
 
 from ..delivery import handover
 from ..inventory import Target
-from ..model import ManualStep, Procedure
+from ..model import (
+    BackupStep,
+    CertStep,
+    CliStep,
+    CopyStep,
+    ManualStep,
+    Procedure,
+    RestoreStep,
+    StepBase,
+)
 from ..params import resolve
 from ..template import Value, render
+
+SECRET_SHOWN = "•••••• (secret, not stored)"
 
 
 def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[str, Any],
                inventory: Any) -> dict[str, Any]:
     """Every step with its rendered commands, the backups it will take and how it is undone.
 
-    Secrets are not asked for: they appear as `<secret NAME>`. Raises UsageError for bad params.
+    Secrets are not asked for: commands show `<secret NAME>` where one goes, the parameters
+    `•••••• (secret, not stored)`. Each row says what the step does (`does`): the lines a
+    `cli` step sends, what a `copy` copies where, what a `cert` step checks and its
+    thresholds. Raises UsageError for bad params.
     """
     placeholders = {n: f"<secret {n}>" for n in procedure.secret_params}
     values = resolve(procedure, given, {n: "x" * 8 for n in placeholders}, inventory)
@@ -47,6 +61,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
             rows.append({
                 "target": t.name if t is not None else None,
                 "command": handover(step, vals).command.text if command else None,
+                "does": _does(step, vals),
                 "backups": modifies,
                 "rollback": [render(c, vals).text for c in step.rollback],
                 "verify": render(step.verify, vals).text if step.verify else None})
@@ -62,8 +77,40 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
                           "version": procedure.version, "sha256": text_hash, "path": path,
                           "source": procedure.source.model_dump(),
                           "description": procedure.description},
-            "params": {n: (placeholders.get(n) or _shown(v.value)) for n, v in values.items()},
+            "params": {n: (SECRET_SHOWN if n in placeholders else _shown(v.value))
+                       for n, v in values.items()},
             "steps": steps}
+
+
+def _does(step: StepBase, vals: dict[str, Value]) -> list[str]:
+    """What a step without a plain command does, in lines a reviewer can check."""
+    def r(text: str) -> str:
+        return render(text, vals, "text").text
+
+    if isinstance(step, CliStep):
+        return [r(line) for line in step.lines]
+    if isinstance(step, CopyStep):
+        src = vals.get(step.source.target)
+        name = getattr(src.value, "name", "?") if src is not None else "?"
+        mode = f" (mode {step.mode})" if step.mode else ""
+        return [f"copy {name}:{r(step.source.path)} → {r(step.path)}{mode}"]
+    if isinstance(step, CertStep):
+        read = f"read the certificate {r(step.path)}" if step.path else \
+            f"read the certificate from `{r(step.command or '')}`"
+        out = [read]
+        if step.key:
+            out.append(f"check it matches the key {r(step.key)} (the key is never kept)")
+        if step.ca:
+            out.append(f"check it chains to {r(step.ca)}")
+        out.append(f"warn under {step.warn_days} days left, fail under {step.fail_days}; "
+                   f"an expired certificate {'fails' if step.expired == 'fail' else 'warns'}")
+        return out
+    if isinstance(step, BackupStep):
+        return ["save " + ", ".join(r(p) for p in step.paths)]
+    if isinstance(step, RestoreStep):
+        return [f"restore the backups of step {step.from_step}"
+                + (": " + ", ".join(r(p) for p in step.paths) if step.paths else "")]
+    return []
 
 
 def _shown(value: Any) -> Any:

@@ -7,6 +7,9 @@ import json
 from typing import Any
 
 from ..errors import UsageError
+from ..redact import MASK
+
+SECRET_SHOWN = "•••••• (secret, not stored)"
 
 FORMATS = ("json", "md", "html")
 
@@ -28,8 +31,26 @@ def _fence(text: str) -> list[str]:
     return [fence, text.rstrip("\n"), fence]
 
 
+def words(value: Any) -> str:
+    """A value in words for people: yes/no, lists joined, nothing as a dash, no Python reprs."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(words(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {words(v)}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+def state(value: str) -> str:
+    """A run or step state in words (`rolled back`, `in doubt`)."""
+    return value.replace("_", " ")
+
+
 def _cell(value: Any) -> str:
-    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+    return ("" if value is None else words(value)).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(doc: dict[str, Any]) -> list[str]:
@@ -43,13 +64,15 @@ def markdown(doc: dict[str, Any]) -> list[str]:
             f"- Source: {src['document']}" + (f", {src['section']}" if src.get("section") else "")]
     if not plan:
         r = doc["run"]
-        out += [f"- Run: `{r['id']}`, state **{r['state']}**" + (f" ({r['reason']})"
-                                                                 if r["reason"] else ""),
+        out += [f"- Run: `{r['id']}`, state **{state(r['state'])}**"
+                + (f" ({r['reason']})" if r["reason"] else ""),
                 f"- By: {r['user']} on {r['hostname']}",
                 f"- When: {r['started_at']} to {r['finished_at']} UTC "
                 f"({r['started_local']} to {r['finished_local']} local)"]
     out += ["", "## Parameters", "", "| name | value |", "| --- | --- |"]
-    out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in doc["params"].items()]
+    secrets = set(doc.get("run", {}).get("secret_names", []))
+    out += [f"| {_cell(k)} | {_cell(SECRET_SHOWN if k in secrets or v == MASK else v)} |"
+            for k, v in doc["params"].items()]
     if not plan and doc["targets"]:
         out += ["", "## Devices", "", "| name | address | user | host key |",
                 "| --- | --- | --- | --- |"]
@@ -67,7 +90,7 @@ def _plan_steps(doc: dict[str, Any]) -> list[str]:
     out = ["| # | step | kind | on | confirm |", "| --- | --- | --- | --- | --- |"]
     for i, s in enumerate(doc["steps"], 1):
         on = ", ".join(r["target"] for r in s["on"] if r["target"]) or "-"
-        out.append(f"| {i} | {_cell(s['title'])} (`{s['id']}`) | {s['kind']} | {on} | "
+        out.append(f"| {i} | {_cell(s['title'])} (`{s['id']}`) | {s['kind']} | {_cell(on)} | "
                    f"{'yes' if s['confirm'] else ''} |")
     out += ["", "## Implementation", ""]
     for i, s in enumerate(doc["steps"], 1):
@@ -80,6 +103,10 @@ def _plan_steps(doc: dict[str, Any]) -> list[str]:
             where = f" on **{r['target']}**" if r["target"] else ""
             if r["command"]:
                 out += [f"Run{where}:", ""] + _fence(r["command"]) + [""]
+            if r.get("does") and s["kind"] == "cli":
+                out += [f"Send{where}, line by line:", ""] + _fence("\n".join(r["does"])) + [""]
+            elif r.get("does"):
+                out += [f"- {line}{where}" for line in r["does"]] + [""]
             if r["backups"]:
                 out += [f"Backed up first{where}: " + ", ".join(f"`{b}`" for b in r["backups"]),
                         ""]
@@ -110,16 +137,16 @@ def _record_steps(doc: dict[str, Any]) -> list[str]:
            "| --- | --- | --- | --- | --- | --- |"]
     for s in doc["steps"]:
         if not s["attempts"]:
-            out.append(f"| {_cell(s['title'])} | | {s['status']} | | | |")
+            out.append(f"| {_cell(s['title'])} | | {state(s['status'])} | | | |")
         for a in s["attempts"]:
-            out.append(f"| {_cell(s['title'])} | {_cell(a['target'])} | {a['status']} | "
+            out.append(f"| {_cell(s['title'])} | {_cell(a['target'])} | {state(a['status'])} | "
                        f"{_cell(a['exit_status'])} | {_cell(a['seconds'])} | "
                        f"{a['started_at'][:19]} |")
     for s in doc["steps"]:
         out += ["", f"### {s['title']} (`{s['id']}`)", ""]
         for a in s["attempts"]:
             where = f" on {a['target']}" if a["target"] else ""
-            out.append(f"**Attempt {a['attempt']}{where}: {a['status']}**"
+            out.append(f"**Attempt {a['attempt']}{where}: {state(a['status'])}**"
                        + (f" — {a['reason']}" if a["reason"] else ""))
             if a["command"]:
                 out += [""] + _fence(a["command"])
@@ -133,7 +160,7 @@ def _record_steps(doc: dict[str, Any]) -> list[str]:
         if s["backups"]:
             out += ["Backups:", "", "| device | path | state | sha256 | mode | restored |",
                     "| --- | --- | --- | --- | --- | --- |"]
-            out += [f"| {b['target']} | `{b['path']}` | {b['state']} | "
+            out += [f"| {_cell(b['target'])} | `{b['path']}` | {b['state']} | "
                     f"`{(b['sha256'] or '-')[:16]}` | {b['mode'] or ''} | "
                     f"{b['restored_at'] or ''} |" for b in s["backups"]]
             out.append("")
@@ -156,7 +183,8 @@ def _record_steps(doc: dict[str, Any]) -> list[str]:
             detail = {k: v for k, v in r.items() if k not in ("seq", "ts", "step_id", "target")}
             out.append(f"- {r['ts'][:19]} " + (f"{r['step_id']} " if r["step_id"] else "")
                        + (f"on {r['target']} " if r["target"] else "")
-                       + ", ".join(f"{k}: {v}" for k, v in detail.items()))
+                       + ", ".join(f"{k.replace('_', ' ')}: {words(v)}"
+                                   for k, v in detail.items()))
     out += ["", "## Integrity", "",
             f"{doc['chain']['events']} journal events, hash-chained; head `{doc['chain']['head']}`."
             " Check the JSON record with `runbook verify-record FILE`."]

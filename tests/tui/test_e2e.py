@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from textual.pilot import Pilot
-from textual.widgets import Log, Select
+from textual.widgets import Log, Select, Static
 
 from runbook import Journal
 from screens import create_app
@@ -134,12 +134,17 @@ async def test_roll_back_from_the_run_screen(ssh_device: Any) -> None:
         rollback = app.screen
         assert isinstance(rollback, RollbackScreen)
         assert [s.id for s in rollback.steps][:1] == ["write-label"]
+        # the commands are listed before anything is confirmed, with the one count
+        listed = str(rollback.query_one("#rollback-commands", Static).render())
+        assert "write-label" in listed and "rm -f label.txt" in listed
+        assert rollback.summary() in str(rollback.query_one("#rollback-intro", Static).render())
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
         await until(pilot, lambda: rollback.state is not None, "the rollback to finish")
         assert rollback.state == "waiting"
+        assert rollback.sub_title.startswith("rollback waiting")  # the header says what happened
         assert not (ssh_device.root / "label.txt").exists()
         journal = Journal.open(ssh_device.data_dir)
         latest = journal.latest_attempts(run.run_id)

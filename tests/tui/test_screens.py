@@ -93,6 +93,7 @@ async def test_params_validate_inline_mask_secrets_and_plan(tmp_path: Path,
         assert isinstance(plan, PlanScreen)
         text = str(plan.plan)
         assert "backup" in text and "rm -f label.txt" in text
+        assert "•••••• (secret, not stored)" in text
         assert "IFS= read -r TOKEN" in text  # the secret goes on stdin: the plan needs none
         await pilot.press("escape")
         await pilot.pause()

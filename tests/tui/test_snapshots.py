@@ -10,16 +10,19 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
-from runbook.events import OutputLine, StepFinished, StepStarted
+from runbook.events import DecisionMade, DecisionNeeded, OutputLine, StepFinished, StepStarted
 from screens import create_app
 from screens.decider import modal_for
+from screens.modals import TypedConfirmModal
 from screens.params import ParamsScreen
+from screens.plan import PlanScreen
+from screens.rollback import RollbackScreen
 from screens.run import RunScreen
 from screens.widgets import StepTable
 
-from .conftest import DEMO, Recorded, host_key_request, in_doubt_request
+from .conftest import DEMO, HERE, Recorded, host_key_request, in_doubt_request
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -45,12 +48,12 @@ def test_home(snap_compare: Any, recorded: Recorded, size: tuple[int, int]) -> N
 def test_parameters(snap_compare: Any, recorded: Recorded, size: tuple[int, int]) -> None:
     async def before(pilot: Pilot[Any]) -> None:
         app = pilot.app
-        await app.push_screen(ParamsScreen(app.backend, str(DEMO)))  # type: ignore[attr-defined]
+        await app.push_screen(ParamsScreen(app.backend, str(DEMO)))
         await pilot.pause()
         screen = app.screen
-        screen.query_one("#param-label").value = "Bad label"  # type: ignore[attr-defined]
-        screen.query_one("#param-token").value = "typed-but-masked"  # type: ignore[attr-defined]
-        screen.query_one("#param-fleet").value = "role=test"  # type: ignore[attr-defined]
+        screen.query_one("#param-label", Input).value = "Bad label"
+        screen.query_one("#param-token", Input).value = "typed-but-masked"
+        screen.query_one("#param-fleet", Input).value = "role=test"
         await pilot.pause()
 
     assert snap_compare(app_for(recorded), terminal_size=size, run_before=before)
@@ -127,3 +130,86 @@ def test_host_key_modal_changed(snap_compare: Any, recorded: Recorded,
 
     assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
                         run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_parameters_role_filtered_picker(snap_compare: Any, recorded: Recorded,
+                                         size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        await app.push_screen(ParamsScreen(app.backend, str(DEMO)))
+        await pilot.pause()
+        picker = app.screen.query_one("#param-device", Select)
+        picker.value = "mgmt1"  # refused: not a `test` device
+        picker.focus()
+        await pilot.pause()
+        await pilot.press("enter")  # open the list: accepted devices first
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_confirmation_after_in_doubt_rerun(snap_compare: Any, recorded: Recorded,
+                                               size: tuple[int, int]) -> None:
+    """The in-doubt Re-run is answered, then the step's confirmation: the bar stays."""
+
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, RunScreen)
+        rid = recorded.run_id
+        question = DecisionNeeded(rid, "write-label", None, "confirm",
+                                  "Write the label **renew** on fw1?",
+                                  {"choices": ["yes", "no"], "targets": ["fw1"]})
+        screen.run_worker(screen.ask_inline(question), group="ask")
+        await pilot.pause()
+        screen.feed(DecisionMade(rid, "write-label", "fw1", "in_doubt", "rerun"))
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_typed_confirmation(snap_compare: Any, recorded: Recorded,
+                            size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        pilot.app.push_screen(TypedConfirmModal(
+            "sic-reset", "mds1", "This destroys the Internal CA of Domain1. Continue?",
+            "The old Internal CA is gone once it is reset."))
+        await pilot.pause()
+        await pilot.press(*"mds")
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rollback_screen(snap_compare: Any, recorded: Recorded, size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        app = pilot.app
+        app.push_screen(RollbackScreen(app.backend, recorded.run_id, "check", {}))
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded, open_run=True), terminal_size=size,
+                        run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_plan_with_cli_lines(snap_compare: Any, recorded: Recorded,
+                             size: tuple[int, int]) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        path = HERE / "procedures" / "plan-cli.yaml"
+        procedure, text = app.backend.procedure(str(path))
+        plan = app.backend.plan(procedure, text, "plan-cli.yaml", {"device": "fw1"})
+        await app.push_screen(PlanScreen(app.backend, plan))
+        await pilot.pause()
+
+    assert snap_compare(app_for(recorded), terminal_size=size, run_before=before)
