@@ -5,7 +5,8 @@ The engine is importable without the terminal UI; `runbook.screens` builds on th
 
 import os as _os
 
-from .engine import Decider, Engine, LoadedRun, StepView
+from .context import Decider, LoadedRun
+from .engine import Engine, StepView
 from .errors import (
     HostKeyError,
     InventoryError,

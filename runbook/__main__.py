@@ -1,5 +1,5 @@
 """Allow `python -m runbook`."""
 
-from .cli import main
+from .commands.main import main
 
 main()

@@ -22,19 +22,12 @@ from collections.abc import Callable
 import asyncssh
 
 from .access import Level, Platform
-from .clisession import clean
-from .errors import RunbookError, TransportError
+from .errors import AccessError, TransportError
+from .promptsession import clean
 
 BEGIN = "\x1eRBB"
 END = "\x1eRBE"
 MAX_LINE = 3000  # a PTY in canonical mode takes at most 4095 bytes per line
-
-
-class AccessError(RunbookError):
-    """A privilege level could not be reached (wrong password, refused command, no prompt):
-    the step's command was not sent, so the step failed (it is not in doubt)."""
-
-    title = "access refused"
 
 
 class AccessSession:

@@ -9,18 +9,12 @@ import tempfile
 from pathlib import Path
 
 from .backupkeys import InvalidTag, KeySource, TeamKeySource, blob_key_id, seal, unseal
-from .errors import JournalError
+from .errors import CorruptBackup
 from .journal import Journal
-from .records import Backup
+from .journal_records import Backup
 from .remote import RemoteFiles
 
 HEX = set("0123456789abcdef")
-
-
-class CorruptBackup(JournalError):
-    """A stored backup no longer matches its hash."""
-
-    title = "backup damaged"
 
 
 class BackupStore:
@@ -186,8 +180,8 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-async def take(journal: Journal, store: BackupStore, files: RemoteFiles, *, run_id: str,
-               step_id: str, host: str, path: str) -> list[Backup]:
+async def take(journal: Journal, store: BackupStore | JournalBlobStore, files: RemoteFiles,
+               *, run_id: str, step_id: str, host: str, path: str) -> list[Backup]:
     """Back up `path` (a file, every file below a folder, or its absence) and journal it.
 
     A folder is recorded as a manifest of its files, so that rollback can also remove files

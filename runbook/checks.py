@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
 from . import conditions
-from .errors import ProcedureError, TemplateError, UsageError
+from .errors import ConditionError, ProcedureError, TemplateError, UsageError
 from .model import (
     CertStep,
     CliStep,
@@ -43,7 +43,7 @@ def located(loc: tuple[Any, ...], marks: Marks, key: bool = False) -> tuple[int,
 def _model_at(loc: tuple[Any, ...], data: dict[str, Any]) -> type[BaseModel] | None:
     from .model import Step  # noqa: F401 - the union, for kinds
 
-    kinds = {c.model_fields["kind"].annotation.__args__[0]: c  # type: ignore[union-attr]
+    kinds = {get_args(c.model_fields["kind"].annotation)[0]: c
              for c in StepBase.__subclasses__()}
     match loc:
         case ():
@@ -228,7 +228,8 @@ def _find(text: str, start: tuple[int, int], needle: str, nth: int) -> tuple[int
 
 
 def _patterns(step: StepBase) -> list[tuple[tuple[Any, ...], str]]:
-    out = [(("expect", "match", j), v) for j, v in enumerate(step.expect.match)]
+    out: list[tuple[tuple[Any, ...], str]] = [
+        (("expect", "match", j), v) for j, v in enumerate(step.expect.match)]
     out += [(("expect", "not_match", j), v) for j, v in enumerate(step.expect.not_match)]
     out += [(("capture", k), v) for k, v in step.capture.items()]
     out += [(("verify_match", j), v) for j, v in enumerate(step.verify_match)]
@@ -269,7 +270,7 @@ def _check_condition(expr: str, names: set[str], loc: tuple[Any, ...], label: st
                      fail: Any) -> None:
     try:
         used = conditions.names(expr)
-    except conditions.ConditionError as exc:
+    except ConditionError as exc:
         fail(loc, f"{label}: {exc}")
         return
     unknown = sorted(used - names)

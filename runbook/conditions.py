@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import ConditionError
+
 
 def _within(item: Any, container: Any) -> bool:
     """`in`: a text container is a list of comma/space separated words (device names)."""
@@ -23,10 +25,6 @@ def _within(item: Any, container: Any) -> bool:
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
             ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
             ast.In: _within, ast.NotIn: lambda a, b: not _within(a, b)}
-
-
-class ConditionError(ValueError):
-    """The condition is not in the small language `when` accepts."""
 
 
 def parse(expr: str) -> ast.Expression:

@@ -13,116 +13,68 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import operators
-from .backups import record_after, store_for, take
+from .backups import record_after, take
 from .conditions import evaluate
+from .context import Decider, LoadedRun, RunContext
 from .delivery import handover
-from .errors import HostKeyError, JournalError, RunbookError, TransportError, UsageError
+from .errors import DiskFull, JournalError, RunbookError, TransportError, UsageError
 from .events import (
     BackupTaken,
     Comment,
-    Connected,
     DecisionMade,
-    DecisionNeeded,
     Event,
-    HostKeyRejected,
     Notice,
     OutputLine,
     OutputLines,
     RunFinished,
     RunStarted,
+    RunState,
     StepFinished,
     StepSkipped,
     StepStarted,
 )
 from .groupcommit import AttemptStarter
 from .indoubt import settle
-from .inventory import Inventory
+from .inventory import Inventory, Target
 from .journal import Journal
+from .journal_records import Backup, StepView
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
 from .orphans import StartedCommands
 from .params import resolve, storable
-from .paths import DiskFull
-from .records import Backup, StepView
 from .redact import Redactor
-from .remote import RemoteFiles
 from .rollout import allowed_failures, batches
 from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
-from .template import Value, render
+from .template import render
+
+if TYPE_CHECKING:  # annotations only: the transport is made by the caller's factory
+    from .transport import Transport
 
 DONE = ("succeeded", "skipped")  # rolled-back steps run again when a run is resumed
 
 
-class Decider(Protocol):
-    """Answers the engine's questions; the CLI maps flags, the TUI opens modals."""
-
-    async def decide(self, request: DecisionNeeded) -> str:
-        """Return one of `request.details['choices']`."""
-        ...
-
-
-@dataclass
-class LoadedRun:
-    """A run's procedure and values, rebuilt from the journal."""
-
-    id: str
-    procedure: Procedure
-    values: dict[str, Value]
-    inventory: Any
-    redactor: Redactor
-    captures: dict[str, str] = field(default_factory=dict)
-
-    def template_values(self, target: Any = None) -> dict[str, Value]:
-        """Params, captures and the current target, for rendering."""
-        vals = dict(self.values)
-        vals.update({k: Value(v) for k, v in self.captures.items()})
-        if target is not None:
-            vals["target"] = Value(target)
-        return vals
-
-    def condition_values(self) -> dict[str, Any]:
-        """Plain values for `when` conditions (devices by name)."""
-        out: dict[str, Any] = {}
-        for name, v in self.values.items():
-            val = v.value
-            if hasattr(val, "host"):
-                val = val.name
-            elif isinstance(val, list):
-                val = [getattr(t, "name", t) for t in val]
-            out[name] = val
-        for name in self.procedure.params:
-            out.setdefault(name, None)  # optional params left out compare equal to None
-        out.update(self.captures)
-        return out
-
-
-def _name(target: Any) -> str | None:
-    return getattr(target, "name", None)
+def _name(target: Target | None) -> str | None:
+    return target.name if target is not None else None
 
 
 class Engine:
     """Runs and resumes procedures against devices, journaling before and after every step."""
 
     def __init__(self, journal: Journal, decider: Decider, *,
-                 transport_factory: Callable[[Any], Any],
-                 inventory_from_snapshot: Callable[[dict[str, Any]], Any]) -> None:
+                 transport_factory: Callable[[Inventory | None], Transport],
+                 inventory_from_snapshot: Callable[[dict[str, Any]], Inventory]) -> None:
         self.journal = journal
         self.decider = decider
         self.transport_factory = transport_factory
         self.inventory_from_snapshot = inventory_from_snapshot
         self._subscribers: list[Callable[[Event], None]] = []
-        self.transport: Any = None
-        self.store = store_for(journal)
-        self.starter = AttemptStarter(journal, self.record)
-        self._files: dict[str, RemoteFiles] = {}
-        self._connected: set[str] = set()
         self.failure_code: int | None = None  # exit code hint when a device was unreachable
+        self.starter = AttemptStarter(journal, self.record)  # group commit of attempt starts
         self.local_inventory: Inventory | None = None  # this workstation's, on a handover
         self.default_concurrency: int | None = None  # fan-out for steps that set none
         self.started = StartedCommands(self.emit)  # journals each command's process group
@@ -153,7 +105,7 @@ class Engine:
     # ---- creating and loading runs ---------------------------------------------------------
 
     def create(self, procedure: Procedure, text: str, path: str, given: Mapping[str, Any],
-               secrets: Mapping[str, str], inventory: Any) -> str:
+               secrets: Mapping[str, str], inventory: Inventory | None) -> str:
         """Validate the params and store a new run; raises UsageError on a bad parameter."""
         values = resolve(procedure, given, secrets, inventory)
         return self.journal.create_run(
@@ -177,7 +129,7 @@ class Engine:
         return LoadedRun(rec.id, procedure, values, inventory,
                          Redactor(s for s in secrets.values()), self.journal.captures(rec.id))
 
-    def targets(self, run: LoadedRun, step: StepBase) -> list[Any]:
+    def targets(self, run: LoadedRun, step: StepBase) -> list[Target | None]:
         """The devices a step runs on: its target, every device of its foreach, or [None]."""
         if step.target:
             return [run.values[step.target].value]
@@ -257,26 +209,30 @@ class Engine:
             raise UsageError(f"run {rec.id} is already {rec.state}; nothing to resume")
         run = self.load(rec.id, secrets)
         self.journal.lock(rec.id)
-        self.transport = self.transport_factory(run.inventory)
-        self.transport.on_remote_start = self.started
-        self.transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
-        self._files = {}
-        self._connected: set[str] = set()
+        ctx = self.context(run)
         resumed = bool(self.journal.attempts(rec.id)) or rec.state != "created"
         try:
             self.journal.set_run_state(rec.id, "running")
             self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
-            state, reason = await self._hand_over(run) or await self._drive(run)
+            state, reason = await self._hand_over(ctx) or await self._drive(ctx)
             self.journal.set_run_state(rec.id, state, reason)
-            self.emit(RunFinished(rec.id, state, reason))  # type: ignore[arg-type]
+            self.emit(RunFinished(rec.id, state, reason))
             return state
         finally:
-            await self.transport.close()
+            await ctx.close()
             self.journal.unlock_files(rec.id)  # on a full disk these fail: a dead process's
             self.journal.unlock(rec.id)  # locks count as free anyway
 
-    async def _hand_over(self, run: LoadedRun) -> tuple[str, str] | None:
+    def context(self, run: LoadedRun) -> RunContext:
+        """A fresh working set (and transport) for one execution or rollback of `run`."""
+        transport = self.transport_factory(run.inventory)
+        transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
+        transport.on_remote_start = self.started
+        return RunContext(run, self.journal, transport, self.emit, self.decider)
+
+    async def _hand_over(self, ctx: RunContext) -> tuple[RunState, str] | None:
         """Record who drives the run now; taking over from another operator is confirmed."""
+        run = ctx.run
         who = operators.identity(self.journal)
         drivers = operators.operators(self.journal, run.id)
         if operators.first_drive(self.journal, run.id):
@@ -285,20 +241,20 @@ class Engine:
             return None
         if who == drivers[-1]:
             return None
-        answer = await self._ask(run, "take_over", f"Take over run {run.id} from "
-                                 f"{drivers[-1]}? It is not held by any live process.",
-                                 ["yes", "no"], previous=drivers[-1])
+        answer = await ctx.ask("take_over", f"Take over run {run.id} from {drivers[-1]}? It is "
+                               "not held by any live process.", ["yes", "no"],
+                               previous=drivers[-1])
         if answer != "yes":
             return "waiting", f"run {run.id} was left to {drivers[-1]} (not taken over)"
-        self.journal.append_event(run.id, "operator", {"by": who, "previous": drivers[-1],
-                                                       "database_user":
-                                                       self.journal.database_user()})
+        self.journal.append_event(run.id, "operator", {
+            "by": who, "previous": drivers[-1], "database_user": self.journal.database_user()})
         return None
 
-    async def _drive(self, run: LoadedRun) -> tuple[str, str]:
+    async def _drive(self, ctx: RunContext) -> tuple[RunState, str]:
+        run = ctx.run
         for a in self.journal.latest_attempts(run.id).values():
             if a.status in ("running", "in_doubt"):
-                stop = await settle(self, run, a)
+                stop = await settle(ctx, a)
                 if stop:
                     return stop
         steps = run.procedure.steps
@@ -309,26 +265,27 @@ class Engine:
                 while steps[i].rollout and i + len(group) < len(steps) and \
                         steps[i + len(group)].rollout == steps[i].rollout:
                     group.append(steps[i + len(group)])
-                stop = await self._rollout(run, group)
+                stop = await self._rollout(ctx, group)
             else:
-                stop = await self._step(run, steps[i])
+                stop = await self._step(ctx, steps[i])
             if stop:
                 return stop
             i += len(group)
         return "succeeded", ""
 
-    async def _rollout(self, run: LoadedRun, group: list[StepBase]) -> tuple[str, str] | None:
+    async def _rollout(self, ctx: RunContext, group: Sequence[StepBase]
+                       ) -> tuple[RunState, str] | None:
         """Run `group` (steps fanning out over one param) batch by batch: every step of the
         group on a batch before the next batch starts; stop once more devices have failed
         than `max_fail` allows. Batch boundaries are events in the journal."""
-        lead = group[0]
+        run, lead = ctx.run, group[0]
         if lead.foreach not in run.values:
             for step in group:
-                stop = await self._step(run, step)
+                stop = await self._step(ctx, step)
                 if stop:
                     return stop
             return None
-        devices = [_name(t) for t in self.targets(run, lead)]
+        devices = [str(_name(t)) for t in self.targets(run, lead)]
         plan = batches(devices, lead.serial)
         budget = allowed_failures(lead.max_fail, len(devices))
         failed: list[str] = []
@@ -339,7 +296,7 @@ class Engine:
                 continue  # done before an interruption: resume goes on with the next batch
             name = lead.rollout or lead.id
             self.emit(Notice(run.id, f"rollout {name}: batch {n} of {len(plan)} "
-                                     f"({len(batch)} device(s): {', '.join(map(str, batch))})",
+                                     f"({len(batch)} device(s): {', '.join(batch)})",
                              "info", lead.id))
             self.journal.append_event(run.id, "batch_started", {
                 "rollout": name, "batch": n, "of": len(plan), "targets": batch},
@@ -347,7 +304,7 @@ class Engine:
             live = set(batch)
             for step in group:
                 here: list[str] = []
-                stop = await self._step(run, step, only=live, failures=here)
+                stop = await self._step(ctx, step, only=live, failures=here)
                 if stop:
                     return stop
                 live -= set(here)
@@ -365,23 +322,11 @@ class Engine:
                               f"max_fail {lead.max_fail}; resume retries them)")
         return None
 
-    async def _ask(self, run: LoadedRun, question: str, prompt: str, choices: Iterable[str],
-                   step_id: str | None = None, target: str | None = None,
-                   **details: Any) -> str:
-        choices = list(choices)
-        request = DecisionNeeded(run.id, step_id, target, question,  # type: ignore[arg-type]
-                                 run.redactor(prompt), {**details, "choices": choices})
-        self.emit(request)
-        answer = await self.decider.decide(request)
-        if answer not in choices:
-            raise UsageError(f"answer {answer!r} is not one of {', '.join(choices)}")
-        self.emit(DecisionMade(run.id, step_id, target, question, answer))
-        return answer
-
-    async def _step(self, run: LoadedRun, step: StepBase, only: set[str] | None = None,
-                    failures: list[str] | None = None) -> tuple[str, str] | None:
+    async def _step(self, ctx: RunContext, step: StepBase, only: set[str] | None = None,
+                    failures: list[str] | None = None) -> tuple[RunState, str] | None:
         """Run one step on its devices (`only` those, in a rollout batch). A device that fails
         fails the run, unless `failures` collects it (a rollout counts against max_fail)."""
+        run = ctx.run
         latest = self.journal.latest_attempts(run.id)
         ref = step.target or step.foreach
         if ref and ref not in run.values:
@@ -392,8 +337,8 @@ class Engine:
                 self.emit(StepSkipped(run.id, step.id, None, reason))
             return None
         todo = [t for t in self.targets(run, step)
-                if ((a := latest.get((step.id, _name(t)))) is None or a.status not in DONE)
-                and (only is None or _name(t) in only)]
+                if ((done := latest.get((step.id, _name(t)))) is None
+                    or done.status not in DONE) and (only is None or _name(t) in only)]
         if not todo:
             return None
         if step.when:
@@ -417,34 +362,34 @@ class Engine:
             prompt = step.confirm if isinstance(step.confirm, str) else f"Run step {step.id}: " \
                 f"{step.title}?"
             text = render(prompt, run.template_values(), "text").text
-            answer = await self._ask(run, "confirm", text, ["yes", "no"], step.id,
-                                     targets=[_name(t) for t in todo],
-                                     critical=critical(run.procedure, step))
+            answer = await ctx.ask("confirm", text, ["yes", "no"], step.id,
+                                   targets=[_name(t) for t in todo],
+                                   critical=critical(run.procedure, step))
             if answer != "yes":
                 return "waiting", f"step {step.id} waits for the operator's confirmation"
         if isinstance(step, ManualStep):
-            return await self._manual(run, step)
+            return await self._manual(ctx, step)
+        devices = [t for t in todo if t is not None]  # checks.py: device kinds name a target
         limit = step.concurrency
         if self.default_concurrency and "concurrency" not in step.model_fields_set:
             limit = self.default_concurrency
         sem = asyncio.Semaphore(limit)
-        outcomes = await asyncio.gather(*(self._instance(run, step, t, sem) for t in todo))
-        for t, o in zip(todo, outcomes, strict=True):
-            where = f" on {_name(t)}" if _name(t) else ""
+        outcomes = await asyncio.gather(*(self._instance(ctx, step, t, sem) for t in devices))
+        for t, o in zip(devices, outcomes, strict=True):
             if o.status == "in_doubt":
-                return "in_doubt", f"step {step.id}{where} is in doubt: {o.reason}"
-        for t, o in zip(todo, outcomes, strict=True):
-            where = f" on {_name(t)}" if _name(t) else ""
+                return "in_doubt", f"step {step.id} on {t.name} is in doubt: {o.reason}"
+        for t, o in zip(devices, outcomes, strict=True):
             if o.status != "succeeded" and failures is not None:
-                failures.append(str(_name(t)))
+                failures.append(t.name)
             elif o.status != "succeeded":
-                return "failed", f"step {step.id}{where} failed: {o.reason}"
+                return "failed", f"step {step.id} on {t.name} failed: {o.reason}"
         return None
 
-    async def _manual(self, run: LoadedRun, step: ManualStep) -> tuple[str, str] | None:
+    async def _manual(self, ctx: RunContext, step: ManualStep) -> tuple[RunState, str] | None:
+        run = ctx.run
         text = render(step.description or step.title, run.template_values(), "text").text
-        answer = await self._ask(run, "manual", text, ["done", "wait", "abort"], step.id,
-                                 title=step.title)
+        answer = await ctx.ask("manual", text, ["done", "wait", "abort"], step.id,
+                               title=step.title)
         if answer == "wait":
             return "waiting", f"manual step {step.id} waits for the operator"
         if answer == "abort":
@@ -456,53 +401,21 @@ class Engine:
                                "done by the operator"))
         return None
 
-    async def _instance(self, run: LoadedRun, step: StepBase, target: Any,
+    async def _instance(self, ctx: RunContext, step: StepBase, target: Target,
                         sem: asyncio.Semaphore) -> Outcome:
+        run = ctx.run
         async with sem:
             for n in range(step.retries + 1):
-                outcome = await self._attempt(run, step, target)
+                outcome = await self._attempt(ctx, step, target)
                 if outcome.status != "failed" or n == step.retries:
                     return outcome
                 self.emit(Notice(run.id, f"attempt {n + 1} failed ({outcome.reason}); retrying "
                                          f"in {step.retry_delay:g} s", "warning", step.id,
-                                 _name(target)))
+                                 target.name))
                 await asyncio.sleep(step.retry_delay)
         raise AssertionError("unreachable")
 
-    async def _connect(self, run: LoadedRun, target: Any) -> None:
-        """Open (or reuse) the device connection, asking the operator about unknown host keys."""
-        while True:
-            try:
-                fresh = target.name not in self._connected
-                await self.transport.connect(target.name)
-                if fresh:
-                    self._connected.add(target.name)
-                    self.emit(Connected(run.id, target.name, target.host, target.port,
-                                        self.transport.host_key_fingerprint(target.name)))
-                return
-            except HostKeyError as err:
-                host, port = err.host or target.host, err.port or target.port
-                if err.changed:
-                    self.emit(HostKeyRejected(run.id, err.target, host, port,
-                                              err.fingerprint, list(err.known)))
-                    raise
-                if err.strict:
-                    raise
-                answer = await self._ask(
-                    run, "host_key", f"{err.where or target.name} offers an unknown host key "
-                    f"{err.fingerprint}. Trust it?", ["accept", "refuse"], None, target.name,
-                    fingerprint=err.fingerprint, host=host, port=port)
-                if answer != "accept":
-                    raise
-                self.transport.trust(err)
-
-    def files(self, target: Any) -> RemoteFiles:
-        """File access to a device, one per device per execution."""
-        if target.name not in self._files:
-            self._files[target.name] = RemoteFiles(self.transport, target)
-        return self._files[target.name]
-
-    def paths_to_save(self, run: LoadedRun, step: StepBase, target: Any) -> list[str]:
+    def paths_to_save(self, run: LoadedRun, step: StepBase, target: Target) -> list[str]:
         """Remote paths backed up before the step runs: `modifies`, plus what the kind changes."""
         values = run.template_values(target)
         paths = [render(p, values, "text").text for p in step.modifies]
@@ -515,20 +428,22 @@ class Engine:
                              if b.target == target.name and b.state != "dir"})
         return list(dict.fromkeys(paths))
 
-    async def _save(self, run: LoadedRun, step: StepBase, target: Any) -> list[Backup]:
+    async def _save(self, ctx: RunContext, step: StepBase, target: Target) -> list[Backup]:
         """Back up every path the step changes; the bytes and records are durable on return."""
+        run = ctx.run
         saved: list[Backup] = []
         for path in self.paths_to_save(run, step, target):
             self.journal.lock_file(f"{target.host}:{target.port}", path, run.id)
-            for b in await take(self.journal, self.store, self.files(target), run_id=run.id,
+            for b in await take(self.journal, ctx.store, ctx.files(target), run_id=run.id,
                                 step_id=step.id, host=target.host, path=path):
                 saved.append(b)
                 self.emit(BackupTaken(run.id, step.id, target.name, b.path, b.state, b.sha256,
                                       b.size, b.mode))
         return saved
 
-    async def _attempt(self, run: LoadedRun, step: StepBase, target: Any) -> Outcome:
-        name = _name(target)
+    async def _attempt(self, ctx: RunContext, step: StepBase, target: Target) -> Outcome:
+        run = ctx.run
+        name = target.name
         values = run.template_values(target)
         command = getattr(step, "command", None)
         handed = handover(step, values, _posix(target)) if command else None
@@ -537,24 +452,22 @@ class Engine:
         match = [render(p, values, "regex").text for p in step.expect.match]
         not_match = [render(p, values, "regex").text for p in step.expect.not_match]
         try:
-            await self._connect(run, target)
+            await ctx.connect(target)
         except TransportError as exc:
             reason = run.redactor(str(exc))
             self.failure_code = exc.exit_code
             self.emit(Notice(run.id, reason, "error", step.id, name))
             return Outcome("failed", None, reason)
-        saved: list[Backup] = []
-        if target is not None:
-            try:
-                saved = await self._save(run, step, target)
-            except JournalError as exc:  # not DiskFull: that stops the run
-                self.emit(Notice(run.id, str(exc), "error", step.id, name))
-                return Outcome("failed", None, f"{exc}; the step was not started")
-            except TransportError as exc:
-                reason = run.redactor(f"could not back up a file on {name} ({exc}); the step "
-                                      "was not started")
-                self.emit(Notice(run.id, reason, "error", step.id, name))
-                return Outcome("failed", None, reason)
+        try:
+            saved = await self._save(ctx, step, target)
+        except JournalError as exc:  # not DiskFull: that stops the run
+            self.emit(Notice(run.id, str(exc), "error", step.id, name))
+            return Outcome("failed", None, f"{exc}; the step was not started")
+        except TransportError as exc:
+            reason = run.redactor(f"could not back up a file on {name} ({exc}); the step "
+                                  "was not started")
+            self.emit(Notice(run.id, reason, "error", step.id, name))
+            return Outcome("failed", None, reason)
         a, started_event = await self.starter.start(
             run.id, step.id, name, run.redactor(rendered.text),
             lambda a: StepStarted(run.id, step.id, name, a.attempt, a.command))
@@ -563,17 +476,12 @@ class Engine:
                         journal=self.journal, redactor=run.redactor, emit=self.emit,
                         match=match, not_match=not_match)
         output.emit_lines = bool(self._subscribers)
-        extra = {"backups": saved, "journal": self.journal, "store": self.store,
-                 "connect": lambda t: self._connect(run, t), "files_for": self.files,
-                 "captures": run.captures,
-                 "files": self.files(target) if target else None,
-                 "stdin": handed.stdin if handed else None}
-        ctx = StepContext(run.id, step, target, values, output, self.transport, run.redactor,
-                          self.emit, extra)
         started = time.monotonic()
-        self.started.now[name or ""] = (run.id, step.id, a.attempt)
+        self.started.now[name] = (run.id, step.id, a.attempt)
         try:
-            outcome = await RUNNERS[step.kind](ctx, rendered.text)
+            outcome = await RUNNERS[step.kind](StepContext(
+                ctx, step, target, values, output, saved, handed.stdin if handed else None),
+                rendered.text)
         except TransportError as exc:
             output.flush()
             outcome = Outcome("in_doubt", None, run.redactor(str(exc)))
@@ -586,15 +494,15 @@ class Engine:
             output.flush()
             outcome = Outcome("failed", None, run.redactor(str(exc)))
         finally:
-            self.started.now.pop(name or "", None)
+            self.started.now.pop(name, None)
         if saved and outcome.status != "in_doubt" and not isinstance(step, BackupStep):
             try:
-                await record_after(self.journal, self.files(target), saved)
+                await record_after(self.journal, ctx.files(target), saved)
             except TransportError as exc:
                 self.emit(Notice(run.id, run.redactor(f"could not read back changed files on "
                                                       f"{name}: {exc}"), "warning", step.id, name))
-        finished = StepFinished(run.id, step.id, name, outcome.status,  # type: ignore[arg-type]
-                                outcome.exit_status, time.monotonic() - started, outcome.reason)
+        finished = StepFinished(run.id, step.id, name, outcome.status, outcome.exit_status,
+                                time.monotonic() - started, outcome.reason)
         with self.journal.tx():  # the outcome, its captures and its event: one commit
             self.journal.finish_attempt(
                 a.id, status=outcome.status, exit_status=outcome.exit_status,
@@ -617,8 +525,8 @@ def critical(procedure: Procedure, step: StepBase) -> bool:
     return bool(step.irreversible) or procedure.risk == "critical"
 
 
-def _posix(target: Any) -> bool:
-    return str(getattr(target, "vars", {}).get("runbook_shell", "posix")) == "posix"
+def _posix(target: Target) -> bool:
+    return str(target.vars.get("runbook_shell", "posix")) == "posix"
 
 
 def describe(step: StepBase) -> str:

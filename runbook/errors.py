@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class RunbookError(Exception):
     """Base of every error shown to a user; the CLI prints `title: message`, the TUI a modal."""
@@ -91,3 +93,77 @@ class RunNotFound(JournalError):
 
     title = "no such run"
     exit_code = 2
+
+
+class UnsafeDirectory(RunbookError):
+    """The data directory can be written by other users, so its contents cannot be trusted."""
+
+    title = "unsafe data directory"
+    exit_code = 6
+
+
+class ConnectionLost(TransportError):
+    """The connection dropped while a command ran: whether it took effect is unknown."""
+
+    title = "connection lost"
+
+
+class CliTimeout(TransportError):
+    """The device did not show its prompt (or finish a command) in time."""
+
+    title = "no prompt"
+
+
+class AccessError(RunbookError):
+    """A privilege level could not be reached (wrong password, refused command, no prompt):
+    the step's command was not sent, so the step failed (it is not in doubt)."""
+
+    title = "access refused"
+
+
+class RemoteFileError(TransportError):
+    """A file operation on a device failed."""
+
+    title = "file operation failed"
+
+
+class CorruptBackup(JournalError):
+    """A stored backup no longer matches its hash."""
+
+    title = "backup damaged"
+
+
+class RollbackRefused(RunbookError):
+    """A file changed since its step finished; restoring it would lose someone's change."""
+
+    title = "rollback refused"
+    exit_code = 8
+
+
+class RestoreMismatch(RunbookError):
+    """A restored file does not read back with the backed-up hash."""
+
+    title = "restore not verified"
+    exit_code = 8
+
+
+class CertError(RunbookError):
+    """The bytes are not a certificate (or key) that can be read."""
+
+    title = "unreadable certificate"
+
+
+class ConditionError(RunbookError):
+    """The condition is not in the small language `when` accepts."""
+
+    title = "invalid condition"
+    exit_code = 2
+
+
+class DiskFull(RunbookError):
+    """The disk holding the data directory is full: nothing more can be journaled. Not a
+    JournalError on purpose: those fail one step, this one stops the run."""
+
+    title = "disk full"
+    exit_code = 6
+    where: Path | None = None  # the data directory that filled up

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "in_doubt",
                      "rolled_back", "waiting"]
+Question = Literal["confirm", "manual", "in_doubt", "host_key", "take_over"]
 RunState = Literal["created", "running", "waiting", "in_doubt", "failed", "succeeded",
                    "aborted", "rolled_back"]
 
@@ -95,7 +96,7 @@ class DecisionNeeded(Event):
 
     step_id: str | None
     target: str | None
-    question: Literal["confirm", "manual", "in_doubt", "host_key"]
+    question: Question
     prompt: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 

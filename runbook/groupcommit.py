@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from .events import Event
 from .journal import Journal
-from .records import Attempt
+from .journal_records import Attempt
 
 Start = tuple[str, str, str | None, str, str]
 MakeEvent = Callable[[Attempt], Event]

@@ -66,7 +66,7 @@ class FlagDecider:
                 pick = self.in_doubt
                 if pick == "wait" and "wait" not in choices:
                     pick = "verify"  # nothing runs any more: waiting is over, verify decides
-                return pick if pick in choices else "stop"
+                return pick if pick is not None and pick in choices else "stop"
             case "host_key":
                 return "accept" if self.accept_new_host_key else "refuse"
             case "take_over":
@@ -127,8 +127,9 @@ class Printer:
     def format(event: Event) -> str | None:
         """One human line for an event (None for events not worth a line)."""
         where = ""
-        if getattr(event, "target", None):
-            where = f" on {event.target}"  # type: ignore[attr-defined]
+        target = getattr(event, "target", None)  # not every kind of event is about a device
+        if target:
+            where = f" on {target}"
         match event:
             case RunStarted():
                 verb = "resuming" if event.resumed else "starting"

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from .context import RunContext
 from .errors import TransportError
-from .events import Notice, OutputLine, StepFinished
+from .events import Notice, OutputLine, RunState, StepFinished
+from .journal_records import Attempt
 from .model import StepBase
 from .orphans import KILL_GRACE, RemoteGroup, RemoteProcesses, duration, since
-from .records import Attempt
+from .rollback import undo
 from .template import render
-
-if TYPE_CHECKING:
-    from .engine import Engine, LoadedRun
 
 IN_DOUBT_CHOICES = ("rerun", "skip", "done", "verify", "rollback", "stop", "abort")
 STILL_RUNNING_CHOICES = ("wait", "kill", "stop", "abort")
@@ -21,21 +19,21 @@ VERIFY_FAILED = "; its verify command did not succeed."
 UNCHECKED = " runbook could not check whether it still runs on the device"
 
 
-def remote_groups(engine: Engine, run_id: str, a: Attempt) -> list[int]:
+def remote_groups(ctx: RunContext, a: Attempt) -> list[int]:
     """The process groups journaled for attempt `a` (newest last)."""
-    return [int(e.data["pgid"]) for e in engine.journal.events(run_id)
+    return [int(e.data["pgid"]) for e in ctx.journal.events(ctx.run.id)
             if e.kind == "remote_started" and e.step_id == a.step_id
             and e.target == a.target and e.data.get("attempt") == a.attempt]
 
 
-async def still_running(engine: Engine, run: LoadedRun, a: Attempt) -> RemoteGroup | None:
+async def still_running(ctx: RunContext, a: Attempt) -> RemoteGroup | None:
     """The attempt's command if it still runs on the device; raises TransportError/LookupError
     when that cannot be told."""
-    groups = remote_groups(engine, run.id, a)
+    groups = remote_groups(ctx, a)
     if not groups or not a.target:
         return None
-    await engine._connect(run, run.inventory.get(a.target))
-    procs = RemoteProcesses(engine.transport, a.target)
+    await ctx.connect(ctx.run.device(a.target))
+    procs = RemoteProcesses(ctx.transport, a.target)
     for pgid in reversed(groups):
         found = await procs.find(pgid, a.started_at)
         if found is not None:
@@ -43,11 +41,12 @@ async def still_running(engine: Engine, run: LoadedRun, a: Attempt) -> RemoteGro
     return None
 
 
-async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] | None:
+async def settle(ctx: RunContext, a: Attempt) -> tuple[RunState, str] | None:
     """Resolve one in-doubt attempt with the operator; return a stop state or None."""
+    run = ctx.run
     if a.status == "running":
-        engine.journal.set_attempt_status(a.id, "in_doubt", "interrupted before it finished")
-        engine.emit(
+        ctx.journal.set_attempt_status(a.id, "in_doubt", "interrupted before it finished")
+        ctx.emit(
             StepFinished(
                 run.id, a.step_id, a.target, "in_doubt", None, 0.0, "interrupted before it finished"
             )
@@ -58,7 +57,7 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
         f"Step {a.step_id}{where} was running `{a.command}` when the run was "
         "interrupted; it may or may not have taken effect."
     )
-    stop = await _orphan(engine, run, a, step)
+    stop = await _orphan(ctx, a, step)
     if isinstance(stop, tuple):
         return stop
     if stop == "verified":
@@ -75,8 +74,7 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
         f" Step {a.step_id} has no `verify` command, so verify cannot decide.")
     no_verify = "" if step.verify else " (it has no verify command, so verify cannot decide)"
     while True:
-        answer = await engine._ask(
-            run,
+        answer = await ctx.ask(
             "in_doubt",
             prompt + why_not_verify,
             choices,
@@ -86,24 +84,22 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
             started_at=a.started_at,
             attempt=a.attempt,
             verify=step.verify or "",
-            output=engine.journal.output(a.id)[-8000:],
+            output=ctx.journal.output(a.id)[-8000:],
         )
         if answer == "rerun":
             return None  # the step loop runs a new attempt
         if answer == "skip":
-            engine.journal.set_attempt_status(
+            ctx.journal.set_attempt_status(
                 a.id, "skipped", "skipped by the operator after an interruption"
             )
             return None
         if answer == "done":
-            engine.journal.set_attempt_status(
+            ctx.journal.set_attempt_status(
                 a.id, "succeeded", "marked done by the operator after an interruption"
             )
             return None
         if answer == "rollback":
-            from .rollback import undo
-
-            failed = await undo(engine, run, only_step=a.step_id)
+            failed = await undo(ctx, only_step=a.step_id)
             if failed:
                 return "failed", failed
             return "waiting", (f"step {a.step_id}{where} was rolled back after an interruption;"
@@ -116,40 +112,40 @@ async def settle(engine: Engine, run: LoadedRun, a: Attempt) -> tuple[str, str] 
                 f"`{a.command}` when the run was interrupted{no_verify}{unchecked}; resume with "
                 f"--in-doubt {'|'.join(c for c in choices if c != 'stop')}"
             )
-        if await verify(engine, run, step, a):
-            engine.journal.set_attempt_status(a.id, "succeeded", "verified after an interruption")
+        if await verify(ctx, step, a):
+            ctx.journal.set_attempt_status(a.id, "succeeded", "verified after an interruption")
             return None
         choices = [c for c in choices if c != "verify"]
         no_verify = " (its verify command did not succeed)"
         prompt += " Its verify command did not succeed."
 
 
-async def _orphan(engine: Engine, run: LoadedRun, a: Attempt,
-                  step: StepBase) -> tuple[str, str] | str:
+async def _orphan(ctx: RunContext, a: Attempt,
+                  step: StepBase) -> tuple[RunState, str] | str:
     """Deal with the attempt's command if it still runs on the device.
 
     Returns a stop state, "verified" (it ended and its verify command succeeded), or a
     sentence to add to the in-doubt prompt ("" when nothing ran any more)."""
-    where = f" on {a.target}" if a.target else ""
+    run, where = ctx.run, f" on {a.target}" if a.target else ""
     try:
-        group = await still_running(engine, run, a)
+        group = await still_running(ctx, a)
     except (TransportError, LookupError) as exc:  # rerun is refused: it might still run
         return f"{UNCHECKED} ({run.redactor(str(exc))}), so it cannot be run again now."
     if group is None:
         return ""
-    procs = RemoteProcesses(engine.transport, group.target)
+    procs = RemoteProcesses(ctx.transport, group.target)
     choices = list(STILL_RUNNING_CHOICES)
     extra = ""
     while group is not None:
         head = (f"Step {a.step_id}{where} was running `{a.command}` when the run was "
                 f"interrupted, and it is {group.describe()}.{extra} Wait for it to end, kill it"
                 " (TERM, then KILL), or leave it; it cannot be run again while it runs.")
-        answer = await engine._ask(run, "in_doubt", head, choices, a.step_id, a.target,
-                                   command=a.command, started_at=a.started_at,
-                                   attempt=a.attempt, verify=step.verify or "",
-                                   remote={"pgid": group.pgid, "pids": list(group.pids),
-                                           "seconds": group.seconds},
-                                   output=engine.journal.output(a.id)[-8000:])
+        answer = await ctx.ask("in_doubt", head, choices, a.step_id, a.target,
+                               command=a.command, started_at=a.started_at,
+                               attempt=a.attempt, verify=step.verify or "",
+                               remote={"pgid": group.pgid, "pids": list(group.pids),
+                                       "seconds": group.seconds},
+                               output=ctx.journal.output(a.id)[-8000:])
         if answer == "stop":
             return "in_doubt", (f"step {a.step_id}{where} is {group.describe()}; resume with "
                                 "--in-doubt wait (then verify) or --in-doubt kill")
@@ -159,15 +155,15 @@ async def _orphan(engine: Engine, run: LoadedRun, a: Attempt,
         try:
             if answer == "wait":
                 left = max(step.timeout - since(a.started_at), 0) + KILL_GRACE
-                engine.emit(Notice(run.id, f"waiting up to {duration(left)} for pid group "
+                ctx.emit(Notice(run.id, f"waiting up to {duration(left)} for pid group "
                                    f"{group.pgid} on {group.target} to end", "info",
                                    a.step_id, a.target))
                 group = await procs.wait(group, a.started_at, left)
                 if group is None:
-                    engine.emit(Notice(run.id, f"the command of step {a.step_id} ended"
+                    ctx.emit(Notice(run.id, f"the command of step {a.step_id} ended"
                                        f"{where}", "info", a.step_id, a.target))
-                    if step.verify and await verify(engine, run, step, a):
-                        engine.journal.set_attempt_status(
+                    if step.verify and await verify(ctx, step, a):
+                        ctx.journal.set_attempt_status(
                             a.id, "succeeded", "ended on the device after an interruption "
                             "and verified")
                         return "verified"
@@ -180,7 +176,7 @@ async def _orphan(engine: Engine, run: LoadedRun, a: Attempt,
                 if group is not None:
                     return "in_doubt", (f"step {a.step_id}{where} is {group.describe()} even "
                                         "after TERM and KILL; stop it on the device by hand")
-                engine.emit(Notice(run.id, f"stopped the command of step {a.step_id}{where} "
+                ctx.emit(Notice(run.id, f"stopped the command of step {a.step_id}{where} "
                                    "(TERM, then KILL)", "warning", a.step_id, a.target))
                 return " Its command was then stopped on the device (TERM, then KILL)."
         except (TransportError, LookupError) as exc:
@@ -190,24 +186,26 @@ async def _orphan(engine: Engine, run: LoadedRun, a: Attempt,
     return ""
 
 
-async def verify(engine: Engine, run: LoadedRun, step: StepBase, a: Attempt) -> bool:
-    target = run.inventory.get(a.target) if a.target else None
+async def verify(ctx: RunContext, step: StepBase, a: Attempt) -> bool:
+    """Run the step's `verify` command on its device; True when it (and verify_match) passed."""
+    run = ctx.run
+    target = run.device(a.target)
     command = render(step.verify or "", run.template_values(target)).text
-    await engine._connect(run, target)
+    await ctx.connect(target)
     lines: list[str] = []
 
     def on_line(stream: str, text: str) -> None:
         text = run.redactor(text)
         lines.append(text)
-        engine.emit(OutputLine(run.id, step.id, a.target, text))
+        ctx.emit(OutputLine(run.id, step.id, a.target, text))
 
-    result = await engine.transport.exec(a.target, command, timeout=step.timeout, on_line=on_line)
+    result = await ctx.transport.exec(target.name, command, timeout=step.timeout, on_line=on_line)
     ok = not result.timed_out and result.exit_status == 0
     values = run.template_values(target)
     for template in step.verify_match:
         pattern = re.compile(render(template, values, "regex").text)
         ok = ok and any(pattern.search(line) for line in lines)
-    engine.emit(
+    ctx.emit(
         Notice(
             run.id,
             f"verify `{run.redactor(command)}` {'succeeded' if ok else 'did not succeed'}",

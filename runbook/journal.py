@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalError, RunNotFound
+from .journal_records import Attempt, Backup, EventRecord, RunRecord
 from .paths import data_dir, disk_full, is_disk_full, private_file
-from .records import Attempt, Backup, EventRecord, RunRecord
 
 SCHEMA_VERSION = 3  # PRAGMA user_version of a journal this runbook writes
 # Forward migrations: MIGRATIONS[n] takes a journal from version n-1 to n. A change to _SCHEMA
@@ -144,6 +144,7 @@ class Journal:
                                   f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
             return
         version = max(version, 1)
+        assert self.path is not None  # a SQLite journal always has its file
         copy = self.path.with_name(f"{self.path.name}.schema{version}")
         if not copy.exists():
             private_file(copy)

@@ -120,7 +120,7 @@ class _Connection:
         self.conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.conn.execute(_sql(sql), tuple(params))  # type: ignore[arg-type]  # built SQL
+        return self.conn.execute(_sql(sql), tuple(params))
 
     def close(self) -> None:
         self.conn.close()
@@ -150,11 +150,11 @@ class PgJournal(Journal):
         self.db = _Connection(conn)  # type: ignore[assignment]  # same calls as sqlite3
         try:
             for name, value in KEEPALIVES.items():  # the server notices a dead workstation
-                conn.execute(f"SET {name} = {int(value)}")  # type: ignore[call-overload]
+                conn.execute(f"SET {name} = {int(value)}")
             with self.tx() as db:
                 db.execute("SELECT pg_advisory_xact_lock(7212001)")  # one schema creator at once
                 for statement in filter(str.strip, _SCHEMA.split(";")):
-                    conn.execute(statement)  # type: ignore[call-overload]  # static DDL
+                    conn.execute(statement)
                 db.execute("INSERT INTO meta VALUES ('schema', ?) ON CONFLICT DO NOTHING",
                            (str(SCHEMA_VERSION),))
         except psycopg.Error as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def _scalar(node: yaml.Node, name: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         return _to_python(node, (), {}, name)
     try:
-        return _Loader.construct_scalar_value(node)
+        return _construct_scalar(node)
     except yaml.YAMLError as exc:
         raise ProcedureError(name, node.start_mark.line + 1, node.start_mark.column + 1,
                              f"YAML: {exc}") from None
@@ -85,8 +86,6 @@ def _construct_scalar(node: yaml.ScalarNode) -> Any:
     finally:
         loader.dispose()
 
-
-_Loader.construct_scalar_value = staticmethod(_construct_scalar)  # type: ignore[attr-defined]
 
 
 def load_procedure_text(text: str, name: str = "<procedure>", strict: bool = False) -> Procedure:
@@ -189,7 +188,7 @@ def _has(node: Any, part: Any) -> bool:
     return isinstance(part, int) and 0 <= part < len(node)
 
 
-def _message(err: dict[str, Any], loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+def _message(err: Mapping[str, Any], loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         import difflib

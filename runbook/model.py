@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -77,7 +77,8 @@ class Param(Strict):
             raise ValueError("`accepts` is only allowed on `target` and `targets` parameters")
         if self.type == "secret" and self.default is not None:
             raise ValueError("a `secret` parameter cannot have a default (it would be stored)")
-        if self.type == "choice" and self.default is not None and self.default not in self.choices:
+        if (self.type == "choice" and self.default is not None
+                and self.default not in (self.choices or [])):
             raise ValueError(f"default {self.default!r} is not one of the choices")
         return self
 
@@ -127,6 +128,9 @@ class Evidence(Strict):
 
 class StepBase(Strict):
     """Fields every step kind shares."""
+
+    if TYPE_CHECKING:  # each kind declares its own Literal `kind`; the type checker sees a str
+        kind: str
 
     id: str = Field(pattern=ID_PATTERN, description="Unique within the procedure.")
     title: str

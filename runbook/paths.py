@@ -10,25 +10,9 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import RunbookError
+from .errors import DiskFull, UnsafeDirectory
 
 ENV_HOME = "RUNBOOK_HOME"
-
-
-class UnsafeDirectory(RunbookError):
-    """The data directory can be written by other users, so its contents cannot be trusted."""
-
-    title = "unsafe data directory"
-    exit_code = 6
-
-
-class DiskFull(RunbookError):
-    """The disk holding the data directory is full: nothing more can be journaled. Not a
-    JournalError on purpose: those fail one step, this one stops the run."""
-
-    title = "disk full"
-    exit_code = 6
-    where: Path | None = None
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -12,20 +12,16 @@ import base64
 import shlex
 import stat as st
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import asyncssh
 
 from . import access
-from .errors import TransportError
+from .errors import RemoteFileError, TransportError
+from .inventory import Target
+from .transport import Transport
 
 EXEC_TIMEOUT = 120.0
-
-
-class RemoteFileError(TransportError):
-    """A file operation on a device failed."""
-
-    title = "file operation failed"
 
 
 @dataclass(frozen=True)
@@ -43,11 +39,11 @@ class RemoteStat:
 class RemoteFiles:
     """File operations on one device through a runbook Transport."""
 
-    def __init__(self, transport: Any, target: Any) -> None:
+    def __init__(self, transport: Transport, target: Target) -> None:
         self.transport = transport
         self.target = target
         self.name = target.name
-        want = str(getattr(target, "vars", {}).get("runbook_file_transfer", "auto"))
+        want = str(target.vars.get("runbook_file_transfer", "auto"))
         # Where the access profile climbs (SFTP would land unprivileged), files travel through
         # the escalated shell, as base64 in here-documents.
         if access.for_target(target).session == "pty":
@@ -116,7 +112,8 @@ class RemoteFiles:
         if sftp is not None:
             try:
                 async with sftp.open(path, "rb") as fh:
-                    return bytes(await fh.read())
+                    # opened in binary mode; asyncssh types read() as str | bytes
+                    return cast(bytes, await fh.read())
             except asyncssh.SFTPError as exc:
                 raise RemoteFileError(f"{self.name}: cannot read {path}: {exc.reason}") from None
         code, out, err = await self._sh(f"base64 < {shlex.quote(path)}")
@@ -180,9 +177,10 @@ class RemoteFiles:
 
             async def walk(d: str) -> None:
                 for entry in await sftp.readdir(d):
-                    if entry.filename in (".", ".."):
+                    name = cast(str, entry.filename)  # decoded: the client's path encoding
+                    if name in (".", ".."):
                         continue
-                    full = f"{d.rstrip('/')}/{entry.filename}"
+                    full = f"{d.rstrip('/')}/{name}"
                     mode = entry.attrs.permissions or 0
                     if st.S_ISDIR(mode):
                         await walk(full)

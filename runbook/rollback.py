@@ -10,11 +10,12 @@ refuses (unless forced) and names the files.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from .backups import BackupStore, JournalBlobStore, current, sha256, store_for
-from .errors import RunbookError, UsageError
+from .backups import BackupStore, JournalBlobStore, current, sha256
+from .context import RunContext
+from .errors import RemoteFileError, RestoreMismatch, RollbackRefused, UsageError
 from .events import (
     FileRestored,
     Notice,
@@ -24,25 +25,16 @@ from .events import (
     RollbackStarted,
     StepRolledBack,
 )
-from .records import Backup
-from .remote import RemoteFileError, RemoteFiles
+from .inventory import Target
+from .journal_records import Attempt, Backup
+from .model import Procedure, StepBase
+from .remote import RemoteFiles
 from .template import render
 
+if TYPE_CHECKING:  # annotation only: the engine imports this module (through indoubt)
+    from .engine import Engine
+
 UNDOABLE = ("succeeded", "failed", "in_doubt")
-
-
-class RollbackRefused(RunbookError):
-    """A file changed since its step finished; restoring it would lose someone's change."""
-
-    title = "rollback refused"
-    exit_code = 8
-
-
-class RestoreMismatch(RunbookError):
-    """A restored file does not read back with the backed-up hash."""
-
-    title = "restore not verified"
-    exit_code = 8
 
 
 async def restore(files: RemoteFiles, store: BackupStore | JournalBlobStore,
@@ -79,8 +71,9 @@ async def restore(files: RemoteFiles, store: BackupStore | JournalBlobStore,
     return "restored", note
 
 
-def select_steps(procedure: Any, latest: Mapping[tuple[str, str | None], Any],
-                 backups: list[Backup], to_step: str | None, only_step: str | None) -> list[Any]:
+def select_steps(procedure: Procedure, latest: Mapping[tuple[str, str | None], Attempt],
+                 backups: list[Backup], to_step: str | None,
+                 only_step: str | None) -> list[StepBase]:
     """The steps to undo, in procedure order; raises UsageError for an unknown step id."""
     ids = [s.id for s in procedure.steps]
     for ref in (to_step, only_step):
@@ -97,7 +90,7 @@ def select_steps(procedure: Any, latest: Mapping[tuple[str, str | None], Any],
     return [s for s in procedure.steps if s.id in chosen and s.id in touched]
 
 
-async def rollback(engine: Any, run_id: str, secrets: Mapping[str, str], *,
+async def rollback(engine: Engine, run_id: str, secrets: Mapping[str, str], *,
                    to_step: str | None = None, only_step: str | None = None,
                    force: bool = False) -> str:
     """Undo steps of a run (all, from `to_step` on, or just `only_step`); return the run state.
@@ -108,38 +101,33 @@ async def rollback(engine: Any, run_id: str, secrets: Mapping[str, str], *,
     rec = journal.get_run(run_id)
     run = engine.load(rec.id, secrets)
     journal.lock(rec.id)
-    engine.transport = engine.transport_factory(run.inventory)
-    engine.transport.on_secret = lambda s: run.redactor.add([s])  # access passwords
+    ctx = engine.context(run)
     try:
-        failed = await undo(engine, run, to_step=to_step, only_step=only_step, force=force)
+        failed = await undo(ctx, to_step=to_step, only_step=only_step, force=force)
         if failed:
             journal.set_run_state(rec.id, "failed", failed)
-            engine.emit(RollbackFinished(rec.id, "failed", failed))
+            ctx.emit(RollbackFinished(rec.id, "failed", failed))
             return "failed"
         partial = bool(to_step or only_step)
         state = "waiting" if partial else "rolled_back"
         reason = ("rolled back from step " + (to_step or only_step or "") + "; `runbook resume`"
                   " runs the rolled-back steps again") if partial else ""
         journal.set_run_state(rec.id, state, reason)
-        engine.emit(RollbackFinished(rec.id, state, reason))
+        ctx.emit(RollbackFinished(rec.id, state, reason))
         return state
     finally:
-        await engine.transport.close()
+        await ctx.close()
         journal.unlock(rec.id)
 
 
-async def undo(engine: Any, run: Any, *, to_step: str | None = None,
+async def undo(ctx: RunContext, *, to_step: str | None = None,
                only_step: str | None = None, force: bool = False) -> str | None:
-    """Restore and run rollback commands on the engine's open transport; None when it worked,
+    """Restore and run rollback commands on the context's transport; None when it worked,
     else why a rollback command failed. Raises RollbackRefused before changing anything."""
-    journal = engine.journal
-    store = store_for(journal)
-    files: dict[str, RemoteFiles] = {}
+    run, journal, store = ctx.run, ctx.journal, ctx.store
 
-    def remote(name: str) -> RemoteFiles:
-        if name not in files:
-            files[name] = RemoteFiles(engine.transport, run.inventory.get(name))
-        return files[name]
+    def remote(name: str | None) -> RemoteFiles:
+        return ctx.files(run.device(name))
 
     latest = journal.latest_attempts(run.id)
     all_backups = journal.backups(run.id)
@@ -151,8 +139,8 @@ async def undo(engine: Any, run: Any, *, to_step: str | None = None,
     # is found before anything on a device changes.
     store.check([b.sha256 for b in backups if b.sha256 and b.restored_at is None
                  and b.state in ("present", "dir")])
-    engine.emit(RollbackStarted(run.id, [s.id for s in steps], force))
-    await _preflight(engine, run, backups, remote, force)
+    ctx.emit(RollbackStarted(run.id, [s.id for s in steps], force))
+    await _preflight(ctx, backups, remote, force)
     done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run.id)
                  if e.kind == "rollback_command" and e.data["status"] == "succeeded"}
     # Files first, newest change first; then the steps' rollback commands, last step first
@@ -160,31 +148,31 @@ async def undo(engine: Any, run: Any, *, to_step: str | None = None,
     for b in reversed(backups):
         if b.restored_at is not None:
             continue
-        await engine._connect(run, run.inventory.get(b.target))
+        await ctx.connect(run.device(b.target))
         action, note = await restore(remote(b.target or ""), store, b)
         journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
-        engine.emit(FileRestored(run.id, b.step_id, b.target, b.path, action, b.sha256, True,
+        ctx.emit(FileRestored(run.id, b.step_id, b.target, b.path, action, b.sha256, True,
                                  note))
     for step in reversed(steps):
         names = sorted({t for (sid, t), a in latest.items()
                         if sid == step.id and a.status in UNDOABLE and t})
         for name in names:
-            target = run.inventory.get(name)
+            target = run.device(name)
             for i, template in enumerate(step.rollback):
                 if (step.id, name, i) in done_cmds:
                     continue
-                await engine._connect(run, target)
-                if not await _command(engine, run, step, target, i, template):
+                await ctx.connect(target)
+                if not await _command(ctx, step, target, i, template):
                     return f"rollback command {i + 1} of step {step.id} failed on {name}"
         for (sid, t), a in latest.items():
             if sid == step.id and a.status in UNDOABLE:
                 journal.set_attempt_status(a.id, "rolled_back")
-                engine.emit(StepRolledBack(run.id, sid, t))
+                ctx.emit(StepRolledBack(run.id, sid, t))
     return None
 
 
-def _refuse_irreversible(procedure: Any, steps: list[Any],
-                        latest: Mapping[tuple[str, str | None], Any],
+def _refuse_irreversible(procedure: Procedure, steps: list[StepBase],
+                        latest: Mapping[tuple[str, str | None], Attempt],
                         backups: list[Backup]) -> None:
     """Refuse before anything changes when a chosen step that cannot be undone took effect (or
     may have): undoing the steps before it would leave the devices worse off, not as before."""
@@ -206,9 +194,10 @@ def _refuse_irreversible(procedure: Any, steps: list[Any],
             f"Nothing was restored.{hint}")
 
 
-async def _preflight(engine: Any, run: Any, backups: list[Backup], remote: Any,
-                     force: bool) -> None:
+async def _preflight(ctx: RunContext, backups: list[Backup],
+                     remote: Callable[[str | None], RemoteFiles], force: bool) -> None:
     """Refuse when a file is not as its last step left it (someone else changed it)."""
+    run = ctx.run
     latest: dict[tuple[str | None, str], Backup] = {}
     for b in backups:
         if b.restored_at is None:
@@ -216,12 +205,12 @@ async def _preflight(engine: Any, run: Any, backups: list[Backup], remote: Any,
     changed = []
     for (target, path), b in latest.items():
         if b.after_state is None:
-            engine.emit(Notice(run.id, f"{target}:{path}: no state after step {b.step_id} was "
+            ctx.emit(Notice(run.id, f"{target}:{path}: no state after step {b.step_id} was "
                                        "recorded (a backup step's snapshot, or the step was "
                                        "interrupted); restoring it without that check",
                                "warning", b.step_id, target))
             continue
-        await engine._connect(run, run.inventory.get(target))
+        await ctx.connect(run.device(target))
         state, digest = await current(remote(target), path)
         if b.state == "dir" or (state, digest) == (b.after_state, b.after_sha256):
             continue
@@ -232,24 +221,25 @@ async def _preflight(engine: Any, run: Any, backups: list[Backup], remote: Any,
             f"{'it' if len(changed) == 1 else 'them'} finished; someone else may have changed "
             "it. Nothing was restored. Check, then use --force to restore anyway.")
     for c in changed:
-        engine.emit(Notice(run.id, f"{c} changed since its step; restoring it anyway (--force)",
+        ctx.emit(Notice(run.id, f"{c} changed since its step; restoring it anyway (--force)",
                            "warning"))
 
 
-async def _command(engine: Any, run: Any, step: Any, target: Any, index: int,
+async def _command(ctx: RunContext, step: StepBase, target: Target, index: int,
                    template: str) -> bool:
     """Run one rollback command, journaling it before and after."""
+    run = ctx.run
     rendered = render(template, run.template_values(target))
     run.redactor.add(rendered.secrets)
     shown = run.redactor(rendered.text)
-    engine.emit(RollbackCommand(run.id, step.id, target.name, index, shown, "started"))
+    ctx.emit(RollbackCommand(run.id, step.id, target.name, index, shown, "started"))
 
     def on_line(stream: str, line: str) -> None:
-        engine.emit(OutputLine(run.id, step.id, target.name, run.redactor(line)))
+        ctx.emit(OutputLine(run.id, step.id, target.name, run.redactor(line)))
 
-    result = await engine.transport.exec(target.name, rendered.text, timeout=step.timeout,
+    result = await ctx.transport.exec(target.name, rendered.text, timeout=step.timeout,
                                          on_line=on_line)
     ok = not result.timed_out and result.exit_status == 0
-    engine.emit(RollbackCommand(run.id, step.id, target.name, index, shown,
+    ctx.emit(RollbackCommand(run.id, step.id, target.name, index, shown,
                                 "succeeded" if ok else "failed", result.exit_status))
     return ok

@@ -47,7 +47,7 @@ def batches(items: Sequence[T], serial: Size | Sequence[Size] | None) -> list[li
     """The items in rollout order, cut into batches (one batch when `serial` is None)."""
     if serial is None or not items:
         return [list(items)] if items else []
-    specs = list(serial) if isinstance(serial, list | tuple) else [serial]
+    specs: list[Size] = list(serial) if isinstance(serial, list | tuple) else [serial]  # type: ignore[list-item]  # a str is one size, not a sequence
     out: list[list[T]] = []
     start, i = 0, 0
     while start < len(items):

@@ -198,7 +198,8 @@ def render(template: str, values: Mapping[str, Value], mode: Mode = "shell") -> 
 def render_all(templates: Iterable[str], values: Mapping[str, Value],
                mode: Mode = "shell") -> tuple[list[str], frozenset[str]]:
     """Render several templates; return the texts and the union of their secrets."""
-    texts, secrets = [], set()
+    texts: list[str] = []
+    secrets: set[str] = set()
     for t in templates:
         r = render(t, values, mode)
         texts.append(r.text)

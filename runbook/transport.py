@@ -13,8 +13,8 @@ from typing import Any
 import asyncssh
 
 from . import access
-from .access_session import AccessError, AccessSession
-from .errors import HostKeyError, InventoryError, TransportError
+from .access_session import AccessSession
+from .errors import AccessError, ConnectionLost, HostKeyError, InventoryError, TransportError
 from .hops import MAX_HOPS, Hop, resolve
 from .hostkeys import HostKeyStore, fingerprint, host_key_error
 from .inventory import Inventory, Target
@@ -25,12 +25,6 @@ from .sshconfig import SshConfigError, parse_jump
 LINE_PIECE = 64 * 1024
 OnLine = Callable[[str, str], None]
 OnLines = Callable[[str, list[str]], None]
-
-
-class ConnectionLost(TransportError):
-    """The connection dropped while a command ran: whether it took effect is unknown."""
-
-    title = "connection lost"
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from runbook.engine import StepView
 from runbook.errors import TemplateError, UsageError
 from runbook.events import DecisionNeeded
 from runbook.export import build_plan, build_record, render
+from runbook.journal_records import EventRecord, RunRecord
 from runbook.library import Entry, catalogue
 from runbook.loader import load_procedure_text, procedure_hash
 from runbook.model import Param, Procedure
 from runbook.params import coerce, unaccepted
 from runbook.paths import data_dir as resolve_data_dir
 from runbook.paths import private_file, write_private
-from runbook.records import EventRecord, RunRecord
 from runbook.rollback import rollback, select_steps
 from runbook.template import Value
 from runbook.template import render as render_template

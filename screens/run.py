@@ -427,13 +427,8 @@ class RunScreen(RunbookScreen[None]):
 
     def action_skip(self) -> None:
         key = self.query_one(StepTable).selected()
-        skip = getattr(self.engine, "skip", None)
+        skip = self.engine.skip
         if key is None:
-            return
-        if skip is None:
-            self.notify("skipping a step from the Run screen is not available in this "
-                        "version of the engine (an in-doubt step can be skipped from its "
-                        "dialog)", title="not available yet", severity="warning")
             return
         if self.running:
             self.notify("stop the run first (x), then skip", severity="warning")

@@ -11,8 +11,8 @@ import yaml
 
 from runbook import access
 from runbook.access import Level, Platform
-from runbook.access_session import AccessError, AccessSession
-from runbook.errors import InventoryError
+from runbook.access_session import AccessSession
+from runbook.errors import AccessError, InventoryError
 from runbook.headless import FlagDecider
 from runbook.hostkeys import HostKeyStore
 from runbook.inventory import Inventory

@@ -93,7 +93,6 @@ def blobs(data_dir: Path) -> list[Path]:
 async def test_no_private_key_in_the_clear_and_rollback_is_byte_identical(sshd,
                                                                           tmp_path) -> None:
     files, engine, journal, run_id = await failed_run(sshd, tmp_path)
-    await engine.transport.close()
     journal.close()
 
     assert len(blobs(sshd.data_dir)) == 3
@@ -115,7 +114,6 @@ async def test_no_private_key_in_the_clear_and_rollback_is_byte_identical(sshd,
 async def test_a_missing_or_wrong_key_is_a_clear_error_that_changes_nothing(
         sshd, tmp_path, damage) -> None:
     files, engine, journal, run_id = await failed_run(sshd, tmp_path)
-    await engine.transport.close()
     journal.close()
     (key_file,) = key_dir().iterdir()
     if damage == "missing":
@@ -137,7 +135,6 @@ async def test_a_missing_or_wrong_key_is_a_clear_error_that_changes_nothing(
 async def test_a_passphrase_keeps_the_key_off_every_disk(sshd, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(ENV_PASSPHRASE, "correct horse battery staple")
     files, engine, journal, run_id = await failed_run(sshd, tmp_path)
-    await engine.transport.close()
     journal.close()
     assert not key_dir().exists()
     assert plaintext_found(sshd.data_dir, files) == []
@@ -157,7 +154,6 @@ async def test_a_passphrase_keeps_the_key_off_every_disk(sshd, tmp_path, monkeyp
 
 async def test_rekey_then_rollback_works(sshd, tmp_path) -> None:
     files, engine, journal, run_id = await failed_run(sshd, tmp_path)
-    await engine.transport.close()
     journal.close()
     (old,) = key_dir().iterdir()
     env = cli_env(sshd.data_dir, tmp_path)

@@ -7,12 +7,13 @@ import asyncio
 import pytest
 from cryptography import x509
 
-from runbook.clisession import CliSession, CliTimeout
+from runbook.errors import CliTimeout
 from runbook.hostkeys import HostKeyStore
 from runbook.inventory import Inventory
 from runbook.lab import clavister, state
 from runbook.library import resolve
 from runbook.loader import load_procedure
+from runbook.promptsession import CliSession
 from runbook.transport import Transport
 
 from .helpers import approve_all, engine_for

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from runbook.cli import main
+from runbook.commands.main import main
 from runbook.journal import Journal
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from runbook.cli import main
+from runbook.commands.main import main
 from runbook.config import ConfigError, load_config
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runbook.events import StepFinished
+from runbook.errors import UsageError
+from runbook.events import RunFinished, StepFinished
 from runbook.headless import FlagDecider
 from runbook.inventory import Inventory
 from runbook.loader import load_procedure
@@ -172,3 +173,31 @@ async def test_confirm_step_waits_without_approval(ssh_device, tmp_path) -> None
     assert ssh_device.server.commands == ["echo done"]
     kinds = [e.kind for e in journal.events(run_id)]
     assert kinds.count("decision_made") == 4
+
+
+async def test_a_waiting_run_can_be_aborted_and_then_cannot_be_resumed(ssh_device,
+                                                                       tmp_path) -> None:
+    path = write_procedure(tmp_path, """
+        id: test.abort
+        title: Stop here
+        vendor: test
+        source: {document: tests}
+        risk: low
+        params: {dev: {type: target}}
+        steps:
+          - {id: risky, title: Risky, kind: run, target: dev, command: "echo done",
+             confirm: true}
+        """)
+    engine, journal, rec = engine_for(ssh_device.data_dir, FlagDecider())
+    inv = Inventory.load(ssh_device.inventory_path)
+    run_id = engine.create(load_procedure(path), path.read_text(), str(path),
+                           {"dev": ssh_device.name}, {}, inv)
+    assert await engine.execute(run_id, {}) == "waiting"
+    engine.abort(run_id, "aborted by the operator")
+    assert journal.get_run(run_id).state == "aborted"
+    assert [e.state for e in rec.events if isinstance(e, RunFinished)] == ["waiting", "aborted"]
+    with pytest.raises(UsageError):
+        engine.abort(run_id, "again")
+    with pytest.raises(UsageError):
+        await engine.execute(run_id, {})
+    assert ssh_device.server.commands == []

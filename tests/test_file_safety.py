@@ -7,8 +7,9 @@ import signal
 import pytest
 
 from runbook.backups import BackupStore
+from runbook.errors import UnsafeDirectory
 from runbook.journal import Journal
-from runbook.paths import UnsafeDirectory, data_dir
+from runbook.paths import data_dir
 
 from .helpers import cli, cli_env, start_until, write_procedure
 

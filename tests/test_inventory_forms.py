@@ -186,7 +186,7 @@ def test_resolved_vars_equal_ansible_inventory_list(path, tmp_path) -> None:
 def test_inventory_command_shows_the_selection_and_says_what_it_ignores() -> None:
     from click.testing import CliRunner
 
-    from runbook.cli import main
+    from runbook.commands.main import main
 
     r = CliRunner().invoke(main, ["inventory", "-i", str(FORMS[0]), "cisco:!fmcs"])
     assert r.exit_code == 0, r.stderr

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from runbook.errors import ConnectionLost
 from runbook.hostkeys import HostKeyStore
 from runbook.inventory import Inventory
-from runbook.transport import ConnectionLost, Transport
+from runbook.transport import Transport
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from runbook.errors import RollbackRefused
 from runbook.export.plan import build_plan
 from runbook.export.render import render
 from runbook.inventory import Inventory
 from runbook.lab import checkpoint, clavister, state
 from runbook.library import resolve
 from runbook.loader import load_procedure, procedure_hash
-from runbook.rollback import RollbackRefused, rollback
+from runbook.rollback import rollback
 
 from .helpers import approve_all, engine_for
 

@@ -10,10 +10,11 @@ import sys
 
 import pytest
 
+from runbook.errors import RollbackRefused
 from runbook.headless import FlagDecider
 from runbook.inventory import Inventory
 from runbook.loader import load_procedure
-from runbook.rollback import RollbackRefused, rollback
+from runbook.rollback import rollback
 
 from . import helpers
 from .helpers import cli, cli_env, engine_for, write_procedure

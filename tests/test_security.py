@@ -164,6 +164,6 @@ async def test_host_key_question_goes_to_the_decider(ssh_device, tmp_path) -> No
 
 
 def test_engine_imports_without_textual() -> None:
-    code = ("import sys, runbook.engine, runbook.cli, runbook.headless, runbook.journal;"
+    code = ("import sys, runbook.engine, runbook.commands.main, runbook.headless, runbook.journal;"
             "sys.exit(1 if 'textual' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from runbook.conditions import ConditionError, evaluate
-from runbook.errors import InventoryError, TemplateError, UsageError
+from runbook.conditions import evaluate
+from runbook.errors import ConditionError, InventoryError, TemplateError, UsageError
 from runbook.inventory import Inventory
 from runbook.redact import MASK, Redactor
 from runbook.template import Value, render

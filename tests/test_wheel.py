@@ -41,7 +41,7 @@ def test_wheel_puts_nothing_generic_in_site_packages(wheel) -> None:
     assert "runbook/procedure.schema.json" in names and "runbook/py.typed" in names
     assert "runbook/platforms/sudo.yaml" in names  # access profiles ship as data
     meta = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "runbook = runbook.cli:main" in zipfile.ZipFile(wheel).read(meta).decode()
+    assert "runbook = runbook.commands.main:main" in zipfile.ZipFile(wheel).read(meta).decode()
 
 
 def test_installed_wheel_runs_in_a_fresh_venv(wheel, tmp_path) -> None:
@@ -58,7 +58,7 @@ def test_installed_wheel_runs_in_a_fresh_venv(wheel, tmp_path) -> None:
     assert checked.returncode == 0, checked.stderr
     assert "cisco/fmc-sftunnel-ca-renew: ok (cisco.fmc-sftunnel-ca-renew" in checked.stdout
     where = sh(str(venv / "bin" / "python"), "-c",
-               "import runbook, runbook.cli, runbook.library as l, sys;"
+               "import runbook, runbook.commands.main, runbook.library as l, sys;"
                "bare = 'textual' not in sys.modules; import runbook.screens;"
                "print(runbook.__file__); print(runbook.screens.__file__); "
                "print(len(l.catalogue())); print(bare)", cwd=tmp_path)

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..conditions import ConditionError, evaluate
 from ..delivery import handover
+from ..inventory import Target
 from ..model import (
     BackupStep,
     CertStep,
@@ -39,7 +40,7 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
         values[n] = Value(shown, secret=False)
     steps = []
     for step in procedure.steps:
-        targets: list[Any] = [None]
+        targets: list[Target | None] = [None]
         if (step.target or step.foreach) and (step.target or step.foreach) not in values:
             targets = []
         elif step.target:
@@ -60,9 +61,9 @@ def build_plan(procedure: Procedure, text_hash: str, path: str, given: Mapping[s
             for attr in ("paths",):
                 modifies += [render(p, vals, "text").text for p in getattr(step, attr, []) or []]
             if step.kind == "copy":
-                modifies.append(render(step.path, vals, "text").text)  # type: ignore[attr-defined]
+                modifies.append(render(step.path, vals, "text").text)
             rows.append({
-                "target": getattr(t, "name", None),
+                "target": t.name if t is not None else None,
                 "command": handover(step, vals).command.text if command else None,
                 "does": _does(step, vals),
                 "backups": modifies,
@@ -132,10 +133,10 @@ def _may_run(when: str, procedure: Procedure, values: Mapping[str, Value]) -> bo
 
 
 def _shown(value: Any) -> Any:
-    if hasattr(value, "host"):
+    if isinstance(value, Target):
         return value.name
     if isinstance(value, list):
-        return ", ".join(getattr(v, "name", str(v)) for v in value)
+        return ", ".join(v.name if isinstance(v, Target) else str(v) for v in value)
     return value
 
 

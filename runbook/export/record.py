@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..journal import Journal, canonical, verify_chain
+from ..journal_records import EventRecord
 from ..loader import load_procedure_text
 from ..paths import write_private
-from ..records import EventRecord
 from ..redact import MASK
 
 FORMAT = "runbook-change-record"

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from . import pki, state
-from .tool import ToolContext
+from .toolcontext import ToolContext
 
 VERSION = "R81.20"  # what `fw ver` reports; the install paths follow it
 CPDIR = f"/opt/CPshrd-{VERSION}"

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from . import pki, state
-from .tool import ToolContext
+from .toolcontext import ToolContext
 
 PREFIXES = ("/etc/sf", "/var/sf", "/var/log/sf", "/ngfw")
 PROTECTED = ("/etc/sf", "/var/sf")  # root-owned on FMC and FTD: admin may read, not write
@@ -119,8 +119,8 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
     fmc2 = devices["fmc2"]
     ftds = [d for d in devices.values() if d["role"] == "ftd"]
     age = {"fmc-ca-expired": CA_DAYS + 5}.get(scenario, CA_DAYS - 60)
-    for d in (fmc, fmc2, *ftds):
-        d["uuid"] = str(uuid.uuid4())
+    for dev in (fmc, fmc2, *ftds):
+        dev["uuid"] = str(uuid.uuid4())
     for f in (fmc, fmc2):
         root = Path(f["root"])
         pki.write(root / "etc/sf/sftunnel.conf", SFTUNNEL_CONF.encode())

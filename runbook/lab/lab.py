@@ -63,7 +63,7 @@ SPECS = (
     *(Spec(f"ftd{i}", "cisco", "ftd", "cisco", cisco.PREFIXES, cisco.FTD_TOOLS, jump="jump")
       for i in (1, 2, 3)),
     Spec("cos1", "clavister", "cos-stream", "clavister"),
-    Spec("sol1", "solaris", "ike-host", "solaris", solaris.PREFIXES, solaris.TOOLS),
+    Spec("sol1", "solaris", "ike-host", "solaris", solaris.PREFIXES, solaris.HOST_TOOLS),
 )
 
 
@@ -105,8 +105,8 @@ class Lab:
         specs: dict[str, dict[str, Any]] = {
             s.name: {"name": s.name, "vendor": s.vendor, "role": s.role,
                      "root": str(dir / "devices" / s.name)} for s in SPECS}
-        for s in specs.values():
-            Path(s["root"]).mkdir(parents=True)
+        for entry in specs.values():
+            Path(entry["root"]).mkdir(parents=True)
         await asyncio.to_thread(checkpoint.build, dir, specs, scenario)
         await asyncio.to_thread(cisco.build, dir, specs, scenario)
         await asyncio.to_thread(solaris.build, dir, specs, scenario)

@@ -8,6 +8,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 Key = ec.EllipticCurvePrivateKey
@@ -29,8 +30,8 @@ def name(cn: str, **extra: str) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _build(subject: x509.Name, issuer: x509.Name, public: object, signer: Key, *,
-           start: dt.datetime, days: int, ca: bool, serial: int | None = None
+def _build(subject: x509.Name, issuer: x509.Name, public: CertificatePublicKeyTypes,
+           signer: Key, *, start: dt.datetime, days: int, ca: bool, serial: int | None = None
            ) -> x509.Certificate:
     b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
          .public_key(public).serial_number(serial or x509.random_serial_number())

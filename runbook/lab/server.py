@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,7 @@ class _Sftp(asyncssh.SFTPServer):
 
     def __init__(self, chan: asyncssh.SSHServerChannel, chroot: str,
                  readonly: tuple[str, ...]) -> None:
-        super().__init__(chan, chroot=chroot)
+        super().__init__(chan, chroot=os.fsencode(chroot))
         self._readonly = readonly
 
     def _check(self, *paths: bytes) -> None:
@@ -130,26 +131,26 @@ class _Sftp(asyncssh.SFTPServer):
             self._check(path)
         return super().open(path, pflags, attrs)
 
-    def remove(self, path: bytes) -> object:
+    def remove(self, path: bytes) -> Awaitable[None] | None:
         self._check(path)
         return super().remove(path)
 
-    def rename(self, oldpath: bytes, newpath: bytes) -> object:
+    def rename(self, oldpath: bytes, newpath: bytes) -> Awaitable[None] | None:
         self._check(oldpath, newpath)
         return super().rename(oldpath, newpath)
 
-    def posix_rename(self, oldpath: bytes, newpath: bytes) -> object:
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> Awaitable[None] | None:
         self._check(oldpath, newpath)
         return super().posix_rename(oldpath, newpath)
 
-    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> object:
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Awaitable[None] | None:
         self._check(path)
         return super().setstat(path, attrs)
 
-    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> object:
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Awaitable[None] | None:
         self._check(path)
         return super().mkdir(path, attrs)
 
-    def rmdir(self, path: bytes) -> object:
+    def rmdir(self, path: bytes) -> Awaitable[None] | None:
         self._check(path)
         return super().rmdir(path)

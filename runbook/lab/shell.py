@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -49,7 +50,8 @@ class ShellDevice:
             out(proc.stdout, process.stdout), out(proc.stderr, process.stderr)))
         closed = asyncio.ensure_future(process.channel.wait_closed())
         try:
-            await asyncio.wait({outputs, closed}, return_when=asyncio.FIRST_COMPLETED)
+            pending: set[asyncio.Future[Any]] = {outputs, closed}
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if not outputs.done():  # the client went away: nothing may keep running
                 _kill_group(proc.pid)
                 outputs.cancel()

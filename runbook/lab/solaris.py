@@ -17,12 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
+from ..certfacts import key_description
 from . import pki, state
-from .tool import ToolContext
+from .toolcontext import ToolContext
 
 PREFIXES = ("/etc/inet", "/usr/lib/inet", "/var/tmp")
-TOOLS = ("ikecert", "ikeadm", "in.iked", "pkill", "svcadm", "labca-sign", "sed", "grep",
-         "readlink")
+HOST_TOOLS = ("ikecert", "ikeadm", "in.iked", "pkill", "svcadm", "labca-sign", "sed", "grep",
+              "readlink")
 CONFIG = "etc/inet/ike/config"
 PUB = "etc/inet/ike/publickeys"
 PRIV = "etc/inet/secret/ike.privatekeys"
@@ -49,7 +50,7 @@ GNU_FREE = {"sed": "ne:f:", "grep": "EFcqlbhinsvwxe:f:", "readlink": "n"}
 def dn(name: x509.Name) -> str:
     """A name the way Solaris prints and configures it: `C=US, O=Lab, CN=host`."""
     short = {v: k for k, v in OIDS.items()}
-    return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)}={a.value}" for a in name)
+    return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)}={a.value!s}" for a in name)
 
 
 def parse_dn(text: str) -> x509.Name:
@@ -135,7 +136,7 @@ def ikecert(ctx: ToolContext, args: list[str]) -> int:
             if ks is not None:
                 ctx.out(f"\t(Private key in certlocal slot {ks})")
             ctx.out(f"\tSubject Name: <{dn(c.subject)}>")
-            ctx.out(f"\tKey Size: {c.public_key().key_size}")  # type: ignore[union-attr]
+            ctx.out(f"\tKey Size: {key_description(c.public_key())[1]}")
             ctx.out(f"\tPublic key hash: {c.fingerprint(hashes.SHA1()).hex().upper()}")
             ctx.out(f"\tCA: {'TRUE' if is_ca else 'FALSE'}")
             if verbose:
@@ -349,6 +350,6 @@ def readlink(ctx: ToolContext, args: list[str]) -> int:
     return _posix("readlink", ctx, args)
 
 
-TOOLS_MAP = {"sed": sed, "grep": grep, "readlink": readlink, "ikecert": ikecert,
-             "ikeadm": ikeadm, "in.iked": in_iked, "pkill": pkill, "svcadm": svcadm,
-             "labca-sign": labca_sign}
+TOOLS = {"sed": sed, "grep": grep, "readlink": readlink, "ikecert": ikecert,
+         "ikeadm": ikeadm, "in.iked": in_iked, "pkill": pkill, "svcadm": svcadm,
+         "labca-sign": labca_sign}

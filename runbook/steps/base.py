@@ -10,13 +10,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..events import Event, OutputLines
+from ..backups import BackupStore, JournalBlobStore
+from ..context import RunContext
+from ..events import Event, OutputLines, StepStatus
+from ..inventory import Target
+from ..journal_records import Backup
 from ..model import Expect, StepBase
 from ..redact import Redactor
-from ..template import Value, render
+from ..remote import RemoteFiles
+from ..template import Mode, Value, render
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the journal's module opens SQLite
     from ..journal import Journal
+    from ..transport import Transport
 
 FLUSH_BYTES = 256 * 1024
 FLUSH_SECONDS = 1.0
@@ -26,7 +32,7 @@ FLUSH_SECONDS = 1.0
 class Outcome:
     """How a step instance ended."""
 
-    status: str  # succeeded | failed | in_doubt
+    status: StepStatus  # succeeded | failed | in_doubt
     exit_status: int | None = None
     reason: str = ""
 
@@ -171,23 +177,61 @@ class Exec(Protocol):
 class StepContext:
     """Everything one step instance may use; built by the engine per attempt."""
 
-    run_id: str
+    run: RunContext
     step: StepBase
-    target: Any  # inventory Target or None
+    target: Target
     values: Mapping[str, Value]
     output: Output
-    transport: Any
-    redactor: Redactor
-    emit: Callable[[Event], None]
-    extra: dict[str, Any] = field(default_factory=dict)
+    backups: list[Backup] = field(default_factory=list)  # taken before this attempt
+    stdin: bytes | None = None  # the command's stdin: its secrets and `stdin:` text
 
     @property
-    def target_name(self) -> str | None:
-        """The device's inventory name, if the step runs on one."""
-        return self.target.name if self.target is not None else None
+    def run_id(self) -> str:
+        """The run's id."""
+        return self.run.run.id
 
-    def render(self, template: str, mode: str = "shell") -> str:
+    @property
+    def transport(self) -> Transport:
+        """The execution's device connections."""
+        return self.run.transport
+
+    @property
+    def redactor(self) -> Redactor:
+        """Masks the run's secrets."""
+        return self.run.run.redactor
+
+    @property
+    def emit(self) -> Callable[[Event], None]:
+        """Journal and publish an event."""
+        return self.run.emit
+
+    @property
+    def journal(self) -> Journal:
+        """The run store."""
+        return self.run.journal
+
+    @property
+    def store(self) -> BackupStore | JournalBlobStore:
+        """Where backed-up bytes live."""
+        return self.run.store
+
+    @property
+    def captures(self) -> dict[str, str]:
+        """Values captured by earlier steps."""
+        return self.run.run.captures
+
+    @property
+    def files(self) -> RemoteFiles:
+        """File access to this step's device."""
+        return self.run.files(self.target)
+
+    @property
+    def target_name(self) -> str:
+        """The device's inventory name."""
+        return self.target.name
+
+    def render(self, template: str, mode: Mode = "shell") -> str:
         """Render with the step's values, tracking secrets in the redactor."""
-        r = render(template, self.values, mode)  # type: ignore[arg-type]
+        r = render(template, self.values, mode)
         self.redactor.add(r.secrets)
         return r.text

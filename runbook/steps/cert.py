@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..certs import CertError, facts, load_certs
-from ..conditions import ConditionError, evaluate
+from ..certfacts import facts, load_certs
+from ..conditions import evaluate
+from ..errors import CertError, ConditionError
 from ..events import CertFactsFound
 from ..model import CertStep
 from .base import Outcome, StepContext
@@ -34,7 +35,7 @@ async def check_cert(ctx: StepContext, description: str) -> Outcome:
     """Read the certificate (and key/CA), emit its facts, and apply thresholds and `require`."""
     step = ctx.step
     assert isinstance(step, CertStep)
-    files = ctx.extra["files"]
+    files = ctx.files
     try:
         if step.command:
             data, status, timed_out = await _command_output(ctx, ctx.render(step.command))
@@ -62,7 +63,7 @@ async def check_cert(ctx: StepContext, description: str) -> Outcome:
         for short, key_name in CAPTURED.items():
             ctx.output.captured[f"{step.facts_as}_{short}"] = str(values[key_name])
     env = {**{k: v.value for k, v in ctx.values.items() if k != "target"},
-           **ctx.extra["captures"], **values}
+           **ctx.captures, **values}
     failed_req = []
     for cond in step.require:
         try:

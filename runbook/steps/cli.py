@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from .. import access
-from ..clisession import CliSession
 from ..model import CliStep
+from ..promptsession import CliSession
 from ..template import references
 from .base import Outcome, StepContext
 

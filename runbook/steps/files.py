@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..backups import sha256
+from ..journal_records import Backup
 from ..model import BackupStep, CopyStep, RestoreStep
-from ..records import Backup
 from ..rollback import restore
 from .base import Outcome, StepContext
 
@@ -12,7 +12,7 @@ from .base import Outcome, StepContext
 async def save(ctx: StepContext, description: str) -> Outcome:
     """The engine has already saved the step's paths (as for any `modifies`); report them."""
     assert isinstance(ctx.step, BackupStep)
-    for b in ctx.extra["backups"]:
+    for b in ctx.backups:
         size = f"{b.size} bytes, mode {b.mode:o}" if b.state == "present" else b.state
         ctx.output.line("stdout", f"saved {b.path} ({size}) sha256 {b.sha256 or '-'}")
     ctx.output.flush()
@@ -25,7 +25,7 @@ def chosen_backups(ctx: StepContext) -> list[Backup]:
     assert isinstance(step, RestoreStep)
     wanted = [ctx.render(p, "text") for p in step.paths]
     out = []
-    for b in ctx.extra["journal"].backups(ctx.run_id, step.from_step):
+    for b in ctx.journal.backups(ctx.run_id, step.from_step):
         if b.target != ctx.target_name:
             continue
         if wanted and not any(b.path == w or b.path.startswith(w.rstrip("/") + "/")
@@ -48,7 +48,7 @@ async def put_back(ctx: StepContext, description: str) -> Outcome:
     for b in chosen:
         first.setdefault(b.path, b)
     for b in reversed(list(first.values())):
-        action, note = await restore(ctx.extra["files"], ctx.extra["store"], b)
+        action, note = await restore(ctx.files, ctx.store, b)
         verified = f" sha256 {b.sha256} verified" if action == "restored" else ""
         ctx.output.line("stdout", f"{action} {b.path}{verified}" + (f" ({note})" if note else ""))
     ctx.output.flush()
@@ -60,8 +60,8 @@ async def copy(ctx: StepContext, description: str) -> Outcome:
     step = ctx.step
     assert isinstance(step, CopyStep)
     source = ctx.values[step.source.target].value
-    await ctx.extra["connect"](source)
-    src = ctx.extra["files_for"](source)
+    await ctx.run.connect(source)
+    src = ctx.run.files(source)
     src_path = ctx.render(step.source.path, "text")
     dest_path = ctx.render(step.path, "text")
     info = await src.stat(src_path)
@@ -73,7 +73,7 @@ async def copy(ctx: StepContext, description: str) -> Outcome:
     if again != digest:
         return Outcome("failed", None, f"{source.name}:{src_path} changed while it was read")
     mode = int(step.mode, 8) if step.mode else (info.mode or 0o600)
-    dest = ctx.extra["files"]
+    dest = ctx.files
     await dest.write(dest_path, data, mode)
     back = sha256(await dest.read(dest_path))
     if back != digest:

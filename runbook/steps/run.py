@@ -15,7 +15,7 @@ def timeout_reason(ctx: StepContext, seconds: float) -> str:
 async def run_command(ctx: StepContext, command: str) -> Outcome:
     """Run `command` on the step's target; raises TransportError if the connection drops."""
     result = await ctx.transport.exec(ctx.target_name, command, timeout=ctx.step.timeout,
-                                      on_lines=ctx.output.take, stdin=ctx.extra.get("stdin"))
+                                      on_lines=ctx.output.take, stdin=ctx.stdin)
     ctx.output.flush()
     if result.timed_out:
         return Outcome("failed", None, timeout_reason(ctx, ctx.step.timeout))

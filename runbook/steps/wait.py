@@ -23,7 +23,7 @@ async def wait_until(ctx: StepContext, command: str) -> Outcome:
         result = await ctx.transport.exec(ctx.target_name, command,
                                           timeout=min(step.poll_timeout, remaining),
                                           on_lines=ctx.output.take,
-                                          stdin=ctx.extra.get("stdin"))
+                                          stdin=ctx.stdin)
         ctx.output.flush()
         reason = ("the poll timed out" if result.timed_out
                   else ctx.output.check(step.expect, result.exit_status))

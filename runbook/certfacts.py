@@ -10,12 +10,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from .errors import CertError
 
 PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-
-
-class CertError(ValueError):
-    """The bytes are not a certificate (or key) that can be read."""
 
 
 def load_certs(data: bytes) -> list[x509.Certificate]:
@@ -44,8 +43,8 @@ def key_description(key: object) -> tuple[str, int | None]:
     return type(key).__name__, None
 
 
-def _public_bytes(key: object) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
+def _public_bytes(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 

@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from .cli import Ctx, fail, main
-from .config import default_path
-from .errors import UsageError
+from ..config import default_path
+from ..errors import UsageError
+from .common import Ctx, fail
 
 
-@main.command("config")
+@click.command("config")
 @click.pass_obj
 def config_cmd(ctx: Ctx) -> None:
     """Print the effective settings and where each came from (flag, environment, file)."""
@@ -24,7 +24,7 @@ def config_cmd(ctx: Ctx) -> None:
              "\n".join(human))
 
 
-@main.command("inventory")
+@click.command("inventory")
 @click.argument("pattern", default="all")
 @click.option("--inventory", "-i", metavar="FILE", help="Inventory (default: runbook.toml's).")
 @click.pass_obj

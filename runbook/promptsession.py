@@ -9,19 +9,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import asyncssh
 
 from .access import Paging
-from .errors import TransportError
+from .errors import CliTimeout, TransportError
+
+if TYPE_CHECKING:  # annotation only: the transport's escalated sessions use this module
+    from .transport import Transport
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
-
-
-class CliTimeout(TransportError):
-    """The device did not show its prompt (or finish a command) in time."""
-
-    title = "no prompt"
 
 
 def clean(text: str) -> str:
@@ -45,12 +43,12 @@ class CliSession:
         self._more = re.compile(paging.more) if paging else None
 
     @classmethod
-    async def open(cls, transport: object, name: str, prompt: str, timeout: float,
+    async def open(cls, transport: Transport, name: str, prompt: str, timeout: float,
                    redact: Callable[[str], str] = lambda s: s,
                    paging: Paging | None = None) -> CliSession:
         """Start a PTY session and wait for the first prompt; raises CliTimeout. A pager's
         prompt (`paging.more`, from the device's platform) is answered every time it shows."""
-        process = await transport.open_pty_process(name)  # type: ignore[attr-defined]
+        process = await transport.open_pty_process(name)
         session = cls(process, name, prompt, redact, paging)
         await session._until_prompt(timeout, "the first prompt")
         return session

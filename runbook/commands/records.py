@@ -5,25 +5,28 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from . import library
-from .cli import (
+from .. import library
+from ..completion import param_values, procedures, run_ids
+from ..errors import UsageError
+from ..headless import FlagDecider, Printer
+from ..journal import Journal
+from ..paths import write_private
+from .common import (
     Ctx,
     fail,
     login_secret_names,
-    main,
     make_engine,
     parse_params,
     read_secrets,
     run_async,
 )
-from .completion import param_values, procedures, run_ids
-from .errors import UsageError
-from .headless import FlagDecider, Printer
-from .journal import Journal
-from .paths import write_private
+
+if TYPE_CHECKING:  # annotation only
+    from ..engine import Engine
 
 FORMATS = ["md", "json", "html"]
 
@@ -37,7 +40,7 @@ def write_out(text: str, output: str | None) -> None:
     click.echo(f"written: {path}", err=True)
 
 
-@main.command("rollback")
+@click.command("rollback")
 @click.argument("run", shell_complete=run_ids)
 @click.option("--to", "to_step", metavar="STEP", help="Undo STEP and every step after it.")
 @click.option("--step", "only_step", metavar="STEP", help="Undo only STEP.")
@@ -49,12 +52,12 @@ def write_out(text: str, output: str | None) -> None:
 def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None, force: bool,
                  secret_env: tuple[str, ...], accept_new_host_key: bool) -> None:
     """Undo RUN: restore its backups newest first (hash-checked), run its rollback commands."""
-    from .rollback import rollback
+    from ..rollback import rollback
 
     if to_step and only_step:
         sys.exit(fail(UsageError("give --to or --step, not both"), ctx))
 
-    def start() -> tuple[Journal, object, str, dict[str, str]]:
+    def start() -> tuple[Journal, Engine, str, dict[str, str]]:
         journal = ctx.journal()
         rec = journal.get_run(run)
         secrets = read_secrets(rec.secret_names, secret_env, login_secret_names(rec.inventory))
@@ -62,8 +65,8 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
                              secret_env)
         return journal, engine, rec.id, secrets
 
-    async def go(engine: object, run_id: str, secrets: dict[str, str]) -> int:
-        engine.subscribe(Printer(as_json=ctx.as_json))  # type: ignore[attr-defined]
+    async def go(engine: Engine, run_id: str, secrets: dict[str, str]) -> int:
+        engine.subscribe(Printer(as_json=ctx.as_json))
         state = await rollback(engine, run_id, secrets, to_step=to_step, only_step=only_step,
                                force=force)
         return 0 if state in ("rolled_back", "waiting") else 1
@@ -81,7 +84,7 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
             journal.close()
 
 
-@main.command("export")
+@click.command("export")
 @click.argument("run", shell_complete=run_ids)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write here (mode 0600) instead of stdout.")
@@ -90,8 +93,8 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
 @click.pass_obj
 def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None, sign_key: str | None) -> None:
     """Write RUN's change record: who, where, when, what, outputs, backups, decisions."""
-    from .export import build_record, render
-    from .export.sign import load_private, sign
+    from ..export import build_record, render
+    from ..export.sign import load_private, sign
 
     try:
         if sign_key and fmt != "json":
@@ -107,7 +110,7 @@ def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None, sign_key: str |
         sys.exit(fail(exc, ctx))
 
 
-@main.command("plan")
+@click.command("plan")
 @click.argument("procedure", shell_complete=procedures)
 @click.option("--inventory", "-i", metavar="FILE")
 @click.option("--param", "-p", multiple=True, metavar="NAME=VALUE", shell_complete=param_values)
@@ -117,8 +120,8 @@ def export_cmd(ctx: Ctx, run: str, fmt: str, output: str | None, sign_key: str |
 def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, ...], fmt: str,
              output: str | None) -> None:
     """Write the implementation and backout plan of PROCEDURE, for approval before the run."""
-    from .export import build_plan, render
-    from .loader import load_procedure, procedure_hash
+    from ..export import build_plan, render
+    from ..loader import load_procedure, procedure_hash
 
     try:
         path = library.resolve(procedure)
@@ -131,7 +134,7 @@ def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, 
         sys.exit(fail(exc, ctx))
 
 
-@main.command("verify-record")
+@click.command("verify-record")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--key", "key_file", metavar="PUBKEY", help="Also require a valid signature by "
               "this Ed25519 public key (PEM, or an OpenSSH `ssh-ed25519` line).")
@@ -139,8 +142,8 @@ def plan_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, 
 def verify_record_cmd(ctx: Ctx, file: str, key_file: str | None) -> None:
     """Check an exported JSON record whole: its hash chain, the seal at its end and every
     section against the seal (and its signature with --key); name what was changed."""
-    from .export import verify_record
-    from .export.sign import check, load_public
+    from ..export import verify_record
+    from ..export.sign import check, load_public
 
     try:
         record = json.loads(Path(file).read_text())
@@ -164,7 +167,7 @@ def verify_record_cmd(ctx: Ctx, file: str, key_file: str | None) -> None:
                f"{how}")
 
 
-@main.command("comment")
+@click.command("comment")
 @click.argument("run", shell_complete=run_ids)
 @click.argument("text")
 @click.option("--step", metavar="STEP", help="The step the comment is about.")

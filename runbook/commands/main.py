@@ -2,265 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 import json
 import os
 import shlex
-import signal
 import sys
-import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import library
-from .completion import param_values, procedures, run_ids
-from .config import Config, load_config
-from .errors import RunbookError, UsageError
-from .headless import EXIT_CODES, FlagDecider, Printer
-from .journal import Journal
-from .journals import open_journal
-from .paths import DiskFull, data_dir, disk_full, is_disk_full, private_file
-from .records import FINISHED
-from .secret_sources import cli_sources
-from .secret_sources import resolve as resolve_secrets
+from .. import library
+from ..completion import param_values, procedures, run_ids
+from ..config import load_config
+from ..errors import DiskFull, RunbookError, UsageError
+from ..headless import EXIT_CODES, FlagDecider
+from ..journal import Journal
+from ..journal_records import FINISHED
+from ..paths import disk_full, is_disk_full
+from .backups import backups_group
+from .common import (
+    Ctx,
+    decision_options,
+    execute,
+    fail,
+    login_secret_names,
+    make_engine,
+    parse_params,
+    read_secrets,
+    run_async,
+    say_error,
+)
+from .records import comment_cmd, export_cmd, plan_cmd, rollback_cmd, verify_record_cmd
+from .settings import config_cmd, inventory_cmd
+from .teams import approve_cmd, journal_group
 
 IN_DOUBT = ["rerun", "skip", "done", "verify", "rollback", "abort", "wait", "kill"]
-
-
-class Ctx:
-    """What every command shares: settings, where the data lives and how to print."""
-
-    def __init__(self, data: str | None, as_json: bool, config: Config | None = None) -> None:
-        self.config = config or Config()
-        self.config.override("data_dir", data, "--data-dir or RUNBOOK_HOME")
-        self.as_json = as_json
-
-    @property
-    def data_dir(self) -> Path:
-        return data_dir(self.config.get("data_dir"))
-
-    def journal(self) -> Journal:
-        journal = open_journal(self.config.get("journal"), self.data_dir)
-        if self.config.get("operator"):
-            journal.operator = str(self.config.get("operator"))
-        return journal
-
-    def inventory(self, path: str | None) -> Any:
-        """The inventory named on the command line, else the configured one, else None;
-        what it ignores or maps of Ansible's variables is said on stderr (never silently)."""
-        from .inventory import Inventory
-
-        chosen = path or self.config.get("inventory")
-        if not chosen:
-            return None
-        inv = Inventory.load(chosen)
-        for note in inv.notes:
-            click.echo(json.dumps({"warning": note, "title": "inventory"}) if self.as_json
-                       else f"runbook: inventory: {note}", err=True)
-        return inv
-
-    def emit(self, obj: Any, human: str) -> None:
-        click.echo(json.dumps(obj, indent=2, default=str) if self.as_json else human)
-
-
-def _json_wanted(ctx: Ctx | None) -> bool:
-    if ctx is not None:
-        return ctx.as_json
-    cctx = click.get_current_context(silent=True)
-    return bool(cctx is not None and cctx.find_root().params.get("as_json"))
-
-
-def say_error(title: str, message: str, code: int, ctx: Ctx | None,
-              as_json: bool = False) -> int:
-    """One line on stderr, or with --json one object {error, title, exit_code}."""
-    if as_json or _json_wanted(ctx):
-        click.echo(json.dumps({"error": message, "title": title, "exit_code": code}), err=True)
-    else:
-        click.echo(f"runbook: {title}: {message}", err=True)
-    return code
-
-
-def fail(exc: BaseException, ctx: Ctx | None = None) -> int:
-    """Print one line for the user; a bug goes to a private log with its traceback."""
-    if isinstance(exc, OSError) and is_disk_full(exc):  # e.g. a backup could not be stored
-        exc = disk_full(ctx.data_dir if ctx else data_dir())
-    if isinstance(exc, RunbookError):
-        if isinstance(exc, DiskFull):
-            _log(ctx, f"{exc.title}: {exc}\n")  # when even that fits
-        return say_error(exc.title, str(exc), exc.exit_code, ctx)
-    log = None
-    try:
-        log = private_file((ctx.data_dir if ctx else data_dir()) / "runbook.log")
-        with open(log, "a") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
-    except Exception:  # noqa: BLE001 - reporting must never fail
-        pass
-    where = f" (details in {log})" if log else ""
-    return say_error("internal error", f"{type(exc).__name__}: {exc}{where}", 70, ctx)
-
-
-def _log(ctx: Ctx | None, text: str) -> None:
-    """Append to the private runbook.log, if at all possible."""
-    try:
-        log = private_file((ctx.data_dir if ctx else data_dir()) / "runbook.log")
-        with open(log, "a") as fh:
-            fh.write(text)
-    except Exception:  # noqa: BLE001 - reporting must never fail
-        pass
-
-
-def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]],
-              run_id: str | None = None) -> int:
-    """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly and leave the run resumable."""
-
-    async def main() -> int:
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        if task is not None:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        return await factory()
-
-    try:
-        return asyncio.run(main())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        click.echo(f"runbook: interrupted; the run can be resumed with `runbook resume "
-                   f"{run_id or 'RUN'}`", err=True)
-        return 130
-
-
-def parse_params(items: tuple[str, ...]) -> dict[str, str]:
-    """`-p name=value` pairs into a dict; raises UsageError on a malformed one."""
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"-p {item!r}: expected NAME=VALUE")
-        out[name.strip()] = value
-    return out
-
-
-def read_secrets(names: list[str], env_map: tuple[str, ...],
-                 also: set[str] | None = None) -> dict[str, str]:
-    """Secrets from the sources named on the command line (--secret-env, --secret-cmd,
-    --secret-keyring), else runbook.toml's [secrets], else asked without echo.
-    `also`: names the inventory declares for logging in, and access profiles' passwords, which
-    --secret-env may name too (the transport reads those when connecting)."""
-    cctx = click.get_current_context(silent=True)
-    meta = cctx.meta if cctx is not None else {}
-    given = cli_sources(env_map, meta.get("secret_cmd", ()), meta.get("secret_keyring", ()))
-    for_transport = (access_secret_names() | (also or set())) - set(names)
-    given = {k: v for k, v in given.items() if k not in for_transport or v.kind != "env"}
-    ctx = cctx.find_object(Ctx) if cctx is not None else None
-    configured = ctx.config.secrets if ctx is not None else {}
-    return resolve_secrets(names, given, configured)
-
-
-def _remember(cctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    cctx.meta[param.name or ""] = value
-    return value
-
-
-def login_secret_names(inventory: Any) -> set[str]:
-    """Secret names an inventory (or a run's inventory snapshot) declares for logging in."""
-    from .sshauth import connection_secret_names
-
-    if isinstance(inventory, dict):
-        hosts = [h.get("vars", {}) for h in inventory.get("hosts", {}).values()]
-    else:
-        hosts = [t.vars for t in inventory.targets.values()] if inventory else []
-    return connection_secret_names(hosts)
-
-
-def access_secret_names() -> set[str]:
-    """The passwords access profiles climb with (`--secret-env expert_password=VAR` works)."""
-    from . import access
-    return {s for n in access.names() for s in access.platform(n).secrets}
-
-
-def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
-    """How the transport gets a climb's password the inventory does not give: from the
-    variable `--secret-env` names, else asked without echo (None without a terminal)."""
-    mapping = parse_params(env_map)
-
-    def ask(target: str, secret: str) -> str | None:
-        if secret in mapping:
-            value = os.environ.get(mapping[secret])
-            if value is None:
-                raise UsageError(f"secret {secret!r}: environment variable {mapping[secret]} "
-                                 "is not set")
-            return value
-        if sys.stdin.isatty():
-            return getpass.getpass(f"{secret} for {target} (secret, not echoed): ")
-        return None
-
-    return ask
-
-
-def make_engine(ctx: Ctx, journal: Journal, decider: Any,
-                secret_env: tuple[str, ...] = ()) -> Any:
-    """An engine whose transport verifies host keys against known_hosts and our trust file,
-    and reads login and climb secrets from `secret_env` (else asks without echo)."""
-    from .engine import Engine
-    from .hostkeys import HostKeyStore
-    from .inventory import Inventory
-    from .sshauth import ConnectionSecrets
-    from .transport import Transport
-
-    store = HostKeyStore(ctx.data_dir)
-    ask = access_asker(secret_env)
-    logins = ConnectionSecrets(parse_params(secret_env))
-
-    def transport(inv: Any) -> Transport:
-        t = Transport(inv, store, secrets=logins)
-        t.ask_secret = ask
-        return t
-
-    engine = Engine(journal, decider, transport_factory=transport,
-                    inventory_from_snapshot=Inventory.from_snapshot)
-    engine.default_concurrency = ctx.config.get("concurrency")
-    return engine
-
-
-async def execute(ctx: Ctx, engine: Any, run_id: str, secrets: dict[str, str]) -> int:
-    """Run the engine on `run_id`, printing events; return the exit code for its state."""
-    engine.subscribe(Printer(as_json=ctx.as_json))
-    state = await engine.execute(run_id, secrets)
-    if state != "succeeded" and not ctx.as_json:
-        hint = {"waiting": "confirm with `runbook resume {id} --confirm STEP` (or --yes)",
-                "in_doubt": "decide with `runbook resume {id} --in-doubt CHOICE`",
-                "failed": "fix the cause, then `runbook resume {id}` retries the failed step"}
-        if state in hint:
-            click.echo("runbook: " + hint[state].format(id=run_id), err=True)
-    code = EXIT_CODES.get(state, 1)
-    if state == "failed" and engine.failure_code:
-        code = engine.failure_code
-    return code
-
-
-decision_options = [
-    click.option("--yes", "-y", is_flag=True,
-                 help="Approve every step marked `confirm`, except those that cannot be undone "
-                      "(and every step of a critical procedure): they need --confirm STEP."),
-    click.option("--confirm", "confirm", multiple=True, metavar="STEP",
-                 help="Approve this confirm step, or mark this manual step done (repeatable)."),
-    click.option("--secret-env", multiple=True, metavar="NAME=ENVVAR",
-                 help="Read secret NAME from environment variable ENVVAR (never from argv)."),
-    click.option("--secret-cmd", "secret_cmd", multiple=True, metavar="NAME='COMMAND'",
-                 expose_value=False, callback=_remember,
-                 help="Read secret NAME from the first line COMMAND prints (run without a "
-                      "shell, e.g. sic_key='pass show cp/sic')."),
-    click.option("--secret-keyring", "secret_keyring", multiple=True,
-                 metavar="NAME[=SERVICE/USER]", expose_value=False, callback=_remember,
-                 help="Read secret NAME from the system keyring (default service runbook, "
-                      "user NAME)."),
-    click.option("--accept-new-host-key", is_flag=True,
-                 help="Trust (and record) host keys never seen before. A changed key is "
-                      "always refused."),
-]
 
 
 def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -272,7 +49,7 @@ def with_decisions(fn: Callable[..., Any]) -> Callable[..., Any]:
 class JsonErrorsGroup(click.Group):
     """With --json, click's own usage errors are one JSON object on stderr too."""
 
-    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+    def main(self, args: Any = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
@@ -328,7 +105,7 @@ def main(cctx: click.Context, data_dir: str | None, as_json: bool, inventory: st
 def tui(ctx: Ctx, **kwargs: Any) -> int:
     """Open the terminal UI (Textual is imported only here)."""
     try:
-        from .screens.app import run_tui
+        from ..screens.app import run_tui
         return run_tui(data_dir=ctx.data_dir, **kwargs)
     except Exception as exc:  # noqa: BLE001 - one line for the user, never a traceback
         return fail(exc, ctx)
@@ -381,8 +158,8 @@ def open_cmd(ctx: Ctx, run: str) -> None:
 def validate_cmd(ctx: Ctx, files: tuple[str, ...], strict: bool) -> None:
     """Check procedure files; print FILE:LINE:COL: message for each problem (with --json, a
     list of {file, line, column, message}: `[]` when all are clean)."""
-    from .errors import ProcedureError
-    from .loader import load_procedure
+    from ..errors import ProcedureError
+    from ..loader import load_procedure
 
     problems: list[dict[str, Any]] = []
     for f in files:
@@ -407,7 +184,7 @@ def validate_cmd(ctx: Ctx, files: tuple[str, ...], strict: bool) -> None:
 @main.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of procedure files (for editors: yaml-language-server)."""
-    from .loader import procedure_schema
+    from ..loader import procedure_schema
 
     click.echo(json.dumps(procedure_schema(), indent=2))
 
@@ -433,7 +210,7 @@ def run_cmd(ctx: Ctx, procedure: str, inventory: str | None, param: tuple[str, .
             yes: bool, confirm: tuple[str, ...], secret_env: tuple[str, ...],
             accept_new_host_key: bool) -> None:
     """Run PROCEDURE (a file, or a name from `runbook list`) headless."""
-    from .loader import load_procedure
+    from ..loader import load_procedure
 
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
         path = library.resolve(procedure)
@@ -468,7 +245,7 @@ def resume_cmd(ctx: Ctx, run: str, in_doubt: str | None, take_over: bool,
     """Resume RUN (an id, a unique part of one, or `last`) where it stopped."""
 
     def start() -> tuple[Journal, Any, str, dict[str, str]]:
-        from .inventory import Inventory
+        from ..inventory import Inventory
 
         journal = ctx.journal()
         rec = journal.get_run(run)
@@ -519,7 +296,7 @@ def runs_cmd(ctx: Ctx) -> None:
                  "created_at": r.created_at, "reason": r.reason,
                  "held_by": None if r.finished else journal.holder(r.id)} for r in runs]
         ctx.emit(rows, "\n".join(
-            f"{r['id']:22} {r['state']:11} {r['procedure']:32} {r['created_at'][:19]}"
+            f"{r['id']:22} {r['state']:11} {r['procedure']:32} {str(r['created_at'])[:19]}"
             + ("" if r["state"] in FINISHED else
                f"  held by {r['held_by']}" if r["held_by"] else "  free to resume")
             for r in rows) or "no runs yet")
@@ -563,7 +340,7 @@ def show_cmd(ctx: Ctx, run: str) -> None:
 @click.pass_obj
 def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     """Start the simulated devices on loopback until Ctrl-C; print and write an inventory."""
-    from .lab.lab import SCENARIOS, run_lab
+    from ..lab.lab import SCENARIOS, run_lab
 
     if scenario not in SCENARIOS:
         sys.exit(fail(UsageError(f"unknown scenario {scenario!r} (known: "
@@ -585,8 +362,6 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
     sys.exit(0 if code == 130 else code)
 
 
-from . import cli_backups, cli_records, cli_settings  # noqa: E402,F401,I001 - register their commands
-from .cli_teams import approve_cmd, journal_group  # noqa: E402 - needs `fail` defined above
-
-main.add_command(approve_cmd)
-main.add_command(journal_group)
+for command in (rollback_cmd, export_cmd, plan_cmd, verify_record_cmd, comment_cmd,
+                backups_group, config_cmd, inventory_cmd, approve_cmd, journal_group):
+    main.add_command(command)

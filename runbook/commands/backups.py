@@ -7,12 +7,12 @@ import sys
 
 import click
 
-from .backupkeys import ENV_PASSPHRASE
-from .cli import Ctx, fail, main
-from .errors import UsageError
+from ..backupkeys import ENV_PASSPHRASE
+from ..errors import UsageError
+from .common import Ctx, fail
 
 
-@main.group("backups")
+@click.group("backups")
 def backups_group() -> None:
     """The backup store: every backup is encrypted at rest (AES-256-GCM)."""
 
@@ -30,7 +30,7 @@ def rekey_cmd(ctx: Ctx, passphrase_env: str | None) -> None:
     $RUNBOOK_BACKUP_PASSPHRASE). Every backup is read first, so a missing or wrong key
     changes nothing; an interrupted rekey can be run again.
     """
-    from .backups import BackupStore
+    from ..backups import BackupStore
 
     try:
         passphrase = None

@@ -1,0 +1,1 @@
+"""The `runbook` command line: the click group and its commands."""
