@@ -333,3 +333,26 @@ async def test_the_cli_takes_the_expert_password_from_secret_env_and_never_print
     code, out, err = await cli([*args, "--secret-env", "expert_password=GW_PW"], env)
     assert code == 0, out + err
     assert "Trust State:" in out and checkpoint.EXPERT_PASSWORD not in out + err
+
+
+async def test_the_expert_password_comes_from_a_command_or_runbook_toml_too(
+        lab_factory, tmp_path) -> None:
+    from .helpers import cli, cli_env
+
+    lab = await lab_factory("healthy")
+    inventory = edited(lab, tmp_path, gw1={"runbook_expert_password": None})
+    path = write_procedure(tmp_path, STATE)
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (tmp_path / "pw").write_text(checkpoint.EXPERT_PASSWORD + "\n")
+    env = cli_env(data, tmp_path)
+    args = ["run", str(path), "-i", str(inventory.source), "-p", "gw=gw1", "--yes"]
+    code, out, err = await cli([*args, "--secret-cmd",
+                                f"expert_password=cat {tmp_path / 'pw'}"], env)
+    assert code == 0, out + err
+    assert "Trust State:" in out and checkpoint.EXPERT_PASSWORD not in out + err
+    config = tmp_path / "runbook.toml"
+    config.write_text(f'[secrets]\nexpert_password = "cmd:cat {tmp_path / "pw"}"\n')
+    code, out, err = await cli(["--config", str(config), *args], env)
+    assert code == 0, out + err
+    assert "Trust State:" in out and checkpoint.EXPERT_PASSWORD not in out + err

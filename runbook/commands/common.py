@@ -22,6 +22,7 @@ from ..journal import Journal
 from ..journals import open_journal
 from ..paths import data_dir, disk_full, is_disk_full, private_file
 from ..secret_sources import cli_sources
+from ..secret_sources import read as read_source
 from ..secret_sources import resolve as resolve_secrets
 
 if TYPE_CHECKING:  # annotation only: the engine is imported when a command needs one
@@ -150,7 +151,7 @@ def read_secrets(names: list[str], env_map: tuple[str, ...],
     meta = cctx.meta if cctx is not None else {}
     given = cli_sources(env_map, meta.get("secret_cmd", ()), meta.get("secret_keyring", ()))
     for_transport = (access_secret_names() | (also or set())) - set(names)
-    given = {k: v for k, v in given.items() if k not in for_transport or v.kind != "env"}
+    given = {k: v for k, v in given.items() if k not in for_transport}
     ctx = cctx.find_object(Ctx) if cctx is not None else None
     configured = ctx.config.secrets if ctx is not None else {}
     return resolve_secrets(names, given, configured)
@@ -180,8 +181,14 @@ def access_secret_names() -> set[str]:
 
 def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
     """How the transport gets a climb's password the inventory does not give: from the
-    variable `--secret-env` names, else asked without echo (None without a terminal)."""
+    variable `--secret-env` names, else `--secret-cmd` / `--secret-keyring`, else runbook.toml's
+    [secrets], else asked without echo (None without a terminal)."""
     mapping = parse_params(env_map)
+    cctx = click.get_current_context(silent=True)
+    meta = cctx.meta if cctx is not None else {}
+    given = cli_sources((), meta.get("secret_cmd", ()), meta.get("secret_keyring", ()))
+    ctx = cctx.find_object(Ctx) if cctx is not None else None
+    configured = ctx.config.secrets if ctx is not None else {}
 
     def ask(target: str, secret: str) -> str | None:
         if secret in mapping:
@@ -190,6 +197,9 @@ def access_asker(env_map: tuple[str, ...]) -> Callable[[str, str], str | None]:
                 raise UsageError(f"secret {secret!r}: environment variable {mapping[secret]} "
                                  "is not set")
             return value
+        source = given.get(secret) or configured.get(secret)
+        if source is not None and source.kind != "prompt":
+            return read_source(secret, source)
         if sys.stdin.isatty():
             return getpass.getpass(f"{secret} for {target} (secret, not echoed): ")
         return None
