@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import operators
@@ -47,7 +47,7 @@ from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, Ste
 from .orphans import StartedCommands
 from .params import resolve, storable
 from .redact import Redactor
-from .rollout import allowed_failures, batches
+from .rollout import roll_out
 from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
 from .template import render
@@ -265,7 +265,7 @@ class Engine:
                 while steps[i].rollout and i + len(group) < len(steps) and \
                         steps[i + len(group)].rollout == steps[i].rollout:
                     group.append(steps[i + len(group)])
-                stop = await self._rollout(ctx, group)
+                stop = await roll_out(self, ctx, group)
             else:
                 stop = await self._step(ctx, steps[i])
             if stop:
@@ -273,54 +273,6 @@ class Engine:
             i += len(group)
         return "succeeded", ""
 
-    async def _rollout(self, ctx: RunContext, group: Sequence[StepBase]
-                       ) -> tuple[RunState, str] | None:
-        """Run `group` (steps fanning out over one param) batch by batch: every step of the
-        group on a batch before the next batch starts; stop once more devices have failed
-        than `max_fail` allows. Batch boundaries are events in the journal."""
-        run, lead = ctx.run, group[0]
-        if lead.foreach not in run.values:
-            for step in group:
-                stop = await self._step(ctx, step)
-                if stop:
-                    return stop
-            return None
-        devices = [str(_name(t)) for t in self.targets(run, lead)]
-        plan = batches(devices, lead.serial)
-        budget = allowed_failures(lead.max_fail, len(devices))
-        failed: list[str] = []
-        for n, batch in enumerate(plan, 1):
-            latest = self.journal.latest_attempts(run.id)
-            if all((a := latest.get((s.id, d))) is not None and a.status in DONE
-                   for s in group for d in batch):
-                continue  # done before an interruption: resume goes on with the next batch
-            name = lead.rollout or lead.id
-            self.emit(Notice(run.id, f"rollout {name}: batch {n} of {len(plan)} "
-                                     f"({len(batch)} device(s): {', '.join(batch)})",
-                             "info", lead.id))
-            self.journal.append_event(run.id, "batch_started", {
-                "rollout": name, "batch": n, "of": len(plan), "targets": batch},
-                step_id=lead.id)
-            live = set(batch)
-            for step in group:
-                here: list[str] = []
-                stop = await self._step(ctx, step, only=live, failures=here)
-                if stop:
-                    return stop
-                live -= set(here)
-                failed += here
-            self.journal.append_event(run.id, "batch_finished", {
-                "rollout": name, "batch": n, "of": len(plan), "failed": sorted(
-                    d for d in batch if d in failed)}, step_id=lead.id)
-            if len(failed) > budget:
-                return "failed", (f"rollout {name} stopped after batch {n} of {len(plan)}: "
-                                  f"{len(failed)} device(s) failed ({', '.join(failed)}), "
-                                  f"more than max_fail {lead.max_fail} allows")
-        if failed:
-            return "failed", (f"rollout {lead.rollout or lead.id} finished every batch, but "
-                              f"{len(failed)} device(s) failed: {', '.join(failed)} (within "
-                              f"max_fail {lead.max_fail}; resume retries them)")
-        return None
 
     async def _step(self, ctx: RunContext, step: StepBase, only: set[str] | None = None,
                     failures: list[str] | None = None) -> tuple[RunState, str] | None:

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from .events import Notice, RunState
+
+if TYPE_CHECKING:  # annotations only: the engine calls roll_out, and model imports this module
+    from .context import RunContext
+    from .engine import Engine
+    from .model import StepBase
+
+DONE = ("succeeded", "skipped")  # as the engine counts a device done
 
 T = TypeVar("T")
 Size = int | str
@@ -62,3 +71,53 @@ def allowed_failures(max_fail: Size, total: int) -> int:
     if isinstance(max_fail, str):
         return math.floor(total * float(max_fail.rstrip("%")) / 100)
     return max_fail
+
+
+async def roll_out(engine: Engine, ctx: RunContext, group: Sequence[StepBase]
+               ) -> tuple[RunState, str] | None:
+    """Run `group` (steps fanning out over one param) batch by batch: every step of the
+    group on a batch before the next batch starts; stop once more devices have failed
+    than `max_fail` allows. Batch boundaries are events in the journal."""
+    run, lead = ctx.run, group[0]
+    if lead.foreach not in run.values:
+        for step in group:
+            stop = await engine._step(ctx, step)
+            if stop:
+                return stop
+        return None
+    devices = [t.name for t in engine.targets(run, lead) if t is not None]
+    plan = batches(devices, lead.serial)
+    budget = allowed_failures(lead.max_fail, len(devices))
+    failed: list[str] = []
+    for n, batch in enumerate(plan, 1):
+        latest = engine.journal.latest_attempts(run.id)
+        if all((a := latest.get((s.id, d))) is not None and a.status in DONE
+               for s in group for d in batch):
+            continue  # done before an interruption: resume goes on with the next batch
+        name = lead.rollout or lead.id
+        engine.emit(Notice(run.id, f"rollout {name}: batch {n} of {len(plan)} "
+                                 f"({len(batch)} device(s): {', '.join(batch)})",
+                         "info", lead.id))
+        engine.journal.append_event(run.id, "batch_started", {
+            "rollout": name, "batch": n, "of": len(plan), "targets": batch},
+            step_id=lead.id)
+        live = set(batch)
+        for step in group:
+            here: list[str] = []
+            stop = await engine._step(ctx, step, only=live, failures=here)
+            if stop:
+                return stop
+            live -= set(here)
+            failed += here
+        engine.journal.append_event(run.id, "batch_finished", {
+            "rollout": name, "batch": n, "of": len(plan), "failed": sorted(
+                d for d in batch if d in failed)}, step_id=lead.id)
+        if len(failed) > budget:
+            return "failed", (f"rollout {name} stopped after batch {n} of {len(plan)}: "
+                              f"{len(failed)} device(s) failed ({', '.join(failed)}), "
+                              f"more than max_fail {lead.max_fail} allows")
+    if failed:
+        return "failed", (f"rollout {lead.rollout or lead.id} finished every batch, but "
+                          f"{len(failed)} device(s) failed: {', '.join(failed)} (within "
+                          f"max_fail {lead.max_fail}; resume retries them)")
+    return None
