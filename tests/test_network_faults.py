@@ -68,7 +68,7 @@ async def test_connection_dropped_mid_command_leaves_the_step_in_doubt(ssh_devic
 
     ssh_device.server.handler = dropping
     state, run, journal, engine, run_id = await run_with(ssh_device, tmp_path, "change it")
-    assert state == "in_doubt"
+    assert state == "in_doubt", run.reason
     assert run.reason == ("step second on dev1 is in doubt: dev1: the connection dropped while "
                           "`change it` was running; it may or may not have taken effect")
     assert journal.latest_attempts(run_id)[("second", "dev1")].status == "in_doubt"
@@ -126,7 +126,7 @@ async def test_authentication_failure_is_one_clear_line(ssh_device, tmp_path) ->
 async def test_sshd_stopped_mid_run_leaves_a_resumable_run(sshd, tmp_path) -> None:
     state, run, journal, _, run_id = await run_with(
         sshd, tmp_path, "echo ready; kill -TERM $PPID; sleep 5")
-    assert state == "in_doubt"
+    assert state == "in_doubt", run.reason
     assert run.reason.startswith("step second on sshd1 is in doubt: sshd1: the connection "
                                  "dropped while")
     assert journal.latest_attempts(run_id)[("first", "sshd1")].status == "succeeded"
