@@ -23,12 +23,13 @@ risk: low
 params: {dev: {type: target}}
 steps:
   - {id: first, title: First, kind: run, target: dev, command: "echo first"}
-  - {id: second, title: Second, kind: run, target: dev, command: "COMMAND", timeout: 3}
+  - {id: second, title: Second, kind: run, target: dev, command: "COMMAND", timeout: TIMEOUT}
 """
 
 
-async def run_with(device, tmp_path, command: str, inventory=None):
-    path = write_procedure(tmp_path, PROC.replace("COMMAND", command))
+async def run_with(device, tmp_path, command: str, inventory=None, timeout: int = 3):
+    path = write_procedure(tmp_path, PROC.replace("COMMAND", command)
+                           .replace("TIMEOUT", str(timeout)))
     engine, journal, rec = engine_for(device.data_dir, FlagDecider())
     inv = Inventory.load(inventory or device.inventory_path)
     run_id = engine.create(load_procedure(path), path.read_text(), str(path),
@@ -124,8 +125,11 @@ async def test_authentication_failure_is_one_clear_line(ssh_device, tmp_path) ->
 
 
 async def test_sshd_stopped_mid_run_leaves_a_resumable_run(sshd, tmp_path) -> None:
+    # The step's timeout is far above the time the drop takes: on a loaded machine a 3 s
+    # timeout could fire before the session is even killed, ending the run 'failed'. If the
+    # kill did not drop the connection, `sleep 5` ends and the run succeeds: still a failure.
     state, run, journal, _, run_id = await run_with(
-        sshd, tmp_path, "echo ready; kill -TERM $PPID; sleep 5")
+        sshd, tmp_path, "echo ready; kill -TERM $PPID; sleep 5", timeout=60)
     assert state == "in_doubt", run.reason
     assert run.reason.startswith("step second on sshd1 is in doubt: sshd1: the connection "
                                  "dropped while")
