@@ -37,7 +37,14 @@ def cli_env(data_dir: Path, home: Path, **extra: str) -> dict[str, str]:
     env.update({"RUNBOOK_HOME": str(data_dir), "HOME": str(home), "PYTHONPATH": str(REPO),
                 "PYTHONUNBUFFERED": "1", **extra})
     env.pop("SSH_AUTH_SOCK", None)
-    env.pop("XDG_CONFIG_HOME", None)  # runbook.toml is looked for under the private HOME
+    # The test's private config dir (conftest's autouse fixture) is handed on, so that the
+    # subprocess finds the same backup key files the test process wrote, and runbook.toml is
+    # never read from the real user's config dir.
+    private_config = os.environ.get("XDG_CONFIG_HOME")
+    if private_config and Path(private_config).is_relative_to(home):
+        env["XDG_CONFIG_HOME"] = private_config
+    else:
+        env["XDG_CONFIG_HOME"] = str(home / ".config")
     if JOURNAL:
         env["RUNBOOK_JOURNAL"] = JOURNAL
         env.setdefault("RUNBOOK_BACKUP_PASSPHRASE", TEAM_PASSPHRASE)

@@ -15,9 +15,14 @@ from keyring.errors import PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):
-    """Passwords in a dict."""
+    """Passwords in a dict.
 
-    priority = 1  # type: ignore[assignment]
+    Its priority is below keyring's own "no keyring" backend, so that merely importing this
+    module (pytest collects it with every test) never makes keyring's detection pick it as the
+    OS keyring: it is used only where a test installs it or names it in PYTHON_KEYRING_BACKEND.
+    """
+
+    priority = -1  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()

@@ -217,6 +217,8 @@ def test_an_os_keyring_holds_the_key_when_there_is_one(tmp_path) -> None:
     import keyring
     from keyring.backend import KeyringBackend
 
+    before = keyring.get_keyring()  # detected before this class exists, so never this class
+
     class MemoryKeyring(KeyringBackend):
         """Stands in for the OS keyring service (Keychain, Secret Service)."""
 
@@ -232,7 +234,6 @@ def test_an_os_keyring_holds_the_key_when_there_is_one(tmp_path) -> None:
         def delete_password(self, service: str, username: str) -> None:
             del self.store[(service, username)]
 
-    before = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
     try:
         store = BackupStore(tmp_path)

@@ -94,7 +94,9 @@ async def test_run_with_secrets_from_a_command_and_the_keyring(lab_factory, tmp_
     env = cli_env(data, tmp_path, PYTHON_KEYRING_BACKEND="tests.keyring_backend.EnvKeyring",
                   RB_TEST_KEYRING=json.dumps({"runbook/admin_password": ADMIN_PW}))
     args = ["run", "checkpoint/mds-sic-reset", "-i", str(lab.inventory_path), "-p",
-            "management=mds1", "-p", "domain=Domain1", "-p", "domain_ip=192.0.2.10", "--yes",
+            "management=mds1", "-p", "domain=Domain1", "-p", "domain_ip=192.0.2.10", "-p",
+            "gateway_objects=GW-Cluster-Member-A GW-Cluster-Member-B", "--yes",
+            "--confirm", "sic-reset",
             "--secret-cmd", f"sic_key=printf '%s\\nsecond line\\n' {SIC_KEY}",
             "--secret-keyring", "admin_password"]
     code, out, err = await cli(args, env)
@@ -119,8 +121,9 @@ async def test_secret_sources_from_runbook_toml(lab_factory, tmp_path) -> None:
                   PYTHON_KEYRING_BACKEND="tests.keyring_backend.EnvKeyring",
                   RB_TEST_KEYRING=json.dumps({"vault/cp-admin": ADMIN_PW}))
     code, out, err = await cli(["run", "checkpoint/mds-sic-reset", "-p", "management=mds1",
-                                "-p", "domain=Domain1", "-p", "domain_ip=192.0.2.10", "--yes"],
-                               env)
+                                "-p", "domain=Domain1", "-p", "domain_ip=192.0.2.10", "-p",
+                                "gateway_objects=GW-Cluster-Member-A GW-Cluster-Member-B",
+                                "--yes", "--confirm", "sic-reset"], env)
     assert code == 0, out + err
     assert_on_stdin_only(lab)
     code, cfg_out, _ = await cli(["--json", "config"], env)

@@ -18,7 +18,10 @@ def runbook_imports(path: Path) -> set[str]:
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
-    return {m for m in found if m == "runbook" or m.startswith("runbook.")}
+    # The screens ship inside the package as runbook.screens: one screen importing another
+    # (serve.py, run by path, must name it absolutely) is not a way round the backend.
+    return {m for m in found if (m == "runbook" or m.startswith("runbook."))
+            and m != "runbook.screens" and not m.startswith("runbook.screens.")}
 
 
 def test_screens_import_only_the_backend_and_the_contract_types() -> None:
