@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.markup import escape
 from rich.text import Text
@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
 from runbook.engine import StepView
+from runbook.events import StepFinished, StepSkipped, StepStarted
 
 from .format import STATE_STYLE, duration, icon
 
@@ -193,7 +194,8 @@ class StepTable(DataTable[Text | str]):
         time = duration(v.started_at, finished)
         note = notes.get((v.step_id, v.target))
         return row_key(v.step_id, v.target), (Text(icon(status), style=style), title,
-                                               v.target or "", f"{time} {note}" if note else time), 1
+                                               v.target or "", f"{time} {note}" if note else time
+                                               ), 1
 
     def _device_row(self, v: StepView, now: str | None
                     ) -> tuple[str, tuple[Text | str, ...], int]:
@@ -245,6 +247,26 @@ class StepTable(DataTable[Text | str]):
                 return
             except Exception:  # noqa: BLE001 - no such row: try the next, else stay put
                 continue
+
+
+def apply_event(views: list[StepView], index: dict[Key, int],
+                event: StepStarted | StepFinished | StepSkipped, now: str) -> bool:
+    """A device's step started or ended: change the last view read in place rather than read
+    the whole run again (a fan-out sends thousands of these). False: the view lacks it."""
+    i = index.get((event.step_id, event.target))
+    if i is None:
+        return False
+    v = views[i]
+    if isinstance(event, StepStarted):
+        v = replace(v, status="running", attempt=event.attempt, started_at=now,
+                    finished_at=None, exit_status=None, reason="")
+    elif isinstance(event, StepFinished):
+        v = replace(v, status=event.status, exit_status=event.exit_status, finished_at=now,
+                    reason=event.reason)
+    else:
+        v = replace(v, status="skipped", reason=event.reason)
+    views[i] = v
+    return True
 
 
 def _fit(text: str, style: str) -> Text:

@@ -16,10 +16,12 @@ from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, Markdown, Static
 from textual.worker import Worker, WorkerState
 
+from runbook.engine import StepView
 from runbook.events import (
     BackupTaken,
     CertFactsFound,
     Comment,
+    Connected,
     DecisionMade,
     DecisionNeeded,
     Event,
@@ -27,18 +29,19 @@ from runbook.events import (
     Notice,
     OutputLine,
     OutputLines,
+    RemoteStarted,
     RunFinished,
     StepFinished,
+    StepSkipped,
     StepStarted,
 )
 
 from .decider import TuiDecider
-from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable
+from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable, apply_event
 from .fanout_keys import FanOutKeys
 from .format import STATE_STYLE, icon, label, seconds
 from .messages import EngineEvent
 from .modals import (
-    ConfirmModal,
     HostKeyModal,
     SecretsModal,
     TextModal,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 
 FLUSH_SECONDS = 0.05
 READ_SHARE = 4  # the engine's view is read again after at least 4x the time the last read took
+QUIET = (Connected, RemoteStarted)  # events that change nothing the screen shows
 LEVELS: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
                                     "error": "error"}
 
@@ -116,7 +120,9 @@ class RunScreen(FanOutKeys, Decisions):
         self.fanouts = {s.id for s in self.procedure.steps if s.foreach}
         self.groups = Groups(set())
         self.batches: dict[str, str] = {}  # rollout name -> `batch 3 of 10`
-        self.views: list[Any] = []
+        self.views: list[StepView] = []
+        self.view_index: dict[Key, int] = {}
+        self.redraw = False
         self.read_at = self.read_cost = 0.0
         self.last_started: str | None = None
         self.failure_told: set[str] = set()
@@ -169,13 +175,21 @@ class RunScreen(FanOutKeys, Decisions):
             self.query_one(OutputPane).store.extend((event.step_id, event.target), event.lines)
         elif isinstance(event, OutputLine):
             self.query_one(OutputPane).store.add((event.step_id, event.target), event.line)
+        elif isinstance(event, QUIET):
+            return
+        elif isinstance(event, StepStarted | StepFinished | StepSkipped) and \
+                apply_event(self.views, self.view_index, event, now_iso()):
+            self.redraw = True
+            if isinstance(event, StepStarted) and event.step_id != self.last_started or \
+                    isinstance(event, StepFinished) and event.status == "failed":
+                self.post_message(EngineEvent(event, reread=False))
         else:
             self.post_message(EngineEvent(event))
 
     def _tick(self) -> None:
         """Every second while the run is live here: elapsed times move."""
         if self.running:
-            self.dirty = True
+            self.redraw = True
 
     def flush(self) -> None:
         """Timer: write waiting output and refresh the step list if something changed.
@@ -184,13 +198,16 @@ class RunScreen(FanOutKeys, Decisions):
         again only after READ_SHARE times that cost has passed: the event loop stays free for
         key presses, which redraw from the last view at once."""
         self.query_one(OutputPane).flush()
-        if self.dirty and time.monotonic() - self.read_at >= self.read_cost * READ_SHARE:
+        since = time.monotonic() - self.read_at
+        if self.dirty and since >= self.read_cost * READ_SHARE:
             self.refresh_steps()
+        elif self.redraw and time.monotonic() - self.drawn_at >= self.draw_cost * READ_SHARE:
+            self.render_steps()
 
     @on(EngineEvent)
     def _event(self, message: EngineEvent) -> None:
         event = message.event
-        self.dirty = True
+        self.dirty = self.dirty or message.reread
         match event:
             case StepStarted():
                 # the cursor follows the run from step to step, not from device to device
@@ -250,12 +267,17 @@ class RunScreen(FanOutKeys, Decisions):
         started = time.monotonic()
         self.record = self.backend.run(self.run_id)
         self.views = self.engine.view(self.run_id)
+        self.view_index = {(v.step_id, v.target): i for i, v in enumerate(self.views)}
         self.read_at = time.monotonic()
         self.read_cost = self.read_at - started
         self.render_steps()
 
+    drawn_at = draw_cost = 0.0
+
     def render_steps(self) -> None:
         """Draw the step list, status line and detail from the last view read."""
+        self.redraw = False
+        started = time.monotonic()
         running = self.running
         step_batches = {s.id: self.batches[s.rollout or s.id] for s in self.procedure.steps
                         if (s.rollout or s.id) in self.batches}
@@ -284,6 +306,8 @@ class RunScreen(FanOutKeys, Decisions):
             f"{rec.user}@{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
         self.sub_title = f"run {self.run_id} · {label(state)}{elapsed}"
         self.show_detail()
+        self.drawn_at = time.monotonic()
+        self.draw_cost = self.drawn_at - started
 
     def _marks(self) -> dict[Key, str]:
         """A cert step whose certificate is only just good enough shows a warning."""
@@ -402,29 +426,6 @@ class RunScreen(FanOutKeys, Decisions):
             self.notify("the run is already in progress")
             return
         confirm_resume(self, self.run_id, self.start)
-
-    def action_skip(self) -> None:
-        key = self.query_one(StepTable).selected()
-        skip = self.engine.skip
-        if key is None:
-            return
-        if self.query_one(StepTable).on_group():
-            self.notify("skip works on one device: expand the step (space) and pick it")
-            return
-        if self.running:
-            self.notify("stop the run first (x), then skip", severity="warning")
-            return
-        def go(yes: bool | None) -> None:
-            if yes:
-                self.app.call_with_errors(
-                    lambda: skip(self.run_id, key[0], key[1], "skipped by the operator"))
-                self.dirty = True
-
-        where = f" on {key[1]}" if key[1] else ""
-        self.app.push_screen(ConfirmModal(
-            f"Skip {key[0]}{where}?", "The step is recorded as skipped by you and the run "
-            "continues after it when resumed.", "Skip"), callback=go)
-        self.dirty = True
 
     def action_retry(self) -> None:
         """A failed (or waiting) run resumes at the step that stopped it."""

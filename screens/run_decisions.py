@@ -1,4 +1,4 @@
-"""The Run screen's answers: the decision bar (confirm, manual), yes / not now / abort."""
+"""The Run screen's answers: the decision bar (confirm, manual), yes / not now / abort / skip."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class Decisions(RunbookScreen[None]):
     procedure: Procedure
     record: RunRecord
     run_id: str
+    dirty: bool
     pending: tuple[DecisionNeeded, asyncio.Future[str]] | None
 
     @property
@@ -146,6 +147,30 @@ class Decisions(RunbookScreen[None]):
             f"Close run {self.run_id} without finishing it?",
             "It is recorded as aborted with your reason and leaves the unfinished runs. "
             "Nothing is sent to any device. Reason:"), callback=close)
+
+
+    def action_skip(self) -> None:
+        key = self.query_one(StepTable).selected()
+        skip = self.engine.skip
+        if key is None:
+            return
+        if self.query_one(StepTable).on_group():
+            self.notify("skip works on one device: expand the step (space) and pick it")
+            return
+        if self.running:
+            self.notify("stop the run first (x), then skip", severity="warning")
+            return
+        def go(yes: bool | None) -> None:
+            if yes:
+                self.app.call_with_errors(
+                    lambda: skip(self.run_id, key[0], key[1], "skipped by the operator"))
+                self.dirty = True
+
+        where = f" on {key[1]}" if key[1] else ""
+        self.app.push_screen(ConfirmModal(
+            f"Skip {key[0]}{where}?", "The step is recorded as skipped by you and the run "
+            "continues after it when resumed.", "Skip"), callback=go)
+        self.dirty = True
 
 
 def typed_name(request: DecisionNeeded) -> str:
