@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ async def measure(sshd: Sshd, work: Path, n: int = 1000, presses: int = 45,
         if renderable is not None:
             frames.append(time.perf_counter())
 
-    app._display = stamped  # type: ignore[method-assign]
+    app._display = stamped  # type: ignore[method-assign,unused-ignore]
     latencies: list[float] = []
     async with app.run_test(size=(120, 40)):
         run = app.screen
@@ -85,8 +86,10 @@ async def measure(sshd: Sshd, work: Path, n: int = 1000, presses: int = 45,
             key = KEYS[i % len(KEYS)]
             before = _state(run, table)
             t0 = time.perf_counter()
-            app._driver.send_message(events.Key(key, None))  # type: ignore[union-attr]
-            done = await _drawn(frames, t0, lambda b=before: _state(run, table) != b)  # type: ignore[misc]
+            driver = app._driver
+            assert driver is not None
+            driver.send_message(events.Key(key, None))
+            done = await _drawn(frames, t0, partial(_changed, run, table, before))
             if done is not None:
                 latencies.append((done - t0) * 1000)
                 streaming += run.running
@@ -98,6 +101,10 @@ async def measure(sshd: Sshd, work: Path, n: int = 1000, presses: int = 45,
             "median_ms": statistics.median(latencies) if latencies else None,
             "p95_ms": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
             "max_ms": latencies[-1] if latencies else None}
+
+
+def _changed(run: Any, table: Any, before: tuple[Any, ...]) -> bool:
+    return _state(run, table) != before
 
 
 def _state(run: Any, table: Any) -> tuple[Any, ...]:

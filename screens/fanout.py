@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from rich.markup import escape
 from rich.text import Text
@@ -29,6 +29,7 @@ COUNTS = (("succeeded", "✔"), ("running", "▶"), ("failed", "✘"), ("waiting
           ("in_doubt", "?"), ("skipped", "↷"), ("rolled_back", "↶"))
 COUNT_STYLE = {"succeeded": "green", "running": "cyan", "failed": "bold red",
                "waiting": "yellow", "in_doubt": "yellow", "rolled_back": "magenta"}
+PAGE = 100  # device rows an expanded step shows at once; `… N more` rows page through the rest
 BATCH = re.compile(r"^rollout (?P<name>.+): batch (?P<n>\d+) of (?P<of>\d+)\b")
 
 
@@ -42,10 +43,15 @@ def group_key(step_id: str) -> str:
     return f"{step_id}\n"
 
 
+def more_key(step_id: str, direction: int) -> str:
+    """The row that pages an expanded step's devices back (-1) or on (+1)."""
+    return f"{step_id}\n{'+' if direction > 0 else '-'}"
+
+
 def parse_key(key: str) -> Key:
-    """Inverse of `row_key`; a grouped row gives (step_id, None)."""
-    if key.endswith("\n"):
-        return key[:-1], None
+    """Inverse of `row_key`; a grouped row (or one of its `more` rows) gives (step_id, None)."""
+    if "\n" in key:
+        return key.partition("\n")[0], None
     step_id, _, target = key.partition("\t")
     return step_id, target or None
 
@@ -111,10 +117,17 @@ class Groups:
 
     expanded: set[str]
     state_filter: str = "all"
+    offsets: dict[str, int] = field(default_factory=dict)  # first device row shown, per step
 
     def next_filter(self) -> str:
         self.state_filter = FILTERS[(FILTERS.index(self.state_filter) + 1) % len(FILTERS)]
+        self.offsets.clear()
         return self.state_filter
+
+    def show_device(self, step_id: str, position: int) -> None:
+        """Open a step on the page that holds its `position`-th shown device."""
+        self.expanded.add(step_id)
+        self.offsets[step_id] = position // PAGE * PAGE
 
 
 class StepTable(DataTable[Text | str]):
@@ -157,8 +170,7 @@ class StepTable(DataTable[Text | str]):
                 rows.append(self._group_row(step_id, numbers[step_id], step_views, now,
                                             (batches or {}).get(step_id, ""), groups))
                 if step_id in groups.expanded:
-                    rows += [self._device_row(v, now) for v in step_views
-                             if matches(shown_status(v, now is not None), groups.state_filter)]
+                    rows += self._page(step_id, step_views, now, groups)
                 continue
             for v in step_views:
                 rows.append(self._step_row(v, numbers[step_id], now, marks, notes))
@@ -171,6 +183,19 @@ class StepTable(DataTable[Text | str]):
                 self.cells[key] = cells
                 for col, value in zip(("icon", "title", "target", "time"), cells, strict=True):
                     self.update_cell(key, col, value)
+
+    def _page(self, step_id: str, views: list[StepView], now: str | None, groups: Groups
+              ) -> list[tuple[str, tuple[Text | str, ...], int]]:
+        """The expanded step's devices that pass the filter, a page at a time."""
+        shown = [v for v in views if matches(shown_status(v, now is not None),
+                                             groups.state_filter)]
+        start = min(groups.offsets.get(step_id, 0), max(0, len(shown) - 1) // PAGE * PAGE)
+        rows = [self._device_row(v, now) for v in shown[start:start + PAGE]]
+        if start:
+            rows.insert(0, _more_row(step_id, -1, f"… {start} before · Enter: back"))
+        if len(shown) > start + PAGE:
+            rows.append(_more_row(step_id, 1, f"… {len(shown) - start - PAGE} more · Enter"))
+        return rows
 
     def _rebuild(self, rows: list[tuple[str, tuple[Text | str, ...], int]]) -> None:
         """Rows came or went (expanded, collapsed, filtered): lay the table out again, the
@@ -199,12 +224,13 @@ class StepTable(DataTable[Text | str]):
 
     def _device_row(self, v: StepView, now: str | None
                     ) -> tuple[str, tuple[Text | str, ...], int]:
+        """One device of an expanded step; its time once it is done (a ticking clock on every
+        running device would redraw the table many times a second: the grouped row ticks)."""
         status = shown_status(v, now is not None)
         style = STATE_STYLE.get(status, "")
-        finished = v.finished_at or (now if v.status == "running" else None)
         return row_key(v.step_id, v.target), (Text(icon(status), style=style),
                                               _fit(f"     {v.target or ''}", style), "",
-                                              duration(v.started_at, finished)), 1
+                                              duration(v.started_at, v.finished_at)), 1
 
     def _group_row(self, step_id: str, number: int, views: list[StepView], now: str | None,
                    batch: str, groups: Groups) -> tuple[str, tuple[Text | str, ...], int]:
@@ -235,9 +261,16 @@ class StepTable(DataTable[Text | str]):
         return parse_key(key) if key else None
 
     def on_group(self) -> bool:
-        """Whether the cursor is on a fan-out step's grouped row."""
+        """Whether the cursor is on a fan-out step's grouped row (or one of its `more` rows)."""
         key = self.selected()
         return key is not None and key[1] is None and key[0] in self.fanouts
+
+    def paging(self) -> int:
+        """-1 / +1 when the cursor is on a `more` row of an expanded step, else 0."""
+        if not self.row_count:
+            return 0
+        key = str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        return {"-": -1, "+": 1}.get(key.partition("\n")[2], 0)
 
     def select(self, step_id: str, target: str | None) -> None:
         """Move the cursor to a step (a device hidden in its group: to the grouped row)."""
@@ -267,6 +300,11 @@ def apply_event(views: list[StepView], index: dict[Key, int],
         v = replace(v, status="skipped", reason=event.reason)
     views[i] = v
     return True
+
+
+def _more_row(step_id: str, direction: int, text: str
+              ) -> tuple[str, tuple[Text | str, ...], int]:
+    return more_key(step_id, direction), ("", _fit(f"     {text}", "dim"), "", ""), 1
 
 
 def _fit(text: str, style: str) -> Text:

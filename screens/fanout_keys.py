@@ -9,7 +9,7 @@ from textual import on
 from textual.widgets import DataTable
 
 from .base import RunbookScreen
-from .fanout import FAILED, Groups, matches, shown_status
+from .fanout import FAILED, PAGE, Groups, group_key, matches, shown_status
 from .widgets import StepTable
 
 
@@ -33,14 +33,25 @@ class FanOutKeys(RunbookScreen[None]):
     def _row_selected(self) -> None:
         """Enter on a grouped row expands or collapses it, as space does."""
         if self.query_one(StepTable).on_group():
-            self.action_toggle()
+            self.action_expand()
 
-    def action_toggle(self) -> None:
+    def page(self, step_id: str, direction: int) -> None:
+        """The next (or previous) page of an expanded step's devices."""
+        table = self.query_one(StepTable)
+        offset = max(0, self.groups.offsets.get(step_id, 0) + direction * PAGE)
+        self.groups.offsets[step_id] = offset
+        self.render_steps()
+        table.move_cursor(row=table.get_row_index(group_key(step_id)) + (2 if offset else 1))
+
+    def action_expand(self) -> None:
         """Show or hide the devices of the fan-out step under the cursor."""
         table = self.query_one(StepTable)
         key = table.selected()
         if key is None or key[0] not in self.fanouts:
             self.notify("only a step over several devices expands")
+            return
+        if direction := table.paging():
+            self.page(key[0], direction)
             return
         self.groups.expanded ^= {key[0]}
         self.render_steps()
@@ -75,8 +86,10 @@ class FanOutKeys(RunbookScreen[None]):
         index = {k: i for i, k in enumerate(order)}
         target = next((k for k in failed if index[k] >= start), failed[0])
         if target[0] in self.fanouts:
-            self.groups.expanded.add(target[0])
             if self.groups.state_filter not in ("all", "failed"):
                 self.groups.state_filter = "all"
+            shown = [v.target for v in self.views if v.step_id == target[0] and
+                     matches(shown_status(v, live), self.groups.state_filter)]
+            self.groups.show_device(target[0], shown.index(target[1]))
         self.render_steps()
         table.select(*target)

@@ -70,7 +70,7 @@ COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it
             ("Export change record", "Write the run's record as Markdown, JSON or HTML",
              "export"),
             ("Expand / collapse devices", "Show or hide the devices of a fan-out step",
-             "toggle"),
+             "expand"),
             ("Filter devices", "Cycle all / failed / running / waiting devices", "filter"),
             ("Next failure", "Jump to the next device that failed", "next_failure")]
 
@@ -82,13 +82,13 @@ class RunScreen(FanOutKeys, Decisions):
         Binding("r", "run", "Run/OK", id="run.run", tooltip="Run, resume, or answer yes"),
         Binding("w", "wait", "Not now", id="run.wait", show=False),
         Binding("s", "skip", "Skip", id="run.skip"),
-        Binding("t", "retry", "Retry", id="run.retry"),
+        Binding("t", "retry", "Retry", id="run.retry", show=False),  # as r: in ? and ctrl+p
         Binding("x", "abort", "Abort", id="run.abort"),
         Binding("b", "rollback", "Rollback", id="run.rollback",
                 tooltip="Roll back the selected step and every step after it"),
         Binding("c", "comment", "Note", id="run.comment", tooltip="Add a comment", show=False),
         Binding("e", "export", "Export", id="run.export"),
-        Binding("space", "toggle", "Devices", id="run.toggle",
+        Binding("space", "expand", "Open", id="run.toggle",
                 tooltip="Expand or collapse a fan-out step's devices (also Enter)"),
         Binding("f", "filter", "Filter", id="run.filter",
                 tooltip="Show all / failed / running / waiting devices of fan-out steps"),
@@ -142,6 +142,12 @@ class RunScreen(FanOutKeys, Decisions):
                 yield CertTable(id="certs", show_cursor=False)
                 yield OutputPane(id="output")
         yield Footer()
+
+    def on_resize(self) -> None:
+        """Under 100 columns the footer drops its padding and palette hint so the keys fit."""
+        footer = self.query_one(Footer)
+        footer.compact = self.size.width < 100
+        footer.show_command_palette = self.size.width >= 100
 
     def on_mount(self) -> None:
         self.title = self.procedure.title
