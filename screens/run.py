@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 FLUSH_SECONDS = 0.05
 READ_SHARE = 4  # the engine's view is read again after at least 4x the time the last read took
+REDRAW_SECONDS = 0.25  # progress moves on screen at most 4 times a second; keys redraw at once
 QUIET = (Connected, RemoteStarted)  # events that change nothing the screen shows
 LEVELS: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
                                     "error": "error"}
@@ -204,10 +205,12 @@ class RunScreen(FanOutKeys, Decisions):
         again only after READ_SHARE times that cost has passed: the event loop stays free for
         key presses, which redraw from the last view at once."""
         self.query_one(OutputPane).flush()
-        since = time.monotonic() - self.read_at
-        if self.dirty and since >= self.read_cost * READ_SHARE:
+        now = time.monotonic()
+        if self.dirty and now - self.read_at >= self.read_cost * READ_SHARE and \
+                now - self.drawn_at >= REDRAW_SECONDS:
             self.refresh_steps()
-        elif self.redraw and time.monotonic() - self.drawn_at >= self.draw_cost * READ_SHARE:
+        elif self.redraw and now - self.drawn_at >= max(self.draw_cost * READ_SHARE,
+                                                        REDRAW_SECONDS):
             self.render_steps()
 
     @on(EngineEvent)

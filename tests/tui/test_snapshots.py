@@ -80,6 +80,7 @@ def test_run_streaming_and_failed(snap_compare: Any, recorded: Recorded,
                                  "exit status 1, expected 0"))
         await pilot.pause()
         screen.flush()
+        screen.refresh_steps()  # now, not when the next redraw is due
         pilot.app.clear_notifications()
         await pilot.pause()
 
