@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 FLUSH_SECONDS = 0.05
 READ_SHARE = 4  # the engine's view is read again after at least 4x the time the last read took
-REDRAW_SECONDS = 0.25  # progress moves on screen at most 4 times a second; keys redraw at once
+REDRAW_SECONDS = 0.5  # progress moves on screen at most twice a second; keys redraw at once
 QUIET = (Connected, RemoteStarted)  # events that change nothing the screen shows
 LEVELS: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
                                     "error": "error"}
