@@ -4,6 +4,7 @@ once at a time; children of a killed lab are reaped."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -84,3 +85,20 @@ async def test_the_next_start_reaps_children_a_killed_lab_left(tmp_path: Path) -
         for p in (left, stranger):
             p.kill()
             p.wait()
+
+
+async def test_a_kept_lab_whose_port_is_taken_says_so(tmp_path: Path) -> None:
+    where = tmp_path / "lab"
+    first = await Lab.start(where, "healthy", keep=True)
+    port = first.servers["fmc1"].port
+    await first.stop()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(LabError, match=rf"fmc1's port {port}.*--fresh"):
+            await Lab.start(where, "healthy", keep=True)
+    again = await Lab.start(where, "healthy", keep=True)  # nothing of the failed start held on
+    try:
+        assert again.restored and again.servers["fmc1"].port == port
+    finally:
+        await again.stop()

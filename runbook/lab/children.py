@@ -69,7 +69,7 @@ def reap(lab_dir: Path) -> list[int]:
     """Kill the recorded process groups of a previous lab in this folder that still run;
     returns the groups killed."""
     path = Path(lab_dir) / RECORD
-    killed = []
+    killed: list[int] = []
     for row in _read(path):
         pgid = row.get("pgid")
         if not isinstance(pgid, int) or pgid <= 1:

@@ -162,6 +162,8 @@ class Lab:
                 cmp_settings["port"] = await cmp.start(cmp_settings.get("port", 0)
                                                        if restore else 0)
             except OSError as exc:
+                if not restore:
+                    raise
                 raise LabError(f"cannot bring back the lab in {dir}: {exc}; "
                                + FRESH_HINT) from None
         authorized = client.export_public_key().decode()
@@ -197,11 +199,11 @@ class Lab:
             await asyncio.gather(*(srv.stop() for srv in servers.values()))
             if cmp is not None:
                 await cmp.stop()
-            name, exc = failed[0]
-            if not isinstance(exc, OSError):
-                raise exc
+            name, error = failed[0]
+            if not isinstance(error, OSError) or not restore:
+                raise error
             raise LabError(f"cannot bring back the lab in {dir}: {name}'s port "
-                           f"{servers[name].port}: {exc.strerror or exc}; " + FRESH_HINT)
+                           f"{servers[name].port}: {error.strerror or error}; " + FRESH_HINT)
         for name, srv in servers.items():
             specs[name]["port"] = srv.port
         (dir / "lab.json").write_text(json.dumps({"scenario": scenario, "devices": specs},
