@@ -4,6 +4,7 @@ once at a time; children of a killed lab are reaped."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -102,3 +103,22 @@ async def test_a_kept_lab_whose_port_is_taken_says_so(tmp_path: Path) -> None:
         assert again.restored and again.servers["fmc1"].port == port
     finally:
         await again.stop()
+
+
+async def test_the_next_start_reaps_what_a_killed_labs_devices_left(tmp_path: Path) -> None:
+    """A command hanging on a device (a grandchild of the lab: no death signal reaches it)."""
+    where = tmp_path / "lab"
+    where.mkdir()
+    env = {**os.environ, "LAB_ROOT": str(where)}
+    other = {**os.environ, "LAB_ROOT": str(tmp_path / "another-lab")}
+    left = subprocess.Popen(["sleep", "3600"], env=env, start_new_session=True)
+    elsewhere = subprocess.Popen(["sleep", "3600"], env=other, start_new_session=True)
+    try:
+        lab = await Lab.start(where, "healthy")
+        await lab.stop()
+        assert left.wait(timeout=30) == -9
+        assert elsewhere.poll() is None
+    finally:
+        for p in (left, elsewhere):
+            p.kill()
+            p.wait()

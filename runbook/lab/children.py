@@ -65,11 +65,34 @@ def forget(lab_dir: Path, pid: int) -> None:
     _write(path, [r for r in _read(path) if r.get("pgid") != pid])
 
 
+def device_processes(lab_dir: Path) -> list[int]:
+    """Processes (not this one) whose environment says they run on a device of the lab in
+    `lab_dir` (`LAB_ROOT`): what a device's command started, down to its grandchildren."""
+    markers = {f"LAB_ROOT={d}".encode() + b"\0" for d in (lab_dir, Path(lab_dir).resolve())}
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or another user's
+        if any(b"\0" + m in b"\0" + environ for m in markers):
+            found.append(int(entry.name))
+    return found
+
+
 def reap(lab_dir: Path) -> list[int]:
-    """Kill the recorded process groups of a previous lab in this folder that still run;
-    returns the groups killed."""
+    """Kill what a previous lab in this folder left running: its recorded process groups and
+    the processes of its devices' commands; returns the process (group) ids killed."""
     path = Path(lab_dir) / RECORD
     killed: list[int] = []
+    for pid in device_processes(lab_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
     for row in _read(path):
         pgid = row.get("pgid")
         if not isinstance(pgid, int) or pgid <= 1:

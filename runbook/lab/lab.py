@@ -173,7 +173,7 @@ class Lab:
             root = dir / "devices" / s.name
             fault = Faults.from_dict((faults or {}).get(s.name))
             if s.vendor == "lab":
-                devices[s.name] = ShellDevice(root)
+                devices[s.name] = ShellDevice(root, {"LAB_ROOT": str(dir)})
             elif s.vendor == "clavister":
                 devices[s.name] = clavister.CosDevice(root, dir, cmp_settings, fault)
             else:
