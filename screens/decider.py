@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.events import DecisionNeeded
 
-from .modals import HostKeyModal, InDoubtModal
+from .modals import HostKeyModal, InDoubtModal, TakeOverModal
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-SAFE = {"confirm": "no", "manual": "wait", "in_doubt": "stop", "host_key": "refuse"}
+SAFE = {"confirm": "no", "manual": "wait", "in_doubt": "stop", "host_key": "refuse",
+        "take_over": "no"}
 
 
 def safe_answer(request: DecisionNeeded) -> str:
@@ -30,6 +31,8 @@ def modal_for(request: DecisionNeeded) -> Screen[str] | None:
                             str(d.get("fingerprint", "unknown")), list(d.get("known", [])))
     if request.question == "in_doubt":
         return InDoubtModal(request.step_id, request.target, request.prompt, d)
+    if request.question == "take_over":  # its own words, never the generic decision bar
+        return TakeOverModal(request.run_id, d)
     return None
 
 

@@ -43,6 +43,7 @@ from .modals import (
     TextModal,
     TypedConfirmModal,
     confirm_resume,
+    refuse_if_held,
 )
 from .widgets import MAX_LINES, CertTable, DecisionBar, FanOut, Key, OutputPane, StepTable
 
@@ -311,6 +312,8 @@ class RunScreen(RunbookScreen[None]):
             return
         if self.backend.run(self.run_id).finished:
             self.notify(f"run {self.run_id} is {self.record.state}; nothing left to do")
+            return
+        if refuse_if_held(self, self.run_id):  # a live session: nothing to take over
             return
         missing = [n for n in self.record.secret_names if n not in self.secrets]
         if missing:
