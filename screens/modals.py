@@ -163,15 +163,15 @@ class TakeOverModal(RunbookModal[str]):
             if d.get("left_locked"):
                 gone = (f"Their session, [b]{escape(str(d.get('session')))}[/b] (process "
                         f"{escape(str(d.get('pid')))}), held the run since "
-                        f"{escape(_when(d.get('since')))}. That session is gone: the process "
-                        "no longer runs (killed, crashed or cut off) and left the run locked.")
+                        f"{escape(_when(d.get('since')))}. That session is gone: it ended "
+                        "without releasing the run (killed, crashed or cut off).")
             else:
                 gone = ("Their session ended and released the run; their last recorded action "
                         f"was at {escape(_when(d.get('last_seen')))}.")
             yield Static(f"[b]{previous}[/b] drove this run last.\n{gone}\n"
                          "No live process holds it now.", id="takeover-who")
             yield Static(
-                "Taking over means:\n"
+                "\nTaking over means:\n"
                 " • you drive the run from here: the change record names [b]you[/b] and this "
                 f"moment as taking over from {previous};\n"
                 " • secrets are never stored, so theirs went with their session: the run uses "
