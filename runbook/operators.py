@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from typing import Any
 
 from .errors import UsageError
 from .inventory import Inventory
@@ -113,7 +114,7 @@ def on_this_workstation(recorded: Inventory, local: Inventory) -> Inventory:
     return Inventory(targets, recorded.groups, recorded.source)
 
 
-def last_session(journal: Journal, rec: RunRecord, previous: str) -> dict[str, object]:
+def last_session(journal: Journal, rec: RunRecord, previous: str) -> dict[str, Any]:
     """What is known of the previous operator's session, for the take-over question.
 
     `rec` is the run as read before this session locked it: a session that ended without
@@ -122,7 +123,7 @@ def last_session(journal: Journal, rec: RunRecord, previous: str) -> dict[str, o
     ended cleanly left none; then only the operator and their last recorded action are known.
     """
     events = [e for e in journal.events(rec.id) if e.kind != "decision_needed"]
-    out: dict[str, object] = {"previous": previous,
+    out: dict[str, Any] = {"previous": previous,
                               "last_seen": events[-1].ts if events else rec.updated_at}
     if rec.lock_pid:
         who = f"{rec.lock_user}@{rec.lock_host}" if rec.lock_user else str(rec.lock_host)

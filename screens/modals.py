@@ -18,8 +18,6 @@ from runbook.model import Param
 from .base import RunbookModal
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
-
     from .base import RunbookScreen
 from .format import clean
 from .widgets import Field
@@ -225,9 +223,9 @@ class HeldModal(RunbookModal[None]):
         self.dismiss(None)
 
 
-def refuse_if_held(screen: RunbookScreen[Any] | Screen[Any], run_id: str) -> bool:
+def refuse_if_held(screen: RunbookScreen[Any], run_id: str) -> bool:
     """Show HeldModal and return True when a live session other than this one holds the run."""
-    holder = screen.app.backend.holder(run_id)  # type: ignore[attr-defined]
+    holder = screen.app.backend.holder(run_id)
     if holder is None:
         return False
     screen.app.push_screen(HeldModal(run_id, holder))

@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from textual.widgets import Static
@@ -48,7 +49,7 @@ def night_shift(tmp: Path, pid: int) -> tuple[Path, Path, str]:
     data.mkdir(mode=0o700)
     inv = write_inventory(tmp)
     journal = Journal.open(data)
-    engine = Engine(journal, FlagDecider(), transport_factory=lambda inv: None,
+    engine = Engine(journal, FlagDecider(), transport_factory=lambda inv: cast(Any, None),
                     inventory_from_snapshot=Inventory.from_snapshot)
     run_id = engine.create(load_procedure_text(PROC), PROC, "handover.yaml",
                            {"device": "fw1"}, {}, Inventory.load(inv))
@@ -103,7 +104,7 @@ async def test_take_over_from_a_dead_session_asks_in_its_own_words(
     app = create_app(data_dir=data, inventory_path=inv)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        app.open_run(run_id, resume=True)  # type: ignore[attr-defined]
+        app.open_run(run_id, resume=True)
         await until(pilot, lambda: isinstance(app.screen, TakeOverModal), "the take-over")
         modal = app.screen
         assert isinstance(modal, TakeOverModal)
@@ -121,7 +122,7 @@ async def test_take_over_from_a_dead_session_asks_in_its_own_words(
             await until(pilot, lambda: waiting(run, "manual"), "the manual step")
         else:
             await until(pilot, lambda: not run.running and
-                        app.backend.run(run_id).state == "waiting",  # type: ignore[attr-defined]
+                        app.backend.run(run_id).state == "waiting",
                         "the run to be left to alice")
     drivers = _operators(data, run_id)
     if answer == "yes":
@@ -143,9 +144,9 @@ async def test_a_run_held_by_a_live_session_is_refused_in_words(
         app = create_app(data_dir=data, inventory_path=inv)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
-            app.open_run(run_id, resume=True)  # type: ignore[attr-defined]
+            app.open_run(run_id, resume=True)
             await until(pilot, lambda: isinstance(app.screen, HeldModal), "the refusal")
-            text = _text(app.screen)  # type: ignore[arg-type]
+            text = _text(app.screen)
             assert f"alice@{socket.gethostname()} (pid {holder.pid})" in text
             assert "still running" in text and "cannot be resumed or taken over" in text
             await pilot.press("escape")

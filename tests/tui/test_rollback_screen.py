@@ -53,7 +53,7 @@ async def test_a_retried_step_appears_once_with_one_count_everywhere(ssh_device:
 
     app = create_app(data_dir=ssh_device.data_dir, inventory_path=ssh_device.inventory_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = RollbackScreen(app.backend, run_id, "write", {})  # type: ignore[attr-defined]
+        screen = RollbackScreen(app.backend, run_id, "write", {})
         app.push_screen(screen)
         await pilot.pause()
         count = "1 file(s) to restore and 1 rollback command(s)"
