@@ -46,6 +46,15 @@ def first_drive(journal: Journal, run_id: str) -> bool:
         not journal.attempts(run_id)
 
 
+def take_over_from(journal: Journal, run_id: str) -> str | None:
+    """The operator this one would take the run over from on resuming it, else None (nobody
+    drove it yet, or this operator drove it last). The engine's handover asks the same."""
+    if first_drive(journal, run_id):
+        return None
+    last = operators(journal, run_id)[-1]
+    return None if last == identity(journal) else last
+
+
 def approvers(journal: Journal, run_id: str, step_id: str) -> list[str]:
     """Distinct people who approved the step, in order of approval."""
     out: list[str] = []

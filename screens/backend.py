@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook import Engine, Inventory, Journal, load_procedure
+from runbook import Engine, Inventory, Journal, load_procedure, operators
 from runbook.engine import StepView
 from runbook.errors import TemplateError, UsageError
 from runbook.events import DecisionNeeded
@@ -115,6 +115,13 @@ class Backend:
         if rec.lock_pid == os.getpid() and rec.lock_host == socket.gethostname():
             return None
         return self.journal.holder(rec.id)
+
+    def take_over_question(self, run_id: str) -> dict[str, Any] | None:
+        """What the take-over question shows, when resuming would take the run over from
+        another operator (their last session, as its lock left it); else None."""
+        rec = self.run(run_id)
+        previous = operators.take_over_from(self.journal, rec.id)
+        return None if previous is None else operators.last_session(self.journal, rec, previous)
 
     def events(self, run_id: str) -> list[EventRecord]:
         """The run's journaled events, oldest first."""

@@ -16,8 +16,9 @@ from runbook import Engine, Inventory, Journal
 from runbook.headless import FlagDecider
 from runbook.loader import load_procedure_text
 from runbook.screens import create_app
-from runbook.screens.modals import HeldModal, TakeOverModal
+from runbook.screens.modals import HeldModal, SecretsModal, TakeOverModal
 from runbook.screens.run import RunScreen
+from runbook.screens.widgets import Field
 
 from .conftest import write_inventory
 from .test_e2e import until, waiting
@@ -30,6 +31,7 @@ source: {document: tests}
 risk: low
 params:
   device: {type: target}
+  token: {type: secret}
 steps:
   - id: prepare
     title: Prepare
@@ -40,6 +42,12 @@ steps:
     title: Look at the console
     kind: manual
     description: Check the console of {{ device }}.
+  - id: use
+    title: Use the token
+    kind: run
+    target: device
+    command: echo token "$TOKEN" used
+    secrets: {TOKEN: "{{ token }}"}
 """
 
 
@@ -52,7 +60,7 @@ def night_shift(tmp: Path, pid: int) -> tuple[Path, Path, str]:
     engine = Engine(journal, FlagDecider(), transport_factory=lambda inv: cast(Any, None),
                     inventory_from_snapshot=Inventory.from_snapshot)
     run_id = engine.create(load_procedure_text(PROC), PROC, "handover.yaml",
-                           {"device": "fw1"}, {}, Inventory.load(inv))
+                           {"device": "fw1"}, {"token": "night"}, Inventory.load(inv))
     journal.append_event(run_id, "operator", {"by": "alice", "previous": None,
                                               "database_user": None})
     a = journal.start_attempt(run_id, "prepare", "fw1", "echo prepared")
@@ -87,7 +95,7 @@ def _text(screen: TakeOverModal | HeldModal) -> str:
     return " ".join(str(s.render()) for s in screen.query(Static))
 
 
-def _operators(data: Path, run_id: str) -> list[dict[str, object]]:
+def _operators(data: Path, run_id: str) -> list[dict[str, Any]]:
     journal = Journal.open(data)
     try:
         return [e.data for e in journal.events(run_id) if e.kind == "operator"]
@@ -117,21 +125,31 @@ async def test_take_over_from_a_dead_session_asks_in_its_own_words(
         assert str(modal.query_one("#no").render()) == "Cancel"
         run = app.screen_stack[-2]
         assert isinstance(run, RunScreen) and run.pending is None  # not the decision bar
+        assert not run.running  # asked before the secrets, before anything starts
         await pilot.click("#yes" if answer == "yes" else "#no")
-        if answer == "yes":  # bob drives now: the next question is the manual step's
+        if answer == "yes":  # then the secrets, asked again; then bob drives
+            await until(pilot, lambda: isinstance(app.screen, SecretsModal), "the secrets")
+            app.screen.query_one("#secret-token", Field).value = "morning"
+            await pilot.click("#ok")
             await until(pilot, lambda: waiting(run, "manual"), "the manual step")
         else:
-            await until(pilot, lambda: not run.running and
-                        app.backend.run(run_id).state == "waiting",
-                        "the run to be left to alice")
-    drivers = _operators(data, run_id)
-    if answer == "yes":
-        assert [(d["by"], d["previous"]) for d in drivers] == [("alice", None),
-                                                                ("bob", "alice")]
-    else:
-        assert [d["by"] for d in drivers] == ["alice"]
-        journal = Journal.open(data)
-        assert "not taken over" in journal.get_run(run_id).reason
+            await pilot.pause()
+            assert app.screen is run and not run.running  # nothing started
+    journal = Journal.open(data)
+    try:
+        drivers = [e.data for e in journal.events(run_id) if e.kind == "operator"]
+        asked = [e.data for e in journal.events(run_id) if e.kind == "decision_made"]
+        if answer == "yes":
+            assert [(d["by"], d["previous"]) for d in drivers] == [("alice", None),
+                                                                    ("bob", "alice")]
+            assert [(d["question"], d["answer"]) for d in asked] == [("take_over", "yes")]
+            [needed] = [e.data for e in journal.events(run_id) if e.kind == "decision_needed"
+                        and e.data["question"] == "take_over"]
+            assert needed["details"]["pid"] == pid and needed["details"]["left_locked"]
+        else:
+            assert [d["by"] for d in drivers] == ["alice"] and not asked
+            assert journal.get_run(run_id).state == "running"  # as alice left it
+    finally:
         journal.close()
 
 
