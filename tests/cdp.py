@@ -152,9 +152,15 @@ class Browser:
         raise AssertionError(f"the page never showed {text!r}; it shows:\n{shown}")
 
     async def press(self, key: str) -> None:
-        """Type one printable key into the page's terminal, as a person would."""
+        """Type one key (a printable one, or Enter) into the page's terminal, as a person
+        would."""
         await self.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
-        code = f"Key{key.upper()}" if key.isalpha() else ""
-        base = {"key": key, "code": code, "windowsVirtualKeyCode": ord(key.upper())}
-        await self.send("Input.dispatchKeyEvent", {"type": "keyDown", "text": key, **base})
+        if key == "Enter":
+            base: dict[str, Any] = {"key": key, "code": key, "windowsVirtualKeyCode": 13}
+            text = "\r"
+        else:
+            code = f"Key{key.upper()}" if key.isalpha() else ""
+            base = {"key": key, "code": code, "windowsVirtualKeyCode": ord(key.upper())}
+            text = key
+        await self.send("Input.dispatchKeyEvent", {"type": "keyDown", "text": text, **base})
         await self.send("Input.dispatchKeyEvent", {"type": "keyUp", **base})
