@@ -188,3 +188,16 @@ async def test_the_observer_offers_no_key_that_changes_anything(
     with open_journal(journal_backend, data) as journal:
         assert journal.get_run(run_id).state == "created"
         assert journal.events(run_id) == [] and journal.attempts(run_id) == []
+
+
+async def test_observe_says_in_one_line_why_it_cannot_read_the_journal(tmp_path: Path) -> None:
+    from tests.helpers import cli, cli_env
+
+    env = cli_env(tmp_path / "data", tmp_path)
+    code, out, err = await cli(["observe"], env)
+    assert code == 6 and "no journal at" in err and "Traceback" not in err, err
+    assert not (tmp_path / "data" / "journal.db").exists()
+    code, out, err = await cli(["--journal", "postgresql://board:hunter2@127.0.0.1:1/x",
+                                "observe"], env)
+    assert code == 6 and "cannot open the team journal" in err, err
+    assert "hunter2" not in err and len(err.strip().splitlines()) == 1
