@@ -31,6 +31,7 @@ import yaml
 from .errors import JournalError
 
 POLL_SECONDS = 0.5  # how often an observer looks at the journal: cheap, and live enough
+RUNS_SHOWN = 500  # the newest runs listed; `runbook observe RUN` opens an older one
 OUTPUT_BATCH = 100  # attempts whose new output is fetched in one query
 
 _RUN_COLUMNS = ('id, state, reason, procedure_id, procedure_title, created_at, updated_at,'
@@ -186,10 +187,10 @@ class JournalReader:
                               r["user"], r["hostname"], held_by))
         return out
 
-    def runs(self) -> list[RunRow]:
-        """Every run, newest first."""
+    def runs(self, limit: int = RUNS_SHOWN) -> list[RunRow]:
+        """The newest `limit` runs, newest first (a team journal keeps years of them)."""
         return self._run_rows(self._rows(f"SELECT {_RUN_COLUMNS} FROM runs"
-                                         " ORDER BY created_at DESC"))
+                                         " ORDER BY created_at DESC LIMIT ?", (limit,)))
 
     def run(self, ref: str) -> RunRow:
         """The run whose id is `ref`, ends with it, or starts with it (`last` = the newest)."""
@@ -233,6 +234,7 @@ class RunFollower:
         self.last_seq = 0
         self.seen: dict[int, int] = {}  # attempt id -> last output chunk read
         self.open: set[int] = set()  # attempts whose output may still grow
+        self.attempts: dict[int, AttemptRow] = {}  # every attempt seen, by id (id order)
         self.first = True
 
     def poll(self) -> Update:
@@ -249,15 +251,19 @@ class RunFollower:
         if update.events:
             self.last_seq = update.events[-1].seq
         if self.first or update.events or self.open:
-            update.attempts = [
-                AttemptRow(int(a["id"]), a["step_id"], a["target"] or None, int(a["attempt"]),
-                           a["status"], a["command"], a["started_at"], a["finished_at"],
-                           a["exit_status"], a["reason"])
-                for a in r._rows(f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE run_id = ?"
-                                 " ORDER BY id", (self.run_id,))]
+            # every attempt after a new event (a status may have changed anywhere); else only
+            # from the oldest one still running on (new attempts always come after it)
+            since = 0 if self.first or update.events else min(self.open)
+            for a in r._rows(f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE run_id = ?"
+                             " AND id >= ? ORDER BY id", (self.run_id, since)):
+                self.attempts[int(a["id"])] = AttemptRow(
+                    int(a["id"]), a["step_id"], a["target"] or None, int(a["attempt"]),
+                    a["status"], a["command"], a["started_at"], a["finished_at"],
+                    a["exit_status"], a["reason"])
             self.first = False
-            read = {a.id for a in update.attempts if a.id not in self.seen or a.id in self.open}
-            update.output = self._output(read, {a.id: a for a in update.attempts})
+            update.attempts = list(self.attempts.values())
+            read = {i for i in self.attempts if i not in self.seen or i in self.open}
+            update.output = self._output(read, self.attempts)
             self.open = {a.id for a in update.attempts if a.finished_at is None}
         return update
 

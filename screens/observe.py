@@ -42,6 +42,11 @@ def state_text(state: str) -> Text:
                 style=STATE_STYLE.get(state, ""))
 
 
+def cells(*values: str | Text) -> list[Text]:
+    """Table cells shown as they are: text from the journal is never read as markup."""
+    return [v if isinstance(v, Text) else Text(v) for v in values]
+
+
 class Banner(Static):
     """Says, on every screen, that this view changes nothing."""
 
@@ -56,11 +61,13 @@ class RunsScreen(Screen[None]):
         self.reader = reader
         self.poll = poll
         self.busy = False
+        self.failing = False
+        self.banner = (f"Read-only view of {self.reader.where}: nothing here changes a run. "
+                       "Enter watches the selected run.")
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Banner(f"Read-only view of {self.reader.where}: nothing here changes a run. "
-                     "Enter watches the selected run.", id="banner")
+        yield Banner(self.banner, id="banner", markup=False)
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -77,17 +84,21 @@ class RunsScreen(Screen[None]):
         try:
             runs = await asyncio.to_thread(self.reader.runs)
         except ObserveError as exc:
-            self.query_one("#banner", Banner).update(f"⚠ {exc}")
+            self.query_one("#banner", Banner).update(Text(f"⚠ {exc}", style="yellow"))
+            self.failing = True
             return
         finally:
             self.busy = False
+        if self.failing:  # the journal answers again
+            self.query_one("#banner", Banner).update(self.banner)
+            self.failing = False
         table = self.query_one("#runs", DataTable)
         keep = table.cursor_row
         table.clear()
         for r in runs:
-            table.add_row(r.id, state_text(r.state), r.procedure_id,
-                          f"{r.user}@{r.hostname}", short_time(r.created_at),
-                          short_time(r.updated_at), key=r.id)
+            table.add_row(*cells(r.id, state_text(r.state), r.procedure_id,
+                                 f"{r.user}@{r.hostname}", short_time(r.created_at),
+                                 short_time(r.updated_at)), key=r.id)
         if runs:
             table.move_cursor(row=min(keep, len(runs) - 1))
 
@@ -175,11 +186,11 @@ class RunScreen(Screen[None]):
             rows = sorted((a for (s, _), a in latest.items() if s == step),
                           key=lambda a: a.target or "")
             if not rows:
-                table.add_row(step, "", "", state_text("pending"), "", "", "")
+                table.add_row(*cells(step, "", "", state_text("pending"), "", "", ""))
             for a in rows:
-                table.add_row(step, a.target or "", str(a.attempt), state_text(a.status),
-                              "" if a.exit_status is None else str(a.exit_status),
-                              duration(a.started_at, a.finished_at), clean(a.reason))
+                table.add_row(*cells(step, a.target or "", str(a.attempt), state_text(a.status),
+                                     "" if a.exit_status is None else str(a.exit_status),
+                                     duration(a.started_at, a.finished_at), clean(a.reason)))
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
 

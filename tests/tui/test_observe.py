@@ -168,9 +168,11 @@ async def test_the_observer_offers_no_key_that_changes_anything(
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     journal = open_journal(journal_backend, data)
-    run_id = journal.create_run(procedure_id="p", procedure_title="P", procedure_path="p.yaml",
-                                procedure_hash="0", procedure_text="steps: [{id: one}]",
-                                params={}, secret_names=[], inventory={})
+    # text from the journal that looks like markup is shown as it is, and breaks nothing
+    run_id = journal.create_run(procedure_id="board[/x]", procedure_title="P [b]",
+                                procedure_path="p.yaml", procedure_hash="0",
+                                procedure_text="steps: [{id: 'one[/b]'}]", params={},
+                                secret_names=[], inventory={})
     journal.close()
     reader = open_reader(journal_backend, data)
     app = ObserverApp(reader, open_run=run_id, poll=0.1)
@@ -183,6 +185,13 @@ async def test_the_observer_offers_no_key_that_changes_anything(
                 await pilot.press(key)
             assert isinstance(app.screen, RunScreen)
             await until(pilot, lambda: "not started" in head(app), "the run's state")
+            assert "board[/x]" in head(app) and "one[/b]" in step_states(app)
+            await pilot.press("escape")
+            assert isinstance(app.screen, RunsScreen)
+            runs = app.screen.query_one("#runs", DataTable)
+            await until(pilot, lambda: runs.row_count == 1, "the run in the list")
+            await pilot.pause()
+            assert str(runs.get_row_at(0)[2]) == "board[/x]"
     finally:
         reader.close()
     with open_journal(journal_backend, data) as journal:
@@ -201,3 +210,43 @@ async def test_observe_says_in_one_line_why_it_cannot_read_the_journal(tmp_path:
                                 "observe"], env)
     assert code == 6 and "cannot open the team journal" in err, err
     assert "hunter2" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_following_reads_only_what_is_new(tmp_path: Path, journal_backend: str | None) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    journal = open_journal(journal_backend, data)
+    run_id = journal.create_run(procedure_id="p", procedure_title="P", procedure_path="p.yaml",
+                                procedure_hash="0", procedure_text="steps: [{id: one}]",
+                                params={}, secret_names=[], inventory={})
+    reader = open_reader(journal_backend, data)
+    try:
+        follower = reader.follow(run_id)
+        first = follower.poll()
+        assert first.attempts == [] and first.events == [] and first.output == []
+        attempt = journal.start_attempt(run_id, "one", "dev1", "echo")
+        journal.append_event(run_id, "step_started", {}, "one", "dev1")
+        journal.append_output(attempt.id, "line one\n")
+        update = follower.poll()
+        assert [e.kind for e in update.events] == ["step_started"]
+        assert [(c.step_id, c.target, c.text) for c in update.output] == [
+            ("one", "dev1", "line one\n")]
+        journal.append_output(attempt.id, "line two\n")
+        update = follower.poll()
+        assert update.events == [] and [c.text for c in update.output] == ["line two\n"]
+        assert update.attempts is not None and update.attempts[0].status == "running"
+        journal.append_output(attempt.id, "last line\n")
+        journal.finish_attempt(attempt.id, status="succeeded", exit_status=0)
+        update = follower.poll()  # the last read of an attempt that finished meanwhile
+        assert [c.text for c in update.output] == ["last line\n"]
+        assert update.attempts is not None and update.attempts[0].status == "succeeded"
+        update = follower.poll()  # nothing happened: nothing is read but the run's row
+        assert update.attempts is None and update.events == [] and update.output == []
+        journal.set_attempt_status(attempt.id, "rolled_back")
+        journal.append_event(run_id, "step_rolled_back", {}, "one", "dev1")
+        update = follower.poll()
+        assert update.attempts is not None and update.attempts[0].status == "rolled_back"
+        assert [e.seq for e in update.events] == [2] and update.output == []
+    finally:
+        reader.close()
+        journal.close()
