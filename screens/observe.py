@@ -77,8 +77,11 @@ class RunsScreen(Screen[None]):
         await self.refresh_runs()
         self.set_interval(self.poll, self.refresh_runs)
 
+    async def on_screen_resume(self) -> None:
+        await self.refresh_runs()
+
     async def refresh_runs(self) -> None:
-        if self.busy:
+        if self.busy or not self.is_current:  # a run is being watched: look at that only
             return
         self.busy = True
         try:
