@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -133,11 +134,10 @@ def demo_cmd(ctx: Ctx, scenario: str) -> None:
 @click.pass_obj
 def serve_cmd(ctx: Ctx, host: str, port: int, inventory: str | None, observe: bool) -> None:
     """Open the terminal UI in a web browser (textual-serve); each tab runs its own app."""
-    try:
-        from textual_serve.server import Server
-    except ImportError:
+    if importlib.util.find_spec("textual_serve") is None:
         sys.exit(fail(UsageError("`runbook serve` needs textual-serve: "
                                  "pip install 'runbook[serve]'"), ctx))
+    from ..screens.browser import serve_command
     # the same interpreter, so no PATH or virtualenv is assumed
     command = [sys.executable, "-m", "runbook", "--data-dir", str(ctx.data_dir.resolve())]
     if inventory:
@@ -145,8 +145,8 @@ def serve_cmd(ctx: Ctx, host: str, port: int, inventory: str | None, observe: bo
     if observe:
         command.append("observe")
         serve_journal_env(ctx)
-    Server(shlex.join(command), host=host, port=port,
-           title="runbook observer" if observe else "runbook").serve()
+    serve_command(shlex.join(command), host=host, port=port,
+                  title="runbook observer" if observe else "runbook")
 
 
 @main.command("open")
