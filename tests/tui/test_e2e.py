@@ -40,7 +40,7 @@ def write_cert(path: Path) -> None:
 
 
 async def until(pilot: Pilot[Any], cond: Callable[[], bool], what: str) -> None:
-    """Let the app (and the device) work until `cond` holds; fail after 120 s (a generous bound for a loaded machine)."""
+    """Let the app (and the device) work until `cond` holds; fail after 120 s (loaded CI)."""
     try:
         async with asyncio.timeout(120):
             while not cond():
