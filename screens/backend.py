@@ -9,13 +9,16 @@ params or journal reads in a screen.
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook import Engine, Inventory, Journal, load_procedure
+from runbook import Engine, Inventory, Journal, load_procedure, operators
 from runbook.engine import StepView
 from runbook.errors import TemplateError, UsageError
 from runbook.events import DecisionNeeded
@@ -27,12 +30,13 @@ from runbook.model import Param, Procedure
 from runbook.params import coerce, unaccepted
 from runbook.paths import data_dir as resolve_data_dir
 from runbook.paths import private_file, write_private
-from runbook.rollback import rollback, select_steps
+from runbook.rollback import RollbackPlan, plan, rollback
 from runbook.template import Value
 from runbook.template import render as render_template
 
 EXPORT_FORMATS = ("md", "json", "html")
 SECRET_SHOWN = "•••••• (secret, not stored)"
+PARAMS_FILE = "params.json"  # last values per procedure, in the data directory
 
 
 def transport_factory(data: Path) -> Callable[[Any], Any]:
@@ -53,6 +57,7 @@ class Backend:
     inventory: Inventory | None = None
     inventory_path: str | None = None
     transports: Callable[[Any], Any] | None = None
+    lab_secrets: dict[str, str] = field(default_factory=dict)  # `runbook demo`'s, in memory
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None,
@@ -105,6 +110,21 @@ class Backend:
         """The state to show: `interrupted` for a `running` run no live process holds (on the
         team journal: no live session, wherever it was)."""
         return self.journal.shown_state(rec)
+
+    def holder(self, run_id: str) -> str | None:
+        """Who else holds the run, `user@host (pid N) since HH:MM UTC`, while that session
+        lives; None when the run is free or this process holds it."""
+        rec = self.run(run_id)
+        if rec.lock_pid == os.getpid() and rec.lock_host == socket.gethostname():
+            return None
+        return self.journal.holder(rec.id)
+
+    def take_over_question(self, run_id: str) -> dict[str, Any] | None:
+        """What the take-over question shows, when resuming would take the run over from
+        another operator (their last session, as its lock left it); else None."""
+        rec = self.run(run_id)
+        previous = operators.take_over_from(self.journal, rec.id)
+        return None if previous is None else operators.last_session(self.journal, rec, previous)
 
     def events(self, run_id: str) -> list[EventRecord]:
         """The run's journaled events, oldest first."""
@@ -160,6 +180,36 @@ class Backend:
         return self.engine(_NoQuestions()).create(procedure, text, path, given, secrets,
                                                   self.inventory)
 
+    def remembered(self, procedure: Procedure) -> dict[str, str]:
+        """The values last used to start `procedure` (never secrets); {} when none or the
+        file cannot be read."""
+        try:
+            data = json.loads((self.data_dir / PARAMS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        values = data.get(procedure.id) if isinstance(data, dict) else None
+        if not isinstance(values, dict):
+            return {}
+        return {k: v for k, v in values.items() if isinstance(v, str)
+                and k in procedure.params and procedure.params[k].type != "secret"}
+
+    def remember(self, procedure: Procedure, given: dict[str, str]) -> None:
+        """Keep the values a run was started with for next time (mode 0600; secrets never).
+        Failing to write them is not worth stopping a run for: it is logged."""
+        path = self.data_dir / PARAMS_FILE
+        try:
+            data = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        data[procedure.id] = {k: str(v) for k, v in given.items()
+                              if k in procedure.params and procedure.params[k].type != "secret"}
+        try:
+            write_private(path, json.dumps(data, indent=2, sort_keys=True))
+        except OSError as exc:
+            self.log_bug(exc)
+
     # ---- rollback, plans and records -------------------------------------------------------
 
     @staticmethod
@@ -167,15 +217,10 @@ class Backend:
         """`runbook.rollback.rollback`."""
         return rollback
 
-    def rollback_plan(self, run_id: str, to_step: str | None) -> tuple[list[Any], list[Any]]:
-        """(steps to undo, their backups) without changing anything."""
+    def rollback_plan(self, run_id: str, to_step: str | None) -> RollbackPlan:
+        """What rolling back from `to_step` would do, without changing anything."""
         rec = self.run(run_id)
-        procedure = self.procedure_of(rec)
-        backups = self.journal.backups(rec.id)
-        steps = select_steps(procedure, self.journal.latest_attempts(rec.id), backups, to_step,
-                             None)
-        ids = {s.id for s in steps}
-        return steps, [b for b in backups if b.step_id in ids and b.restored_at is None]
+        return plan(self.journal, self.procedure_of(rec), rec.id, to_step)
 
     def export_run(self, run_id: str, fmt: str, path: str | Path) -> Path:
         """Write a run's change record to `path` (mode 0600); raises RunbookError."""
