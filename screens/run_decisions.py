@@ -13,7 +13,6 @@ from .modals import ConfirmModal, TextModal, TypedConfirmModal
 from .widgets import DecisionBar, StepTable
 
 if TYPE_CHECKING:
-    from runbook.journal_records import RunRecord
     from runbook.model import Procedure
 
     from .backend import Backend
@@ -25,7 +24,7 @@ class Decisions(RunbookScreen[None]):
     backend: Backend
     engine: Any
     procedure: Procedure
-    record: RunRecord
+    record: Any  # the run as the backend last read it
     run_id: str
     dirty: bool
     pending: tuple[DecisionNeeded, asyncio.Future[str]] | None
