@@ -30,6 +30,7 @@ from .events import (
     Notice,
     OutputLine,
     OutputLines,
+    RemoteStarted,
     RunFinished,
     RunStarted,
     RunState,
@@ -91,11 +92,21 @@ class Engine:
         self.publish(event)
 
     def record(self, event: Event) -> None:
-        """Append the event to the journal's hash chain (joins an open transaction)."""
-        if not isinstance(event, OutputLine | OutputLines):
-            data = event.data()
-            self.journal.append_event(event.run_id, event.kind, data,
-                                      data.get("step_id"), data.get("target"))
+        """Append the event to the journal's hash chain (joins an open transaction).
+
+        A command's process group (`remote_started`) is journaled with `later`: durable
+        within LINGER of the command's start, or with its outcome, whichever comes first
+        (see orphans.py for what a lost one means: the watchdog still stops the command)."""
+        if isinstance(event, OutputLine | OutputLines):
+            return
+        data = event.data()
+        if isinstance(event, RemoteStarted):
+            with self.journal.later():
+                self.journal.append_event(event.run_id, event.kind, data,
+                                          data.get("step_id"), data.get("target"))
+            return
+        self.journal.append_event(event.run_id, event.kind, data,
+                                  data.get("step_id"), data.get("target"))
 
     def publish(self, event: Event) -> None:
         """Hand the event to every subscriber (the TUI, the CLI's printer)."""
@@ -279,7 +290,7 @@ class Engine:
         """Run one step on its devices (`only` those, in a rollout batch). A device that fails
         fails the run, unless `failures` collects it (a rollout counts against max_fail)."""
         run = ctx.run
-        latest = self.journal.latest_attempts(run.id)
+        latest = self.journal.latest_attempts(run.id, step.id)
         ref = step.target or step.foreach
         if ref and ref not in run.values:
             if (step.id, None) not in latest:
@@ -455,7 +466,10 @@ class Engine:
                                                       f"{name}: {exc}"), "warning", step.id, name))
         finished = StepFinished(run.id, step.id, name, outcome.status, outcome.exit_status,
                                 time.monotonic() - started, outcome.reason)
-        with self.journal.tx():  # the outcome, its captures and its event: one commit
+        # The outcome, its captures and its event: one transaction, committed with the next
+        # journal write (the next attempt's start at the latest; see Journal.later). A crash
+        # before that leaves this attempt `running`, so in doubt on resume, never lost.
+        with self.journal.later():
             self.journal.finish_attempt(
                 a.id, status=outcome.status, exit_status=outcome.exit_status,
                 output_sha256=output.digest.hexdigest(), output_bytes=output.bytes,
