@@ -10,7 +10,7 @@ import os
 import secrets as _random
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ MIGRATIONS: dict[int, str] = {
     3: "ALTER TABLE runs ADD COLUMN lock_user TEXT;",  # who holds a run, for handovers
 }
 GENESIS = "0" * 64
-LINGER = 0.05  # seconds at most that writes of `Journal.later` wait for the next commit
+LINGER = 0.02  # seconds at most that writes of `Journal.later` wait for the next commit
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output kept per attempt; the digest covers all of it
 
 _SCHEMA = """
@@ -100,6 +100,7 @@ class Journal:
     _deferred = False  # writes of `later` are in an open transaction, not yet committed
     _timer: asyncio.TimerHandle | None = None  # commits them after LINGER seconds
     _lost: BaseException | None = None  # a commit of deferred writes failed (see flush)
+    _on_commit: list[Callable[[], None]] | None = None  # see after_commit
 
     def __init__(self, path: Path) -> None:
         self.path: Path | None = path
@@ -251,6 +252,16 @@ class Journal:
         with self.tx(defer=True) as db:
             yield db
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once what `later` wrote so far is durable (at once when nothing is
+        open); never, when that commit fails."""
+        if not self._deferred:
+            callback()
+            return
+        if self._on_commit is None:
+            self._on_commit = []
+        self._on_commit.append(callback)
+
     def flush(self) -> None:
         """Commit writes that `later` left open (no-op when there are none)."""
         if self._deferred and not self._depth:
@@ -280,6 +291,9 @@ class Journal:
         except sqlite3.Error:
             self._rollback()
             raise
+        callbacks, self._on_commit = self._on_commit, None
+        for callback in callbacks or ():
+            callback()
 
     def _rollback_body(self) -> None:
         try:
@@ -299,6 +313,7 @@ class Journal:
 
     def _rollback(self) -> None:
         self._deferred = False
+        self._on_commit = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -591,10 +606,21 @@ class Journal:
                        (run_id, seq, rec.ts, kind, step_id, target, canonical(rec.data), prev, h))
         return EventRecord(**{**rec.__dict__, "hash": h})
 
-    def events(self, run_id: str) -> list[EventRecord]:
-        """The run's events in order."""
-        rows = self.db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [EventRecord(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
+    def events(self, run_id: str, kinds: tuple[str, ...] = ()) -> list[EventRecord]:
+        """The run's events in order (only those of `kinds`, when given: a resumed run looks
+        for a few kinds among thousands of events)."""
+        q = "SELECT run_id, seq, ts, kind, step_id, target, data, prev_hash, hash FROM events" \
+            " WHERE run_id = ?"
+        if kinds:
+            q += " AND kind IN (" + ", ".join("?" * len(kinds)) + ")"
+        rows = self.db.execute(q + " ORDER BY seq", (run_id, *kinds))
+        new, names = object.__new__, _STORED
+        out: list[EventRecord] = []
+        for r in rows:
+            e = new(StoredEvent)
+            e.__dict__.update(zip(names, r, strict=True))
+            out.append(e)
+        return out
 
     def get_meta(self, key: str) -> str | None:
         """A value of the journal's own settings (`meta` table), or None."""
@@ -632,6 +658,31 @@ class Journal:
 
 
 
+
+
+_FIELDS = ("run_id", "seq", "ts", "kind", "step_id", "target", "data", "prev_hash", "hash")
+_STORED = ("run_id", "seq", "ts", "kind", "step_id", "target", "_raw", "prev_hash", "hash")
+
+
+class StoredEvent(EventRecord):
+    """An event read back from the journal: `data` is decoded from its JSON on first use.
+
+    Resuming a run with 10,000 events needs their order and kinds at once, their data only
+    for the few that are looked at (a screen decodes the rest as it shows them)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "data":
+            raise AttributeError(name)
+        data = json.loads(self.__dict__["_raw"])
+        self.__dict__["data"] = data
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventRecord):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
+
+    __hash__ = EventRecord.__hash__
 
 
 def verify_chain(events: list[EventRecord] | list[dict[str, Any]]) -> int | None:

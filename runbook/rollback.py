@@ -141,8 +141,9 @@ async def undo(ctx: RunContext, *, to_step: str | None = None,
                  and b.state in ("present", "dir")])
     ctx.emit(RollbackStarted(run.id, [s.id for s in steps], force))
     await _preflight(ctx, backups, remote, force)
-    done_cmds = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run.id)
-                 if e.kind == "rollback_command" and e.data["status"] == "succeeded"}
+    done_cmds = {(e.step_id, e.target, e.data["index"])
+                 for e in journal.events(run.id, ("rollback_command",))
+                 if e.data["status"] == "succeeded"}
     # Files first, newest change first; then the steps' rollback commands, last step first
     # (so that e.g. a daemon restarted by a rollback command reads the restored files).
     for b in reversed(backups):
