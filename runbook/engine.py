@@ -90,12 +90,16 @@ class Engine:
     def emit(self, event: Event) -> None:
         """Journal the event (output lines go to the output table instead) and publish it.
 
-        A command's process group (`remote_started`) is published only once it is durable:
-        whoever sees it may rely on a resume finding it (see `record`)."""
+        A command's process group (`remote_started`) is published only once it is durable,
+        and so is anything journaled with `later` before output is shown: whoever sees a
+        command's output or its group may rely on a resume finding the group (see `record`).
+        Without subscribers no output event is made, so nothing is committed early."""
         self.record(event)
         if isinstance(event, RemoteStarted):
             self.journal.after_commit(lambda: self.publish(event))
             return
+        if isinstance(event, OutputLine | OutputLines):
+            self.journal.flush()
         self.publish(event)
 
     def record(self, event: Event) -> None:
