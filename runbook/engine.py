@@ -50,7 +50,6 @@ from .orphans import StartedCommands
 from .params import resolve, storable
 from .redact import Redactor
 from .rollout import roll_out
-from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
 from .template import render
 
@@ -422,6 +421,8 @@ class Engine:
         return saved
 
     async def _attempt(self, ctx: RunContext, step: StepBase, target: Target) -> Outcome:
+        from .steps import RUNNERS  # the step kinds (and asyncssh) load with the first step
+
         run = ctx.run
         name = target.name
         values = run.template_values(target)
