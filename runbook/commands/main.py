@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -33,6 +34,7 @@ from .common import (
     run_async,
     say_error,
 )
+from .observe import observe_cmd, serve_journal_env
 from .records import comment_cmd, export_cmd, plan_cmd, rollback_cmd, verify_record_cmd
 from .settings import config_cmd, inventory_cmd
 from .teams import approve_cmd, journal_group
@@ -126,19 +128,25 @@ def demo_cmd(ctx: Ctx, scenario: str) -> None:
                    "through an SSH tunnel) unless the network is trusted.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--inventory", "-i", "inventory", metavar="FILE", help="Inventory for the UI.")
+@click.option("--observe", is_flag=True,
+              help="Serve the read-only observer of the journal (for a change board) instead "
+                   "of the operator's UI: runs, steps and output live, nothing can be changed.")
 @click.pass_obj
-def serve_cmd(ctx: Ctx, host: str, port: int, inventory: str | None) -> None:
+def serve_cmd(ctx: Ctx, host: str, port: int, inventory: str | None, observe: bool) -> None:
     """Open the terminal UI in a web browser (textual-serve); each tab runs its own app."""
-    try:
-        from textual_serve.server import Server
-    except ImportError:
+    if importlib.util.find_spec("textual_serve") is None:
         sys.exit(fail(UsageError("`runbook serve` needs textual-serve: "
                                  "pip install 'runbook[serve]'"), ctx))
+    from ..screens.browser import serve_command
     # the same interpreter, so no PATH or virtualenv is assumed
     command = [sys.executable, "-m", "runbook", "--data-dir", str(ctx.data_dir.resolve())]
     if inventory:
         command += ["-i", str(Path(inventory).resolve())]
-    Server(shlex.join(command), host=host, port=port, title="runbook").serve()
+    if observe:
+        command.append("observe")
+        serve_journal_env(ctx)
+    serve_command(shlex.join(command), host=host, port=port,
+                  title="runbook observer" if observe else "runbook")
 
 
 @main.command("open")
@@ -363,5 +371,6 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
 
 
 for command in (rollback_cmd, export_cmd, plan_cmd, verify_record_cmd, comment_cmd,
-                backups_group, config_cmd, inventory_cmd, approve_cmd, journal_group):
+                backups_group, config_cmd, inventory_cmd, approve_cmd, journal_group,
+                observe_cmd):
     main.add_command(command)
