@@ -181,11 +181,16 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        """Commit what `later` left open, release this process's run locks, close."""
-        self.flush()
-        for run_id in list(self._held):
-            self.unlock(run_id)
-        self.db.close()
+        """Commit what `later` left open, release this process's run locks, close.
+
+        Raises (after closing) when the deferred writes could not be committed: the caller
+        must not report those outcomes as recorded."""
+        try:
+            self.flush()
+            for run_id in list(self._held):
+                self.unlock(run_id)
+        finally:
+            self.db.close()
 
     @contextmanager
     def tx(self, *, defer: bool = False) -> Iterator[sqlite3.Connection]:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
+
+import pytest
+
+from runbook.journal import Journal
 
 from .helpers import cli, cli_env, journal_at, write_procedure
 
@@ -104,3 +109,34 @@ async def test_the_next_start_commits_the_previous_outcome_with_it(ssh_device, t
     finally:
         journal.close()
     assert kinds == [("step_started", "one"), ("step_finished", "one"), ("step_started", "two")]
+
+
+async def test_deferred_writes_commit_with_the_next_commit_and_survive_a_failed_one(
+        tmp_path) -> None:
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    other = sqlite3.connect(path)  # another process's view: committed rows only
+
+    def committed() -> list[tuple[str, str]]:
+        return other.execute("SELECT step_id, status FROM attempts ORDER BY id").fetchall()
+
+    try:
+        run_id = journal.create_run(
+            procedure_id="p", procedure_title="P", procedure_path="p.yaml", procedure_hash="0",
+            procedure_text="", params={}, secret_names=[], inventory={})
+        one = journal.start_attempt(run_id, "one", None, "echo one")
+        with journal.later():
+            journal.finish_attempt(one.id, status="succeeded", exit_status=0)
+        assert journal.attempt(one.id).status == "succeeded"  # this process reads it
+        assert committed() == [("one", "running")]  # not durable yet
+
+        with pytest.raises(sqlite3.IntegrityError), journal.tx() as db:  # a failing write
+            db.execute("INSERT INTO meta VALUES ('schema', 'again')")
+        assert journal.attempt(one.id).status == "succeeded"  # kept: only its own part undone
+        assert committed() == [("one", "running")]
+
+        journal.start_attempt(run_id, "two", None, "echo two")  # the next start commits both
+        assert committed() == [("one", "succeeded"), ("two", "running")]
+    finally:
+        other.close()
+        journal.close()
