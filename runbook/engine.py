@@ -43,7 +43,7 @@ from .groupcommit import AttemptStarter
 from .indoubt import settle
 from .inventory import Inventory, Target
 from .journal import Journal
-from .journal_records import Backup, StepView
+from .journal_records import Backup, RunRecord, StepView
 from .loader import load_procedure_text, procedure_hash
 from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
 from .orphans import StartedCommands
@@ -241,7 +241,7 @@ class Engine:
         try:
             self.journal.set_run_state(rec.id, "running")
             self.emit(RunStarted(rec.id, run.procedure.id, run.procedure.title, resumed))
-            state, reason = await self._hand_over(ctx) or await self._drive(ctx)
+            state, reason = await self._hand_over(ctx, rec) or await self._drive(ctx)
             self.journal.set_run_state(rec.id, state, reason)
             self.emit(RunFinished(rec.id, state, reason))
             return state
@@ -257,8 +257,9 @@ class Engine:
         transport.on_remote_start = self.started
         return RunContext(run, self.journal, transport, self.emit, self.decider)
 
-    async def _hand_over(self, ctx: RunContext) -> tuple[RunState, str] | None:
-        """Record who drives the run now; taking over from another operator is confirmed."""
+    async def _hand_over(self, ctx: RunContext, before: RunRecord) -> tuple[RunState, str] | None:
+        """Record who drives the run now; taking over from another operator is confirmed
+        (`before`: the run as read before this session locked it, naming the last session)."""
         run = ctx.run
         who = operators.identity(self.journal)
         drivers = operators.operators(self.journal, run.id)
@@ -270,7 +271,7 @@ class Engine:
             return None
         answer = await ctx.ask("take_over", f"Take over run {run.id} from {drivers[-1]}? It is "
                                "not held by any live process.", ["yes", "no"],
-                               previous=drivers[-1])
+                               **operators.last_session(self.journal, before, drivers[-1]))
         if answer != "yes":
             return "waiting", f"run {run.id} was left to {drivers[-1]} (not taken over)"
         self.journal.append_event(run.id, "operator", {

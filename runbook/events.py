@@ -192,6 +192,20 @@ class RollbackFinished(Event):
 
 
 @dataclass(frozen=True)
+class RollbackRefusal(Event):
+    """runbook refused a rollback before changing anything (a step that cannot be undone ran,
+    a file changed behind the run's back, a backup failed its check); `reason` says which.
+
+    An operator who only cancels at the confirmation is not recorded: nothing was tried."""
+
+    reason: str
+    to_step: str | None = None
+    only_step: str | None = None
+    force: bool = False
+    by: str = ""  # the operator who asked for the rollback
+
+
+@dataclass(frozen=True)
 class Connected(Event):
     """A device connection was opened and its host key verified."""
 

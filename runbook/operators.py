@@ -13,10 +13,12 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from typing import Any
 
 from .errors import UsageError
 from .inventory import Inventory
 from .journal import Journal
+from .journal_records import RunRecord
 
 
 def identity(journal: Journal | None = None) -> str:
@@ -42,6 +44,15 @@ def first_drive(journal: Journal, run_id: str) -> bool:
     """Whether nobody has driven the run yet (no operator recorded, no step attempted)."""
     return not any(e.kind == "operator" for e in journal.events(run_id, ("operator",))) and \
         not journal.attempts(run_id)
+
+
+def take_over_from(journal: Journal, run_id: str) -> str | None:
+    """The operator this one would take the run over from on resuming it, else None (nobody
+    drove it yet, or this operator drove it last). The engine's handover asks the same."""
+    if first_drive(journal, run_id):
+        return None
+    last = operators(journal, run_id)[-1]
+    return None if last == identity(journal) else last
 
 
 def approvers(journal: Journal, run_id: str, step_id: str) -> list[str]:
@@ -110,3 +121,23 @@ def on_this_workstation(recorded: Inventory, local: Inventory) -> Inventory:
                              "another device")
         targets[name] = mine
     return Inventory(targets, recorded.groups, recorded.source)
+
+
+def last_session(journal: Journal, rec: RunRecord, previous: str) -> dict[str, Any]:
+    """What is known of the previous operator's session, for the take-over question.
+
+    `rec` is the run as read before this session locked it: a session that ended without
+    releasing the run (killed, crashed, the laptop closed) left its lock behind, which names
+    the OS account, machine and process and since when it held the run. A session that
+    ended cleanly left none; then only the operator and their last recorded action are known.
+    """
+    events = [e for e in journal.events(rec.id) if e.kind != "decision_needed"]
+    out: dict[str, Any] = {"previous": previous,
+                              "last_seen": events[-1].ts if events else rec.updated_at}
+    if rec.lock_pid:
+        who = f"{rec.lock_user}@{rec.lock_host}" if rec.lock_user else str(rec.lock_host)
+        out.update({"session": who, "pid": rec.lock_pid, "since": rec.lock_at,
+                    "left_locked": True})
+    else:
+        out["left_locked"] = False
+    return out

@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import operators
+from .backupkeys import BackupKeyError
 from .backups import BackupStore, JournalBlobStore, current, sha256
 from .context import RunContext
-from .errors import RemoteFileError, RestoreMismatch, RollbackRefused, UsageError
+from .errors import CorruptBackup, RemoteFileError, RestoreMismatch, RollbackRefused, UsageError
 from .events import (
     FileRestored,
     Notice,
     OutputLine,
     RollbackCommand,
     RollbackFinished,
+    RollbackRefusal,
     RollbackStarted,
     StepRolledBack,
 )
 from .inventory import Target
+from .journal import Journal
 from .journal_records import Attempt, Backup
 from .model import Procedure, StepBase
 from .remote import RemoteFiles
@@ -90,12 +95,69 @@ def select_steps(procedure: Procedure, latest: Mapping[tuple[str, str | None], A
     return [s for s in procedure.steps if s.id in chosen and s.id in touched]
 
 
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback will do, computed once for the screen, the CLI and the engine alike.
+
+    A step that was retried backed up its files once per attempt. Its first unrestored backup
+    of a path holds the file as it was before the step, the later ones the file as a failed
+    attempt left it: the path is put back once, from the first (`files`), and the later ones
+    (`superseded`) are only marked as handled. Rollback commands are one per device the
+    step's latest attempt touched (`commands`), less those that already ran in an
+    interrupted rollback. So the counts people see equal the actions the engine takes.
+    """
+
+    steps: list[StepBase]
+    backups: list[Backup]  # every unrestored backup of the chosen steps (checked before)
+    files: list[Backup]  # one per (step, device, path), in the order they were taken
+    superseded: dict[int, list[Backup]]  # backup id in `files` -> later copies of that path
+    commands: list[tuple[StepBase, str, int, str]]  # (step, device, index, template), run order
+    latest: Mapping[tuple[str, str | None], Attempt]
+
+    def summary(self) -> str:
+        """`2 file(s) to restore and 1 rollback command(s)`: the one count shown everywhere."""
+        return (f"{len(self.files)} file(s) to restore and {len(self.commands)} rollback "
+                "command(s)")
+
+
+def plan(journal: Journal, procedure: Procedure, run_id: str, to_step: str | None = None,
+         only_step: str | None = None) -> RollbackPlan:
+    """The rollback of a run, without changing anything; raises UsageError for a bad step."""
+    latest = journal.latest_attempts(run_id)
+    all_backups = journal.backups(run_id)
+    steps = select_steps(procedure, latest, all_backups, to_step, only_step)
+    ids = {s.id for s in steps}
+    backups = [b for b in all_backups if b.step_id in ids and b.restored_at is None]
+    first: dict[tuple[str, str | None, str], Backup] = {}
+    superseded: dict[int, list[Backup]] = {}
+    for b in backups:
+        key = (b.step_id, b.target, b.path)
+        if key in first:
+            superseded.setdefault(first[key].id, []).append(b)
+        else:
+            first[key] = b
+    done = {(e.step_id, e.target, e.data["index"])
+            for e in journal.events(run_id, ("rollback_command",))
+            if e.data["status"] == "succeeded"}
+    commands = []
+    for step in reversed(steps):
+        names = sorted({t for (sid, t), a in latest.items()
+                        if sid == step.id and a.status in UNDOABLE and t})
+        commands += [(step, name, i, template) for name in names
+                     for i, template in enumerate(step.rollback) if (step.id, name, i) not in done]
+    return RollbackPlan(steps, backups, list(first.values()), superseded, commands, latest)
+
+
 async def rollback(engine: Engine, run_id: str, secrets: Mapping[str, str], *,
                    to_step: str | None = None, only_step: str | None = None,
                    force: bool = False) -> str:
     """Undo steps of a run (all, from `to_step` on, or just `only_step`); return the run state.
 
-    Raises RollbackRefused before changing anything when a file changed behind our back.
+    Raises RollbackRefused before changing anything when a file changed behind our back or a
+    step that cannot be undone ran (CorruptBackup / BackupKeyError when a backup cannot be
+    trusted or opened). Each of these refusals is journaled first, as a `rollback_refusal`
+    event in the hash chain, so that the change record shows that a rollback was asked for
+    and why runbook refused it. The run's state is left as it was: nothing changed.
     """
     journal = engine.journal
     rec = journal.get_run(run_id)
@@ -103,7 +165,12 @@ async def rollback(engine: Engine, run_id: str, secrets: Mapping[str, str], *,
     journal.lock(rec.id)
     ctx = engine.context(run)
     try:
-        failed = await undo(ctx, to_step=to_step, only_step=only_step, force=force)
+        try:
+            failed = await undo(ctx, to_step=to_step, only_step=only_step, force=force)
+        except (RollbackRefused, CorruptBackup, BackupKeyError) as exc:
+            ctx.emit(RollbackRefusal(rec.id, str(exc), to_step, only_step, force,
+                                     operators.identity(journal)))
+            raise
         if failed:
             journal.set_run_state(rec.id, "failed", failed)
             ctx.emit(RollbackFinished(rec.id, "failed", failed))
@@ -129,42 +196,35 @@ async def undo(ctx: RunContext, *, to_step: str | None = None,
     def remote(name: str | None) -> RemoteFiles:
         return ctx.files(run.device(name))
 
-    latest = journal.latest_attempts(run.id)
-    all_backups = journal.backups(run.id)
-    steps = select_steps(run.procedure, latest, all_backups, to_step, only_step)
-    ids = {s.id for s in steps}
-    backups = [b for b in all_backups if b.step_id in ids]
-    _refuse_irreversible(run.procedure, steps, latest, backups)
+    p = plan(journal, run.procedure, run.id, to_step, only_step)
+    steps, latest = p.steps, p.latest
+    _refuse_irreversible(run.procedure, steps, latest, p.backups)
     # Every backup to restore is decrypted and verified first: a missing or wrong backup key
     # is found before anything on a device changes.
-    store.check([b.sha256 for b in backups if b.sha256 and b.restored_at is None
-                 and b.state in ("present", "dir")])
+    store.check([b.sha256 for b in p.files if b.sha256 and b.state in ("present", "dir")])
     ctx.emit(RollbackStarted(run.id, [s.id for s in steps], force))
-    await _preflight(ctx, backups, remote, force)
-    done_cmds = {(e.step_id, e.target, e.data["index"])
-                 for e in journal.events(run.id, ("rollback_command",))
-                 if e.data["status"] == "succeeded"}
+    await _preflight(ctx, p.backups, remote, force)
     # Files first, newest change first; then the steps' rollback commands, last step first
     # (so that e.g. a daemon restarted by a rollback command reads the restored files).
-    for b in reversed(backups):
-        if b.restored_at is not None:
-            continue
+    for b in reversed(p.files):
+        # The later copies are marked first: were the rollback interrupted right after, the
+        # next one must put the path back from this first copy, never from a later one.
+        for later in p.superseded.get(b.id, []):
+            journal.set_backup_restored(later.id, f"not needed: step {b.step_id} was retried; "
+                                        f"{b.path} is put back from its first backup")
         await ctx.connect(run.device(b.target))
         action, note = await restore(remote(b.target or ""), store, b)
         journal.set_backup_restored(b.id, f"{action}: {note}" if note else action)
         ctx.emit(FileRestored(run.id, b.step_id, b.target, b.path, action, b.sha256, True,
                                  note))
     for step in reversed(steps):
-        names = sorted({t for (sid, t), a in latest.items()
-                        if sid == step.id and a.status in UNDOABLE and t})
-        for name in names:
+        for s, name, i, template in p.commands:
+            if s.id != step.id:
+                continue
             target = run.device(name)
-            for i, template in enumerate(step.rollback):
-                if (step.id, name, i) in done_cmds:
-                    continue
-                await ctx.connect(target)
-                if not await _command(ctx, step, target, i, template):
-                    return f"rollback command {i + 1} of step {step.id} failed on {name}"
+            await ctx.connect(target)
+            if not await _command(ctx, step, target, i, template):
+                return f"rollback command {i + 1} of step {step.id} failed on {name}"
         for (sid, t), a in latest.items():
             if sid == step.id and a.status in UNDOABLE:
                 journal.set_attempt_status(a.id, "rolled_back")

@@ -9,13 +9,15 @@ params or journal reads in a screen.
 
 from __future__ import annotations
 
+import os
+import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook import Engine, Inventory, Journal, load_procedure
+from runbook import Engine, Inventory, Journal, load_procedure, operators
 from runbook.engine import StepView
 from runbook.errors import TemplateError, UsageError
 from runbook.events import DecisionNeeded
@@ -27,7 +29,7 @@ from runbook.model import Param, Procedure
 from runbook.params import coerce, unaccepted
 from runbook.paths import data_dir as resolve_data_dir
 from runbook.paths import private_file, write_private
-from runbook.rollback import rollback, select_steps
+from runbook.rollback import RollbackPlan, plan, rollback
 from runbook.template import Value
 from runbook.template import render as render_template
 
@@ -106,6 +108,21 @@ class Backend:
         team journal: no live session, wherever it was)."""
         return self.journal.shown_state(rec)
 
+    def holder(self, run_id: str) -> str | None:
+        """Who else holds the run, `user@host (pid N) since HH:MM UTC`, while that session
+        lives; None when the run is free or this process holds it."""
+        rec = self.run(run_id)
+        if rec.lock_pid == os.getpid() and rec.lock_host == socket.gethostname():
+            return None
+        return self.journal.holder(rec.id)
+
+    def take_over_question(self, run_id: str) -> dict[str, Any] | None:
+        """What the take-over question shows, when resuming would take the run over from
+        another operator (their last session, as its lock left it); else None."""
+        rec = self.run(run_id)
+        previous = operators.take_over_from(self.journal, rec.id)
+        return None if previous is None else operators.last_session(self.journal, rec, previous)
+
     def events(self, run_id: str) -> list[EventRecord]:
         """The run's journaled events, oldest first."""
         return self.journal.events(run_id)
@@ -167,15 +184,10 @@ class Backend:
         """`runbook.rollback.rollback`."""
         return rollback
 
-    def rollback_plan(self, run_id: str, to_step: str | None) -> tuple[list[Any], list[Any]]:
-        """(steps to undo, their backups) without changing anything."""
+    def rollback_plan(self, run_id: str, to_step: str | None) -> RollbackPlan:
+        """What rolling back from `to_step` would do, without changing anything."""
         rec = self.run(run_id)
-        procedure = self.procedure_of(rec)
-        backups = self.journal.backups(rec.id)
-        steps = select_steps(procedure, self.journal.latest_attempts(rec.id), backups, to_step,
-                             None)
-        ids = {s.id for s in steps}
-        return steps, [b for b in backups if b.step_id in ids and b.restored_at is None]
+        return plan(self.journal, self.procedure_of(rec), rec.id, to_step)
 
     def export_run(self, run_id: str, fmt: str, path: str | Path) -> Path:
         """Write a run's change record to `path` (mode 0600); raises RunbookError."""

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.events import DecisionNeeded
 
-from .modals import HostKeyModal, InDoubtModal
+from .modals import HostKeyModal, InDoubtModal, TakeOverModal
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-SAFE = {"confirm": "no", "manual": "wait", "in_doubt": "stop", "host_key": "refuse"}
+    from .base import RunbookScreen
+
+SAFE = {"confirm": "no", "manual": "wait", "in_doubt": "stop", "host_key": "refuse",
+        "take_over": "no"}
 
 
 def safe_answer(request: DecisionNeeded) -> str:
@@ -30,6 +33,8 @@ def modal_for(request: DecisionNeeded) -> Screen[str] | None:
                             str(d.get("fingerprint", "unknown")), list(d.get("known", [])))
     if request.question == "in_doubt":
         return InDoubtModal(request.step_id, request.target, request.prompt, d)
+    if request.question == "take_over":  # its own words, never the generic decision bar
+        return TakeOverModal(request.run_id, d)
     return None
 
 
@@ -45,14 +50,40 @@ class TuiDecider:
                  inline: Callable[[DecisionNeeded], Awaitable[str]] | None = None) -> None:
         self.screen = screen
         self.inline = inline
+        self.answered: dict[str, str] = {}  # questions the operator answered before the run
 
     async def decide(self, request: DecisionNeeded) -> str:
         modal = modal_for(request)
-        if modal is None and self.inline is not None:
-            answer: str | None = await self.inline(request)
+        if request.question in self.answered:
+            answer: str | None = self.answered[request.question]
+        elif modal is None and self.inline is not None:
+            answer = await self.inline(request)
         elif modal is None:
             answer = safe_answer(request)
         else:
             answer = await self.screen.app.push_screen_wait(modal)
         choices = request.details.get("choices", [])
         return answer if answer is not None and answer in choices else safe_answer(request)
+
+
+def take_over_first(screen: RunbookScreen[Any], decider: TuiDecider, run_id: str,
+                    then: Callable[[], None]) -> bool:
+    """Ask the take-over question before the run's secrets are asked (the operator decides
+    first, then types them); True when it was asked. On Take over, `then` continues and the
+    engine's own take-over question gets that answer (journaled as the operator's); on
+    Cancel nothing starts and the run stays as the other operator left it."""
+    if "take_over" in decider.answered:
+        return False
+    details = screen.app.backend.take_over_question(run_id)
+    if details is None:
+        return False
+
+    def answered(answer: str | None) -> None:
+        if answer == "yes":
+            decider.answered["take_over"] = "yes"
+            then()
+        else:
+            screen.notify(f"run {run_id} is left to {details.get('previous')}; nothing changed")
+
+    screen.app.push_screen(TakeOverModal(run_id, details), callback=answered)
+    return True

@@ -1,4 +1,4 @@
-"""Modal questions: host keys, in-doubt steps, secrets, comments and yes/no confirmations."""
+"""Modal questions: host keys, in-doubt steps, take-overs, secrets, comments, confirmations."""
 
 from __future__ import annotations
 
@@ -135,6 +135,101 @@ class InDoubtModal(RunbookModal[str]):
     def action_answer(self, choice: str) -> None:
         if choice in self.choices:
             self.dismiss(choice)
+
+
+def _when(ts: object) -> str:
+    """`2026-11-22 01:30 UTC` from a journal timestamp (UTC, ISO)."""
+    text = str(ts or "")
+    return f"{text[:10]} {text[11:16]} UTC" if len(text) >= 16 else (text or "an unknown time")
+
+
+class TakeOverModal(RunbookModal[str]):
+    """Another operator's session drove this run and is gone: take it over, or leave it."""
+
+    BINDINGS = [Binding("escape", "answer('no')", "Cancel", id="takeover.cancel"),
+                Binding("t", "answer('yes')", "Take over", id="takeover.yes", show=False)]
+
+    def __init__(self, run_id: str, details: dict[str, Any]) -> None:
+        super().__init__(classes="dialog")
+        self.run_id, self.details = run_id, details
+
+    def compose(self) -> ComposeResult:
+        d = self.details
+        previous = escape(str(d.get("previous") or "another operator"))
+        with Vertical(id="dialog", classes="warning wide"):
+            yield Label(f"Take over run {self.run_id}?", id="dialog-title", markup=False)
+            if d.get("left_locked"):
+                gone = (f"Their session, [b]{escape(str(d.get('session')))}[/b] (process "
+                        f"{escape(str(d.get('pid')))}), held the run since "
+                        f"{escape(_when(d.get('since')))}. That session is gone: it ended "
+                        "without releasing the run (killed, crashed or cut off).")
+            else:
+                gone = ("Their session ended and released the run; their last recorded action "
+                        f"was at {escape(_when(d.get('last_seen')))}.")
+            yield Static(f"[b]{previous}[/b] drove this run last.\n{gone}\n"
+                         "No live process holds it now.", id="takeover-who")
+            yield Static(
+                "\nTaking over means:\n"
+                " • you drive the run from here: the change record names [b]you[/b] and this "
+                f"moment as taking over from {previous};\n"
+                " • secrets are never stored, so theirs went with their session: the run uses "
+                "the ones you give (you are asked for them again);\n"
+                " • it continues where they stopped; a step they left half-done is asked "
+                "about before anything is re-run.\n"
+                "Cancel leaves the run to them, unchanged.", id="takeover-means")
+            with Horizontal(classes="buttons"):
+                yield Button("Take over (t)", id="yes", variant="warning")
+                yield Button("Cancel", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.app.clear_notifications()  # old toasts must not sit over a question
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_answer("yes" if event.button.id == "yes" else "no")
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss(answer)
+
+
+class HeldModal(RunbookModal[None]):
+    """The run is held by a live session: it cannot be resumed or taken over from here."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="held.close")]
+
+    def __init__(self, run_id: str, holder: str) -> None:
+        super().__init__(classes="dialog")
+        self.run_id, self.holder = run_id, holder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="danger"):
+            yield Label(f"Run {self.run_id} is in use", id="dialog-title", markup=False)
+            yield Static(f"It is held by [b]{escape(self.holder)}[/b], a session that is still "
+                         "running. A run held by a live session cannot be resumed or taken "
+                         "over: ask its operator to stop it (or wait for it to finish), then "
+                         "resume it here. Nothing was changed.", id="held-message")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_close()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def refuse_if_held(screen: RunbookScreen[Any], run_id: str) -> bool:
+    """Show HeldModal and return True when a live session other than this one holds the run."""
+    holder = screen.app.backend.holder(run_id)
+    if holder is None:
+        return False
+    screen.app.push_screen(HeldModal(run_id, holder))
+    return True
 
 
 class SecretsModal(RunbookModal[dict[str, str] | None]):
@@ -309,6 +404,8 @@ def confirm_resume(screen: RunbookScreen[Any], run_id: str, go: Callable[[], Non
     rec = backend.run(run_id)
     if rec.finished:
         screen.notify(f"run {rec.id} is {rec.state}; nothing left to do")
+        return
+    if refuse_if_held(screen, rec.id):
         return
     nxt = backend.next_step(rec.id)
     where = f" on {nxt.target}" if nxt and nxt.target else ""

@@ -33,7 +33,8 @@ LABELS = {"waiting": "waiting for the operator", "rolled_back": "rolled back",
 OUTPUT_LINES = 5000  # kept in the output pane; the journal keeps everything
 SHOWN_EVENTS = {"step_started", "step_finished", "step_skipped", "decision_needed",
                 "decision_made", "notice", "run_finished", "rollback_started",
-                "rollback_finished", "step_rolled_back", "approved", "comment", "operator"}
+                "rollback_finished", "rollback_refusal", "step_rolled_back", "approved", "comment",
+                "operator"}
 
 
 def state_text(state: str) -> Text:

@@ -19,6 +19,7 @@ from runbook.events import (
     OutputLine,
     RollbackCommand,
     RollbackFinished,
+    RollbackRefusal,
     StepRolledBack,
 )
 
@@ -45,15 +46,20 @@ class RollbackScreen(RunbookScreen[str | None]):
         self.rollback = backend.rollback_function()
         self.engine = backend.engine(TuiDecider(self))
         self.engine.subscribe(self.feed)
-        self.steps, self.backups = backend.rollback_plan(run_id, to_step)
+        self.plan = backend.rollback_plan(run_id, to_step)
+        self.steps = self.plan.steps
+        # A retried step is listed once: each path once (put back from its first backup),
+        # each rollback command once per device its latest attempt touched, as the engine
+        # does them (runbook.rollback.plan), so that header, lists, confirmation and
+        # progress bar count the same things.
+        self.backups = self.plan.files
+        self.commands = [(step.id, target, backend.render_text(run_id, c))
+                         for step, target, _, c in self.plan.commands]
         self.state: str | None = None
-        self.commands = [(step.id, backend.render_text(run_id, c)) for step in
-                         {s.id: s for s in self.steps}.values() for c in step.rollback]
 
     def summary(self) -> str:
         """`2 file(s) to restore and 1 rollback command(s)`: the one count shown everywhere."""
-        return (f"{len(self.backups)} file(s) to restore and {len(self.commands)} rollback "
-                "command(s)")
+        return self.plan.summary()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -63,8 +69,9 @@ class RollbackScreen(RunbookScreen[str | None]):
                      f"{self.summary()}, newest change first. Press [b]r[/b] to start.",
                      id="rollback-intro")
         if self.commands:
-            yield Static("\n".join(f"[b]{escape(step)}[/b]: $ {escape(cmd)}"
-                                   for step, cmd in self.commands), id="rollback-commands")
+            yield Static("\n".join(f"[b]{escape(step)}[/b] on {escape(target)}: $ "
+                                   f"{escape(cmd)}" for step, target, cmd in self.commands),
+                         id="rollback-commands")
         for step in self.steps:
             if step.irreversible:
                 yield Static(f"[b]{escape(step.id)} cannot be undone[/b]: "
@@ -97,7 +104,8 @@ class RollbackScreen(RunbookScreen[str | None]):
         match event:
             case FileRestored():
                 for b in self.backups:
-                    if b.path == event.path and b.target == event.target:
+                    if (b.step_id, b.path, b.target) == (event.step_id, event.path,
+                                                         event.target):
                         mark = "✔ hash verified" if event.verified else "✘ NOT verified"
                         self.query_one(DataTable).update_cell(str(b.id), "check",
                                                               f"{mark} ({event.action})")
@@ -116,6 +124,13 @@ class RollbackScreen(RunbookScreen[str | None]):
             case Notice():
                 where = f"{event.target}: " if event.target else ""
                 log.write_line(f"! {where}{event.message}")
+            case RollbackRefusal():
+                self.state = "refused"
+                self.sub_title = "rollback refused; nothing changed"
+                log.write_line("refusal recorded in the run's change record")
+                self.query_one("#rollback-intro", Static).update(
+                    f"[b]Rollback refused[/b]: {escape(event.reason)}\nNothing was changed. "
+                    "The refusal is recorded in the run's change record.")
             case RollbackFinished():
                 self.state = event.state
                 why = f": {event.reason}" if event.reason else ""

@@ -33,7 +33,7 @@ from runbook.events import (
 )
 
 from .base import RunbookScreen
-from .decider import TuiDecider
+from .decider import TuiDecider, take_over_first
 from .format import STATE_STYLE, icon, label, seconds
 from .messages import EngineEvent
 from .modals import (
@@ -43,6 +43,7 @@ from .modals import (
     TextModal,
     TypedConfirmModal,
     confirm_resume,
+    refuse_if_held,
 )
 from .widgets import MAX_LINES, CertTable, DecisionBar, FanOut, Key, OutputPane, StepTable
 
@@ -91,7 +92,8 @@ class RunScreen(RunbookScreen[None]):
         self.procedure = backend.procedure_of(self.record)
         self.secrets: dict[str, str] = dict(secrets or {})
         self.autostart = autostart
-        self.engine = backend.engine(TuiDecider(self, self.ask_inline))
+        self.decider = TuiDecider(self, self.ask_inline)
+        self.engine = backend.engine(self.decider)
         self.engine.subscribe(self.feed)
         self.pending: tuple[DecisionNeeded, asyncio.Future[str]] | None = None
         self.facts: dict[str, dict[str | None, dict[str, Any]]] = {}
@@ -311,6 +313,10 @@ class RunScreen(RunbookScreen[None]):
             return
         if self.backend.run(self.run_id).finished:
             self.notify(f"run {self.run_id} is {self.record.state}; nothing left to do")
+            return
+        if refuse_if_held(self, self.run_id):  # a live session: nothing to take over
+            return
+        if take_over_first(self, self.decider, self.run_id, self.start):
             return
         missing = [n for n in self.record.secret_names if n not in self.secrets]
         if missing:

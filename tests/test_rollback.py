@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import signal
 import sys
@@ -213,3 +214,102 @@ async def test_restore_step_puts_back_a_named_backup(ssh_device, tmp_path) -> No
     # The restore is itself undoable: its own backup holds the "broken" version.
     (saved,) = [b for b in journal.backups(run_id) if b.step_id == "put-back"]
     assert saved.sha256 == hashlib.sha256(b"broken\n").hexdigest() and saved.mode == 0o600
+
+
+IRREVERSIBLE = """
+id: test.refused
+title: Change a file, then send something that cannot be called back
+vendor: test
+source: {document: tests}
+risk: low
+params:
+  dev: {type: target}
+  dir: {type: string}
+steps:
+  - {id: write, title: Write the config, kind: run, target: dev,
+     command: "printf 'b=2\\\\n' > {{ dir }}/app.conf", modifies: ["{{ dir }}/app.conf"]}
+  - {id: send, title: Send it, kind: run, target: dev, command: "echo sent",
+     irreversible: The receiver has it now.}
+"""
+
+
+async def test_a_refused_rollback_is_in_the_change_record(ssh_device, tmp_path) -> None:
+    seed(ssh_device.root)
+    path = write_procedure(tmp_path, IRREVERSIBLE)
+    engine, journal, _ = engine_for(ssh_device.data_dir)
+    run_id = engine.create(load_procedure(path), path.read_text(), str(path),
+                           {"dev": ssh_device.name, "dir": ssh_device.remote_dir}, {},
+                           Inventory.load(ssh_device.inventory_path))
+    assert await engine.execute(run_id, {}) == "succeeded"
+    journal.close()
+    env = cli_env(ssh_device.data_dir, tmp_path)
+
+    code, out, err = await cli(["rollback", run_id], env)  # headless: runbook refuses
+
+    assert code == 8 and "step send (on dev1) cannot be undone" in err, out + err
+    assert (ssh_device.root / "app.conf").read_bytes() == b"b=2\n"  # nothing restored
+    j = helpers.journal_at(ssh_device.data_dir)
+    try:
+        [refusal] = [e for e in j.events(run_id) if e.kind == "rollback_refusal"]
+        assert "cannot be undone: The receiver has it now." in refusal.data["reason"]
+        assert refusal.data["by"] and j.get_run(run_id).state == "succeeded"
+    finally:
+        j.close()
+    records = {}
+    for fmt in ("json", "md", "html"):
+        out_path = tmp_path / f"record.{fmt}"
+        code, out, err = await cli(["export", run_id, "--format", fmt, "-o", str(out_path)],
+                                   env)
+        assert code == 0, out + err
+        records[fmt] = out_path.read_text()
+    [entry] = [r for r in json.loads(records["json"])["rollbacks"]
+               if r["event"] == "rollback_refusal"]
+    assert "step send (on dev1) cannot be undone" in entry["reason"]
+    words = ("Rollback refused</strong> by runbook: a rollback of the whole run",
+             "was refused before anything changed. Reason: step send (on dev1) cannot be "
+             "undone")
+    assert "**Rollback refused** by runbook: a rollback of the whole run" in records["md"]
+    assert all(w in records["html"] for w in words), records["html"]
+    code, out, err = await cli(["verify-record", str(tmp_path / "record.json")], env)
+    assert code == 0, out + err
+
+
+RETRIED = """
+id: test.retried
+title: A step that fails half-way, then is run again
+vendor: test
+source: {document: tests}
+risk: low
+params:
+  dev: {type: target}
+  dir: {type: string}
+steps:
+  - {id: write, title: Write the config, kind: run, target: dev,
+     command: "if [ -e {{ dir }}/again ]; then printf 'b=2\\\\n' > {{ dir }}/app.conf; else
+       printf 'half\\\\n' > {{ dir }}/app.conf; touch {{ dir }}/again; exit 1; fi",
+     modifies: ["{{ dir }}/app.conf"], rollback: ["rm -f {{ dir }}/again"]}
+"""
+
+
+async def test_a_retried_step_is_put_back_once_from_its_first_backup(ssh_device,
+                                                                     tmp_path) -> None:
+    before = seed(ssh_device.root)
+    path = write_procedure(tmp_path, RETRIED)
+    engine, journal, recorder = engine_for(ssh_device.data_dir)
+    run_id = engine.create(load_procedure(path), path.read_text(), str(path),
+                           {"dev": ssh_device.name, "dir": ssh_device.remote_dir}, {},
+                           Inventory.load(ssh_device.inventory_path))
+    assert await engine.execute(run_id, {}) == "failed"
+    assert await engine.execute(run_id, {}) == "succeeded"
+    assert len(journal.backups(run_id)) == 2  # one per attempt
+
+    assert await rollback(engine, run_id, {}) == "rolled_back"
+
+    assert snapshot(ssh_device.root) == before  # as before the first attempt, not "half"
+    assert not (ssh_device.root / "again").exists()
+    restored = [e for e in journal.events(run_id) if e.kind == "file_restored"]
+    commands = [e for e in journal.events(run_id) if e.kind == "rollback_command"
+                and e.data["status"] == "succeeded"]
+    assert len(restored) == 1 and len(commands) == 1
+    notes = [b.restore_note for b in journal.backups(run_id)]
+    assert notes[0] == "restored" and "put back from its first backup" in notes[1]

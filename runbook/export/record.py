@@ -18,6 +18,8 @@ FORMAT = "runbook-change-record"
 VERSION = 1
 SEAL = "record_sealed"  # the event that carries the digest of every section of the record
 UNSEALED = ("events", "chain", "signature")  # the chain covers itself; a signature, the head
+ROLLBACK = ("rollback_refusal", "rollback_started", "file_restored", "rollback_command",
+            "step_rolled_back", "rollback_finished")  # the events of the record's rollbacks
 HEAD_LINES = 40
 TAIL_LINES = 40
 
@@ -116,9 +118,7 @@ def build_record(journal: Journal, run_id: str, logs_dir: Path | None = None) ->
         "approvals": [_event(e) for e in events if e.kind == "approved"],
         "decisions": [_event(e) for e in events if e.kind == "decision_made"],
         "comments": [_event(e) for e in events if e.kind == "comment"],
-        "rollbacks": [_event(e) for e in events if e.kind in (
-            "rollback_started", "file_restored", "rollback_command", "step_rolled_back",
-            "rollback_finished")],
+        "rollbacks": [{"event": e.kind, **_event(e)} for e in events if e.kind in ROLLBACK],
     }
     # Seal: every section's digest goes into the chain as its last event, so that verify can
     # tell an edited parameter or exit status, not only an edited event.

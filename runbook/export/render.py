@@ -204,7 +204,11 @@ def _record_steps(doc: dict[str, Any]) -> list[str]:
     if doc["rollbacks"]:
         out += ["", "## Rollback", ""]
         for r in doc["rollbacks"]:
-            detail = {k: v for k, v in r.items() if k not in ("seq", "ts", "step_id", "target")}
+            if r.get("event") == "rollback_refusal":
+                out.append(f"- {r['ts'][:19]} " + refusal_words(r))
+                continue
+            detail = {k: v for k, v in r.items()
+                      if k not in ("seq", "ts", "step_id", "target", "event")}
             out.append(f"- {r['ts'][:19]} " + (f"{r['step_id']} " if r["step_id"] else "")
                        + (f"on {r['target']} " if r["target"] else "")
                        + ", ".join(f"{k.replace('_', ' ')}: {words(v)}"
@@ -213,6 +217,16 @@ def _record_steps(doc: dict[str, Any]) -> list[str]:
             f"{doc['chain']['events']} journal events, hash-chained; head `{doc['chain']['head']}`."
             " Check the JSON record with `runbook verify-record FILE`."]
     return out
+
+
+def refusal_words(r: dict[str, Any]) -> str:
+    """A refused rollback in one sentence: who asked, for what, and why runbook refused."""
+    what = (f"only step {r['only_step']}" if r.get("only_step") else
+            f"from step {r['to_step']} on" if r.get("to_step") else "the whole run")
+    who = f" asked by {r['by']}" if r.get("by") else ""
+    force = " (with --force)" if r.get("force") else ""
+    return (f"**Rollback refused** by runbook: a rollback of {what}{force}{who} was refused "
+            f"before anything changed. Reason: {r.get('reason', '')}")
 
 
 CSS = """

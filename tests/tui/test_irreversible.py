@@ -6,7 +6,9 @@ from typing import Any
 
 from textual.widgets import Log, Static
 
+from runbook.export import build_record, render, verify_record
 from runbook.inventory import Inventory
+from runbook.journal import Journal, verify_chain
 from runbook.loader import load_procedure_text
 from runbook.screens import create_app
 from runbook.screens.modals import ConfirmModal
@@ -63,4 +65,18 @@ async def test_rollback_screen_warns_then_refuses_without_changing_anything(
         await until(pilot, lambda: any("rollback refused" in line for line in log.lines),
                     "the refusal")
         assert any("step send (on dev1) cannot be undone" in line for line in log.lines)
+        # the refusal is the engine's, recorded in the run's hash chain, and the screen says so
+        await until(pilot, lambda: screen.state == "refused", "the recorded refusal")
+        intro = str(screen.query_one("#rollback-intro", Static).render())
+        assert "Rollback refused" in intro and "recorded in the run's change record" in intro
     assert (ssh_device.root / "label.txt").read_text() == "two\n"  # not restored
+    journal = Journal.open(ssh_device.data_dir)
+    try:
+        [refusal] = [e for e in journal.events(run_id) if e.kind == "rollback_refusal"]
+        assert "step send (on dev1) cannot be undone" in refusal.data["reason"]
+        assert verify_chain(journal.events(run_id)) is None  # still one unbroken chain
+        record = build_record(journal, run_id)
+        assert verify_record(record) is None
+        assert "**Rollback refused** by runbook" in render(record, "md")
+    finally:
+        journal.close()
