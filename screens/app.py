@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -57,8 +58,11 @@ class RunbookApp(App[int]):
         self.lab_started = start is not None
         path = getattr(result, "inventory_path", result)
         self.backend.use_inventory(Path(path))
+        secrets = getattr(lab, "secrets", None)
+        self.backend.lab_secrets = secrets() if callable(secrets) else {}
         self.sub_title = "lab"
-        self.notify(f"lab devices are up; inventory {path}", title="lab")
+        again = " (brought back as it was left)" if getattr(lab, "restored", False) else ""
+        self.notify(f"lab devices are up{again}; inventory {path}", title="lab")
         from .home import HomeScreen
 
         if isinstance(self.screen, HomeScreen):
@@ -173,21 +177,40 @@ class RunbookApp(App[int]):
 
 
 class LabScenario:
-    """`runbook demo`: the lab's simulated devices for a scenario, run in the app's loop."""
+    """`runbook demo`: the lab's simulated devices for a scenario, run in the app's loop.
 
-    def __init__(self, scenario: str, directory: Path) -> None:
-        self.scenario, self.directory = scenario, directory
+    With `keep` the lab in `directory` is brought back as it was left when it is of the same
+    scenario (same host keys, ports and device state), so that a run started on it before the
+    app died can be resumed; otherwise it is built anew.
+    """
+
+    def __init__(self, scenario: str, directory: Path, keep: bool = False) -> None:
+        self.scenario, self.directory, self.keep = scenario, directory, keep
         self.lab: Any = None
 
+    @property
+    def restored(self) -> bool:
+        """Whether the lab was brought back rather than built."""
+        return bool(getattr(self.lab, "restored", False))
+
     async def start(self) -> Path:
-        """Start the devices; return the inventory path. Raises UsageError for a bad scenario."""
-        from runbook.lab.lab import Lab  # imported when used: it pulls in the device simulators
+        """Start the devices; return the inventory path. Raises UsageError for a bad scenario
+        or a lab that cannot start (in use elsewhere, its ports taken)."""
+        # imported when used: it pulls in the device simulators
+        from runbook.lab.lab import Lab, LabError
 
         try:
-            self.lab = await Lab.start(self.directory, self.scenario)
-        except ValueError as exc:
+            self.lab = await Lab.start(self.directory, self.scenario, keep=self.keep)
+        except (ValueError, LabError) as exc:
             raise UsageError(str(exc)) from None
         return Path(self.lab.inventory_path)
+
+    def secrets(self) -> dict[str, str]:
+        """The lab's own test secrets by parameter name (lab-only, kept in memory)."""
+        from runbook.lab.values import secrets
+
+        return secrets(json.loads((self.directory / "lab.json").read_text())["devices"]) \
+            if self.lab is not None else {}
 
     async def stop(self) -> None:
         if self.lab is not None:
@@ -196,14 +219,16 @@ class LabScenario:
 
 def create_app(data_dir: str | Path | None = None, inventory_path: str | Path | None = None,
                open_run: str | None = None, lab: Any = None, resume: bool = False,
-               transports: Callable[[Any], Any] | None = None) -> RunbookApp:
+               transports: Callable[[Any], Any] | None = None,
+               fresh_lab: bool = False) -> RunbookApp:
     """Build the app from plain arguments.
 
     - `data_dir`: the run store (default: $RUNBOOK_HOME or the user data directory);
     - `inventory_path`: an inventory file for target params and the Home screen;
     - `open_run`: a run id (or unique prefix, or `last`) to open straight away;
       with `resume=True` it resumes at once (asking for secrets and in-doubt steps);
-    - `lab`: a lab scenario name (`runbook demo`), or an object with `async start()`
+    - `lab`: a lab scenario name (`runbook demo`: the lab kept in the data directory's
+      `demo-lab` is brought back unless `fresh_lab`), or an object with `async start()`
       (returning the inventory path, or an object with `.inventory_path`) and `async stop()`,
       started in the app's event loop; or an object that already has `.inventory_path`;
     - `transports`: a transport factory for the engine (tests); default: asyncssh with
@@ -214,7 +239,7 @@ def create_app(data_dir: str | Path | None = None, inventory_path: str | Path | 
     backend = Backend.open(data_dir, inventory_path)
     backend.transports = transports
     if isinstance(lab, str):
-        lab = LabScenario(lab, backend.data_dir / "lab")
+        lab = LabScenario(lab, backend.data_dir / "demo-lab", keep=not fresh_lab)
     return RunbookApp(backend, open_run=open_run, lab=lab, resume=resume)
 
 

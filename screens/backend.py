@@ -9,11 +9,12 @@ params or journal reads in a screen.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from runbook.template import render as render_template
 
 EXPORT_FORMATS = ("md", "json", "html")
 SECRET_SHOWN = "•••••• (secret, not stored)"
+PARAMS_FILE = "params.json"  # last values per procedure, in the data directory
 
 
 def transport_factory(data: Path) -> Callable[[Any], Any]:
@@ -55,6 +57,7 @@ class Backend:
     inventory: Inventory | None = None
     inventory_path: str | None = None
     transports: Callable[[Any], Any] | None = None
+    lab_secrets: dict[str, str] = field(default_factory=dict)  # `runbook demo`'s, in memory
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None,
@@ -176,6 +179,36 @@ class Backend:
         """Validate the params and store a new run; raises UsageError."""
         return self.engine(_NoQuestions()).create(procedure, text, path, given, secrets,
                                                   self.inventory)
+
+    def remembered(self, procedure: Procedure) -> dict[str, str]:
+        """The values last used to start `procedure` (never secrets); {} when none or the
+        file cannot be read."""
+        try:
+            data = json.loads((self.data_dir / PARAMS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        values = data.get(procedure.id) if isinstance(data, dict) else None
+        if not isinstance(values, dict):
+            return {}
+        return {k: v for k, v in values.items() if isinstance(v, str)
+                and k in procedure.params and procedure.params[k].type != "secret"}
+
+    def remember(self, procedure: Procedure, given: dict[str, str]) -> None:
+        """Keep the values a run was started with for next time (mode 0600; secrets never).
+        Failing to write them is not worth stopping a run for: it is logged."""
+        path = self.data_dir / PARAMS_FILE
+        try:
+            data = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        data[procedure.id] = {k: str(v) for k, v in given.items()
+                              if k in procedure.params and procedure.params[k].type != "secret"}
+        try:
+            write_private(path, json.dumps(data, indent=2, sort_keys=True))
+        except OSError as exc:
+            self.log_bug(exc)
 
     # ---- rollback, plans and records -------------------------------------------------------
 

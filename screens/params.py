@@ -16,6 +16,7 @@ from runbook.errors import RunbookError, UsageError
 from runbook.model import Param
 
 from .base import RunbookScreen
+from .prefill import host_var, prefill
 from .widgets import Field
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ class ParamsScreen(RunbookScreen[None]):
         super().__init__()
         self.backend, self.path = backend, path
         self.procedure, self.text = backend.procedure(path)
+        inv = backend.inventory
+        self.prefilled = prefill(
+            backend, self.procedure.params, backend.remembered(self.procedure),
+            lambda n, p: preselect(backend, inv, n, p) if inv is not None else None)
 
     def compose(self) -> ComposeResult:
         p = self.procedure
@@ -79,19 +84,29 @@ class ParamsScreen(RunbookScreen[None]):
     def _widget(self, name: str, param: Param) -> Widget:
         wid = f"param-{name}"
         inv = self.backend.inventory
+        start = self.prefilled.get(name)
+        value = start.value if start is not None else None
         if param.type == "choice":
-            return Select([(c, c) for c in param.choices or []], value=param.default or
-                          Select.NULL, id=wid, classes="param")
+            return Select([(c, c) for c in param.choices or []], value=value
+                          if value in (param.choices or []) else Select.NULL,
+                          id=wid, classes="param")
         if param.type == "bool":
-            return Switch(value=bool(param.default), id=wid, classes="param")
+            return Switch(value=(value or "").lower() in ("true", "yes", "1", "on"), id=wid,
+                          classes="param")
         if param.type == "target" and inv is not None:
             options = [(picker_label(self.backend, param, t), t.name)
                        for t in picker_order(self.backend, param, inv)]
-            default = preselect(self.backend, inv, name, param) or Select.NULL
-            return Select(options, value=default, id=wid, classes="param", prompt="pick a device")
-        return Field(str(param.default) if param.default is not None else "",
-                     password=param.type == "secret", id=wid, classes="param",
+            return Select(options, value=value or Select.NULL, id=wid, classes="param",
+                          prompt="pick a device")
+        return Field(value or "", password=param.type == "secret", id=wid, classes="param",
                      placeholder="not echoed, never stored" if param.type == "secret" else "")
+
+    def _source(self, name: str, raw: Any) -> str:
+        """Where the field's value came from, while it still holds the prefilled value."""
+        start = self.prefilled.get(name)
+        if start is None or not start.source or raw is None or str(raw) != start.value:
+            return ""
+        return start.source
 
     # ---- values ----------------------------------------------------------------------------
 
@@ -122,6 +137,9 @@ class ParamsScreen(RunbookScreen[None]):
                     shown = "selects: " + ", ".join(t.name for t in value)
             except RunbookError as exc:
                 problem = str(exc)
+        source = self._source(name, raw)
+        if source and problem is None:
+            shown = f"{shown} · {source}" if shown else source
         hint.set_class(problem is not None, "error")
         hint.update(escape(problem or shown))
         return problem
@@ -132,7 +150,28 @@ class ParamsScreen(RunbookScreen[None]):
     def _changed(self, event: Any) -> None:
         wid = event.control.id or ""
         if wid.startswith("param-"):
-            self.validate(wid.removeprefix("param-"))
+            name = wid.removeprefix("param-")
+            if self.procedure.params[name].type == "target":
+                self._refill_from_devices()
+            self.validate(name)
+
+    def _refill_from_devices(self) -> None:
+        """Another device picked: fields still holding a prefilled (or no) value take that
+        device's host variable of their name, if it has one. Typed values are kept."""
+        params = self.procedure.params
+        picked = [v for n, p in params.items() if p.type == "target"
+                  and (v := self.raw(n)) is not None]
+        for name, param in params.items():
+            if param.type in ("target", "targets", "secret", "bool", "choice"):
+                continue
+            field = self.query_one(f"#param-{name}")
+            start = self.prefilled.get(name)
+            if not isinstance(field, Field) or field.value not in ("", start and start.value):
+                continue
+            found = host_var(self.backend.inventory, picked, name)
+            if found is not None and found.value != field.value:
+                self.prefilled[name] = found
+                field.value = found.value
 
     def values(self, secrets_too: bool = True) -> tuple[dict[str, str], dict[str, str]]:
         """(given, secrets); raises UsageError naming every field that is wrong.
@@ -173,6 +212,7 @@ class ParamsScreen(RunbookScreen[None]):
             given, secrets = self.values()
             run_id = self.backend.create_run(self.procedure, self.text, self.path, given,
                                              secrets)
+            self.backend.remember(self.procedure, given)
             self.app.switch_screen(RunScreen(self.backend, run_id, secrets, autostart=True))
 
         self.app.call_with_errors(start)

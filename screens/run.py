@@ -16,10 +16,12 @@ from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, Markdown, Static
 from textual.worker import Worker, WorkerState
 
+from runbook.engine import StepView
 from runbook.events import (
     BackupTaken,
     CertFactsFound,
     Comment,
+    Connected,
     DecisionMade,
     DecisionNeeded,
     Event,
@@ -27,30 +29,35 @@ from runbook.events import (
     Notice,
     OutputLine,
     OutputLines,
+    RemoteStarted,
     RunFinished,
     StepFinished,
+    StepSkipped,
     StepStarted,
 )
 
-from .base import RunbookScreen
 from .decider import TuiDecider, take_over_first
+from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable, apply_event
+from .fanout_keys import FanOutKeys
 from .format import STATE_STYLE, icon, label, seconds
 from .messages import EngineEvent
 from .modals import (
-    ConfirmModal,
     HostKeyModal,
     SecretsModal,
     TextModal,
-    TypedConfirmModal,
     confirm_resume,
     refuse_if_held,
 )
-from .widgets import MAX_LINES, CertTable, DecisionBar, FanOut, Key, OutputPane, StepTable
+from .run_decisions import Decisions
+from .widgets import MAX_LINES, CertTable, DecisionBar, OutputPane
 
 if TYPE_CHECKING:
     from .backend import Backend
 
 FLUSH_SECONDS = 0.05
+READ_SHARE = 4  # the engine's view is read again after at least 4x the time the last read took
+REDRAW_SECONDS = 0.5  # progress moves on screen at most twice a second; keys redraw at once
+QUIET = (Connected, RemoteStarted)  # events that change nothing the screen shows
 LEVELS: dict[str, SeverityLevel] = {"info": "information", "warning": "warning",
                                     "error": "error"}
 
@@ -63,22 +70,32 @@ COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it
             ("Roll back to here", "Undo the selected step and every step after it", "rollback"),
             ("Add comment", "Add a note to the change record", "comment"),
             ("Export change record", "Write the run's record as Markdown, JSON or HTML",
-             "export")]
+             "export"),
+            ("Expand / collapse devices", "Show or hide the devices of a fan-out step",
+             "expand"),
+            ("Filter devices", "Cycle all / failed / running / waiting devices", "filter"),
+            ("Next failure", "Jump to the next device that failed", "next_failure")]
 
 
-class RunScreen(RunbookScreen[None]):
+class RunScreen(FanOutKeys, Decisions):
     """One run: rebuilt from the engine's view and journal, kept current by its events."""
 
     BINDINGS = [
         Binding("r", "run", "Run/OK", id="run.run", tooltip="Run, resume, or answer yes"),
         Binding("w", "wait", "Not now", id="run.wait", show=False),
         Binding("s", "skip", "Skip", id="run.skip"),
-        Binding("t", "retry", "Retry", id="run.retry"),
+        Binding("t", "retry", "Retry", id="run.retry", show=False),  # as r: in ? and ctrl+p
         Binding("x", "abort", "Abort", id="run.abort"),
         Binding("b", "rollback", "Rollback", id="run.rollback",
                 tooltip="Roll back the selected step and every step after it"),
         Binding("c", "comment", "Note", id="run.comment", tooltip="Add a comment", show=False),
         Binding("e", "export", "Export", id="run.export"),
+        Binding("space", "expand", "Open", id="run.toggle",
+                tooltip="Expand or collapse a fan-out step's devices (also Enter)"),
+        Binding("f", "filter", "Filter", id="run.filter",
+                tooltip="Show all / failed / running / waiting devices of fan-out steps"),
+        Binding("n", "next_failure", "Next ✘", id="run.next_failure",
+                tooltip="Jump to the next failed device (expands its step)"),
         Binding("escape", "back", "Home", id="run.back", show=False),
     ]
     COMMANDS_LIST = COMMANDS
@@ -103,6 +120,15 @@ class RunScreen(RunbookScreen[None]):
         self.polls: dict[Key, int] = {}
         self.backup_lines: dict[Key, list[str]] = {}
         self.live_since: float | None = None
+        self.fanouts = {s.id for s in self.procedure.steps if s.foreach}
+        self.groups = Groups(set())
+        self.batches: dict[str, str] = {}  # rollout name -> `batch 3 of 10`
+        self.views: list[StepView] = []
+        self.view_index: dict[Key, int] = {}
+        self.redraw = False
+        self.read_at = self.read_cost = 0.0
+        self.last_started: str | None = None
+        self.failure_told: set[str] = set()
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -120,6 +146,12 @@ class RunScreen(RunbookScreen[None]):
                 yield OutputPane(id="output")
         yield Footer()
 
+    def on_resize(self) -> None:
+        """Under 100 columns the footer drops its padding and palette hint so the keys fit."""
+        footer = self.query_one(Footer)
+        footer.compact = self.size.width < 100
+        footer.show_command_palette = self.size.width >= 100
+
     def on_mount(self) -> None:
         self.title = self.procedure.title
         self.sub_title = f"run {self.run_id}"
@@ -133,6 +165,9 @@ class RunScreen(RunbookScreen[None]):
             elif e.kind == "backup_taken" and e.step_id:
                 self.backup_lines.setdefault((e.step_id, e.target), []).append(
                     backup_line(e.data.get("path"), e.data.get("sha256"), e.data.get("state")))
+            elif e.kind == "batch_started":
+                self.batches[str(e.data.get("rollout"))] = \
+                    f"batch {e.data.get('batch')} of {e.data.get('of')}"
         self.refresh_steps()
         self._select_current()
         self.set_interval(FLUSH_SECONDS, self.flush)
@@ -149,30 +184,55 @@ class RunScreen(RunbookScreen[None]):
             self.query_one(OutputPane).store.extend((event.step_id, event.target), event.lines)
         elif isinstance(event, OutputLine):
             self.query_one(OutputPane).store.add((event.step_id, event.target), event.line)
+        elif isinstance(event, QUIET):
+            return
+        elif isinstance(event, StepStarted | StepFinished | StepSkipped) and \
+                apply_event(self.views, self.view_index, event, now_iso()):
+            self.redraw = True
+            if isinstance(event, StepStarted) and event.step_id != self.last_started or \
+                    isinstance(event, StepFinished) and event.status == "failed":
+                self.post_message(EngineEvent(event, reread=False))
         else:
             self.post_message(EngineEvent(event))
 
     def _tick(self) -> None:
         """Every second while the run is live here: elapsed times move."""
         if self.running:
-            self.dirty = True
+            self.redraw = True
 
     def flush(self) -> None:
-        """Timer: write waiting output and refresh the step list if something changed."""
+        """Timer: write waiting output and refresh the step list if something changed.
+
+        The engine's view of a 1,000-device run costs milliseconds to read, so it is read
+        again only after READ_SHARE times that cost has passed: the event loop stays free for
+        key presses, which redraw from the last view at once."""
         self.query_one(OutputPane).flush()
-        if self.dirty:
+        now = time.monotonic()
+        if self.dirty and now - self.read_at >= self.read_cost * READ_SHARE and \
+                now - self.drawn_at >= REDRAW_SECONDS:
             self.refresh_steps()
+        elif self.redraw and now - self.drawn_at >= max(self.draw_cost * READ_SHARE,
+                                                        REDRAW_SECONDS):
+            self.render_steps()
 
     @on(EngineEvent)
     def _event(self, message: EngineEvent) -> None:
         event = message.event
-        self.dirty = True
+        self.dirty = self.dirty or message.reread
         match event:
             case StepStarted():
-                if self.follow and not self.pending:
+                # the cursor follows the run from step to step, not from device to device
+                # (on a fan-out that would take it from under the operator many times a second)
+                if self.follow and not self.pending and event.step_id != self.last_started:
                     self.query_one(StepTable).select(event.step_id, event.target)
+                self.last_started = event.step_id
             case StepFinished() if event.status == "failed":
-                self.notify(event.reason or "step failed", title=f"{event.step_id} failed",
+                if event.step_id in self.fanouts:  # one toast per fan-out step: the row counts
+                    if event.step_id in self.failure_told:
+                        return
+                    self.failure_told.add(event.step_id)
+                where = f" on {event.target}" if event.target else ""
+                self.notify(event.reason or "step failed", title=f"{event.step_id} failed{where}",
                             severity="error", timeout=8)
             case BackupTaken():
                 line = backup_line(event.path, event.sha256, event.state)
@@ -206,6 +266,8 @@ class RunScreen(RunbookScreen[None]):
             self.polls[key] = self.polls.get(key, 1) + 1
             self.query_one(OutputPane).store.add(key, f"# {event.message}")
             return
+        if event.step_id and (m := BATCH.match(event.message)):
+            self.batches[m["name"]] = f"batch {m['n']} of {m['of']}"
         self.notify(event.message, severity=LEVELS.get(event.level, "information"), timeout=8)
 
     # ---- state from the engine -------------------------------------------------------------
@@ -213,11 +275,29 @@ class RunScreen(RunbookScreen[None]):
     def refresh_steps(self) -> None:
         """Re-read the run's state from the engine (the screen keeps none of its own)."""
         self.dirty = False
+        started = time.monotonic()
         self.record = self.backend.run(self.run_id)
         self.views = self.engine.view(self.run_id)
+        self.view_index = {(v.step_id, v.target): i for i, v in enumerate(self.views)}
+        self.read_at = time.monotonic()
+        self.read_cost = self.read_at - started
+        self.render_steps()
+
+    drawn_at = draw_cost = 0.0
+
+    def render_steps(self) -> None:
+        """Draw the step list, status line and detail from the last view read."""
+        self.redraw = False
+        started = time.monotonic()
         running = self.running
+        step_batches = {s.id: self.batches[s.rollout or s.id] for s in self.procedure.steps
+                        if (s.rollout or s.id) in self.batches}
         self.query_one(StepTable).show(self.views, now_iso() if running else None,
-                                       self._marks(), self._notes())
+                                       self._marks(), self._notes(), self.fanouts, self.groups,
+                                       step_batches)
+        filtered = self.groups.state_filter
+        self.query_one(StepTable).border_title = \
+            f"devices: {filtered} (f)" if filtered != "all" else ""
         rec = self.record
         state = "running" if running else self.backend.shown_state(rec)
         if self.pending is not None:
@@ -237,6 +317,8 @@ class RunScreen(RunbookScreen[None]):
             f"{rec.user}@{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
         self.sub_title = f"run {self.run_id} · {label(state)}{elapsed}"
         self.show_detail()
+        self.drawn_at = time.monotonic()
+        self.draw_cost = self.drawn_at - started
 
     def _marks(self) -> dict[Key, str]:
         """A cert step whose certificate is only just good enough shows a warning."""
@@ -260,10 +342,6 @@ class RunScreen(RunbookScreen[None]):
                 self.query_one(StepTable).select(v.step_id, v.target)
                 return
 
-    @property
-    def running(self) -> bool:
-        return any(w.group == "run" and w.is_running for w in self.workers)
-
     @on(DataTable.RowHighlighted, "#steps")
     def _highlighted(self) -> None:
         self.show_detail()
@@ -286,8 +364,19 @@ class RunScreen(RunbookScreen[None]):
             self.query_one("#description", Markdown).update(md)
         fan = self.query_one(FanOut)
         fan.display = bool(step.foreach)
+        devices = [v for v in self.views if v.step_id == step.id]
         if step.foreach:
-            fan.show([v for v in self.views if v.step_id == step.id])
+            fan.show(devices, self.running, self.batches.get(step.rollout or step.id, ""))
+            if key[1] is None and devices:  # the grouped row: a failed device's output first
+                failed = [v for v in devices if v.status in FAILED]
+                shown = self.query_one(OutputPane).store.shown
+                if failed and (shown is None or shown[1] not in {v.target for v in failed}):
+                    key = (step.id, failed[0].target)
+                elif shown is not None and shown[0] == step.id:
+                    key = shown
+                else:
+                    key = (step.id, next((v.target for v in devices if v.status == "running"),
+                                         devices[0].target))
         certs = self.query_one(CertTable)
         certs.display = step.id in self.facts
         if step.id in self.facts:
@@ -344,79 +433,7 @@ class RunScreen(RunbookScreen[None]):
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED, WorkerState.SUCCESS):
             self._drop_pending()
 
-    async def ask_inline(self, request: DecisionNeeded) -> str:
-        """Confirm and manual questions: the decision bar, answered by r / w / x."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.pending = (request, future)
-        self.show_pending()
-        if request.step_id:
-            targets = request.details.get("targets") or [request.target]
-            self.query_one(StepTable).select(request.step_id, targets[0] if targets else None)
-        try:
-            return await future
-        finally:
-            if self.pending is not None and self.pending[1] is future:
-                self.pending = None
-            self.show_pending()
-
-    def show_pending(self) -> None:
-        """The decision bar shows the pending question, and nothing when none is pending."""
-        bar = self.query_one(DecisionBar)
-        if self.pending is None:
-            bar.clear()
-            return
-        request = self.pending[0]
-        bar.ask(request.question, request.prompt, str(request.details.get("title", "")),
-                typed_name(request) if request.question == "confirm" and
-                self.critical(request) else None)
-
-    def answer(self, answer: str) -> bool:
-        """Answer the pending question; False when nothing is pending or not a choice."""
-        if self.pending is None:
-            return False
-        request, future = self.pending
-        if answer not in request.details.get("choices", []) or future.done():
-            return False
-        future.set_result(answer)
-        return True
-
-    def _drop_pending(self) -> None:
-        if self.pending is not None and not self.pending[1].done():
-            self.pending[1].cancel()
-        self.pending = None
-        self.query_one(DecisionBar).clear()
-
     # ---- actions ---------------------------------------------------------------------------
-
-    def action_run(self) -> None:
-        """Run / confirm: answer yes (or done) to what the run waits for, else resume it.
-
-        A step that cannot be undone (or any step of a critical procedure) is confirmed by
-        typing its device's name (or the step's id when it runs on several or none)."""
-        if self.pending is not None:
-            request, future = self.pending
-            if request.question == "confirm" and self.critical(request):
-                def typed(ok: bool | None) -> None:
-                    if ok and self.pending is not None and self.pending[1] is future:
-                        self.answer("yes")
-
-                step = self.procedure.step(request.step_id or "")
-                self.app.push_screen(TypedConfirmModal(
-                    step.id, typed_name(request), request.prompt, step.irreversible or
-                    "this procedure is marked critical"), callback=typed)
-                return
-            self.answer("done" if request.question == "manual" else "yes")
-            return
-        self.resume()
-
-    def critical(self, request: DecisionNeeded) -> bool:
-        """Whether the engine (or this screen's copy of the procedure) marks it critical."""
-        if request.details.get("critical"):
-            return True
-        if request.step_id is None:
-            return False
-        step = self.procedure.step(request.step_id)
-        return bool(step.irreversible) or self.procedure.risk == "critical"
 
     def resume(self) -> None:
         """Resume after a one-line confirmation naming the next step and device."""
@@ -425,68 +442,9 @@ class RunScreen(RunbookScreen[None]):
             return
         confirm_resume(self, self.run_id, self.start)
 
-    def action_wait(self) -> None:
-        if self.pending is None:
-            self.notify("nothing is waiting for an answer")
-            return
-        self.answer("wait" if self.pending[0].question == "manual" else "no")
-
-    def action_skip(self) -> None:
-        key = self.query_one(StepTable).selected()
-        skip = self.engine.skip
-        if key is None:
-            return
-        if self.running:
-            self.notify("stop the run first (x), then skip", severity="warning")
-            return
-        def go(yes: bool | None) -> None:
-            if yes:
-                self.app.call_with_errors(
-                    lambda: skip(self.run_id, key[0], key[1], "skipped by the operator"))
-                self.dirty = True
-
-        where = f" on {key[1]}" if key[1] else ""
-        self.app.push_screen(ConfirmModal(
-            f"Skip {key[0]}{where}?", "The step is recorded as skipped by you and the run "
-            "continues after it when resumed.", "Skip"), callback=go)
-        self.dirty = True
-
     def action_retry(self) -> None:
         """A failed (or waiting) run resumes at the step that stopped it."""
         self.resume()
-
-    def action_abort(self) -> None:
-        if self.pending is not None and "abort" in self.pending[0].details.get("choices", []):
-            self.answer("abort")
-            return
-        if self.pending is not None:
-            self.answer("no")
-            return
-        if self.running:
-            def stop(yes: bool | None) -> None:
-                if yes:
-                    self.workers.cancel_group(self, "run")
-                    self.notify("run interrupted: the step in progress is in doubt; resume "
-                                "with r to decide about it", severity="warning")
-            self.app.push_screen(ConfirmModal(
-                "Interrupt the run?", "The step in progress is stopped where it is and will "
-                "be [b]in doubt[/b]: on resume you decide whether it took effect.",
-                "Interrupt"), callback=stop)
-            return
-        if self.backend.run(self.run_id).finished:
-            self.notify(f"run {self.run_id} is already {label(self.record.state)}")
-            return
-
-        def close(reason: str | None) -> None:
-            if reason:
-                self.app.call_with_errors(lambda: self.engine.abort(
-                    self.run_id, f"closed by the operator: {reason}"))
-                self.dirty = True
-
-        self.app.push_screen(TextModal(
-            f"Close run {self.run_id} without finishing it?",
-            "It is recorded as aborted with your reason and leaves the unfinished runs. "
-            "Nothing is sent to any device. Reason:"), callback=close)
 
     def action_rollback(self) -> None:
         from .rollback import RollbackScreen
@@ -527,12 +485,6 @@ class RunScreen(RunbookScreen[None]):
 
     def on_screen_resume(self) -> None:
         self.dirty = True
-
-
-def typed_name(request: DecisionNeeded) -> str:
-    """What the operator types to confirm a critical step: its one device, else its id."""
-    targets = [t for t in request.details.get("targets") or [request.target] if t]
-    return str(targets[0]) if len(targets) == 1 else str(request.step_id)
 
 
 def now_iso() -> str:

@@ -10,15 +10,15 @@ from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input, Log, Markdown, ProgressBar, Static
+from textual.widgets import DataTable, Input, Log, Markdown, Static
 
-from runbook.engine import StepView
+from .fanout import FanOut, Key, StepTable, parse_key, row_key
+from .format import clean
 
-from .format import STATE_STYLE, clean, duration, icon
+__all__ = ["MAX_LINES", "CertTable", "DecisionBar", "FanOut", "Field", "Key", "OutputPane",
+           "OutputStore", "StepTable", "parse_key", "row_key"]
 
 MAX_LINES = 5000  # lines kept on screen per step; the journal keeps everything
-Key = tuple[str, str | None]
-TITLE_WIDTH = 24
 
 
 class Field(Input):
@@ -27,76 +27,6 @@ class Field(Input):
     def on_mount(self) -> None:
         if self.app.is_headless:
             self.cursor_blink = False
-
-
-def row_key(step_id: str, target: str | None) -> str:
-    """The DataTable row key of one step on one target."""
-    return f"{step_id}\t{target or ''}"
-
-
-def parse_key(key: str) -> Key:
-    """Inverse of `row_key`."""
-    step_id, _, target = key.partition("\t")
-    return step_id, target or None
-
-
-class StepTable(DataTable[Text | str]):
-    """The run's steps: state icon, title, target, duration."""
-
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = False
-        self.add_column(" ", key="icon", width=1)
-        self.add_column("Step", key="title", width=TITLE_WIDTH)
-        self.add_column("Target", key="target")
-        self.add_column("Time", key="time")
-
-    def show(self, views: list[StepView], now: str | None = None,
-             marks: dict[Key, str] | None = None, notes: dict[Key, str] | None = None) -> None:
-        """Bring the table in line with the engine's view (adds rows, updates cells).
-
-        `now`: the run is live here, so running steps show their elapsed time (else a
-        `running` step no process holds shows as interrupted); `marks`: a state shown
-        instead of the step's (`warn`); `notes`: text after the time (a wait step's polls).
-        """
-        existing = {k.value for k in self.rows}
-        marks, notes = marks or {}, notes or {}
-        numbers: dict[str, int] = {}
-        for v in views:
-            numbers.setdefault(v.step_id, len(numbers) + 1)
-        for v in views:
-            key = row_key(v.step_id, v.target)
-            status = marks.get((v.step_id, v.target), v.status)
-            if status == "running" and now is None:
-                status = "interrupted"
-            style = STATE_STYLE.get(status, "")
-            title = Text(f"{numbers[v.step_id]:>2} {v.title}", style=style, overflow="ellipsis",
-                         no_wrap=True)
-            title.truncate(TITLE_WIDTH, overflow="ellipsis")
-            finished = v.finished_at or (now if v.status == "running" else None)
-            time = duration(v.started_at, finished)
-            note = notes.get((v.step_id, v.target))
-            cells: tuple[Text | str, ...] = (Text(icon(status), style=style), title,
-                                             v.target or "", f"{time} {note}" if note else time)
-            if key in existing:
-                for col, value in zip(("icon", "title", "target", "time"), cells, strict=True):
-                    self.update_cell(key, col, value)
-            else:
-                self.add_row(*cells, key=key)
-
-    def selected(self) -> Key | None:
-        """The step under the cursor."""
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return parse_key(key) if key else None
-
-    def select(self, step_id: str, target: str | None) -> None:
-        """Move the cursor to a step."""
-        try:
-            self.move_cursor(row=self.get_row_index(row_key(step_id, target)))
-        except Exception:  # noqa: BLE001 - unknown row: leave the cursor where it is
-            pass
 
 
 class OutputStore:
@@ -193,23 +123,6 @@ class DecisionBar(Vertical):
     def clear(self) -> None:
         self.shown_prompt = ""
         self.display = False
-
-
-class FanOut(Vertical):
-    """Progress and per-device status of a step that runs on many devices."""
-
-    def compose(self) -> ComposeResult:
-        yield ProgressBar(show_eta=False, id="fanout-progress")
-        yield Static(id="fanout-devices")
-
-    def show(self, views: list[StepView]) -> None:
-        done = sum(v.status in ("succeeded", "failed", "skipped", "rolled_back") for v in views)
-        self.query_one(ProgressBar).update(total=len(views), progress=done)
-        parts = []
-        for v in views:
-            style = STATE_STYLE.get(v.status, "dim")
-            parts.append(f"[{style}]{icon(v.status)} {escape(v.target or '')}[/]")
-        self.query_one("#fanout-devices", Static).update("  ".join(parts))
 
 
 class CertTable(DataTable[str | Text]):

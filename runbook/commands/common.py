@@ -112,8 +112,10 @@ def _log(ctx: Ctx | None, text: str) -> None:
 
 
 def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]],
-              run_id: str | None = None) -> int:
-    """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly and leave the run resumable."""
+              run_id: str | None = None, interrupted: str | None = None) -> int:
+    """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly and leave the run resumable.
+
+    `interrupted` replaces the message about resuming a run (for commands that run none)."""
 
     async def main() -> int:
         task = asyncio.current_task()
@@ -125,8 +127,8 @@ def run_async(ctx: Ctx, factory: Callable[[], Coroutine[Any, Any, int]],
     try:
         return asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        click.echo(f"runbook: interrupted; the run can be resumed with `runbook resume "
-                   f"{run_id or 'RUN'}`", err=True)
+        click.echo(interrupted or f"runbook: interrupted; the run can be resumed with "
+                   f"`runbook resume {run_id or 'RUN'}`", err=True)
         return 130
 
 

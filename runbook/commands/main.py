@@ -116,10 +116,15 @@ def tui(ctx: Ctx, **kwargs: Any) -> int:
 @main.command("demo")
 @click.option("--scenario", default="healthy", show_default=True,
               help="Lab scenario (see `runbook lab --help`).")
+@click.option("--fresh", is_flag=True,
+              help="Build the lab anew instead of bringing back the one kept in the data "
+                   "directory (unfinished runs on the old lab cannot be resumed then).")
 @click.pass_obj
-def demo_cmd(ctx: Ctx, scenario: str) -> None:
-    """Start the lab of simulated devices and open the terminal UI on it."""
-    sys.exit(tui(ctx, lab=scenario))
+def demo_cmd(ctx: Ctx, scenario: str, fresh: bool) -> None:
+    """Start the lab of simulated devices and open the terminal UI on it. The lab is kept in
+    the data directory ('demo-lab'): the next `runbook demo` of the same scenario brings it
+    back as it was (devices, host keys, ports), so a run it was doing can be resumed."""
+    sys.exit(tui(ctx, lab=scenario, fresh_lab=fresh))
 
 
 @main.command("serve")
@@ -339,16 +344,24 @@ def show_cmd(ctx: Ctx, run: str) -> None:
         sys.exit(fail(exc, ctx))
 
 
-@main.command("lab")
+def _scenario_help() -> str:
+    from ..lab.scenarios import SCENARIOS  # light: descriptions only, no device simulators
+
+    width = max(len(n) for n in SCENARIOS)
+    return "\b\nScenarios:\n" + "\n".join(f"  {n:{width}}  {d}" for n, d in SCENARIOS.items())
+
+
+@main.command("lab", epilog=_scenario_help())
 @click.option("--dir", "lab_dir", metavar="DIR", help="Where the devices' files and the "
               "inventory go (default: a 'lab' folder in the data directory).")
-@click.option("--scenario", default="healthy", show_default=True,
-              help="healthy, fmc-ca-expired, ftd-tunnel-down, gateway-in-cluster, "
-                   "gateway-restarts.")
+@click.option("--scenario", default="healthy", show_default=True, metavar="NAME",
+              help="One of the scenarios below.")
 @click.pass_obj
 def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
-    """Start the simulated devices on loopback until Ctrl-C; print and write an inventory."""
-    from ..lab.lab import SCENARIOS, run_lab
+    """Start the simulated devices on loopback until Ctrl-C; print and write an inventory,
+    and the values procedures ask for on the lab."""
+    from ..lab.lab import SCENARIOS, LabError, run_lab
+    from ..lab.values import lines
 
     if scenario not in SCENARIOS:
         sys.exit(fail(UsageError(f"unknown scenario {scenario!r} (known: "
@@ -359,14 +372,20 @@ def lab_cmd(ctx: Ctx, lab_dir: str | None, scenario: str) -> None:
         click.echo(f"lab ({scenario}: {SCENARIOS[scenario]}) is up; devices:")
         for name, srv in lab.servers.items():
             click.echo(f"  {name:6} 127.0.0.1:{srv.port}")
-        click.echo(f"inventory: {lab.inventory_path}\npress Ctrl-C to stop")
+        click.echo("values for the procedures' parameters (lab-only secrets shown in full):")
+        for line in lines(json.loads((lab.dir / "lab.json").read_text())["devices"]):
+            click.echo(line)
+        click.echo(f"inventory: {lab.inventory_path}\npress Ctrl-C to stop the lab")
 
     async def go() -> int:
-        await run_lab(where, scenario, ready)
+        try:
+            await run_lab(where, scenario, ready)
+        except LabError as exc:
+            return fail(UsageError(str(exc)), ctx)
         return 0
 
-    code = run_async(ctx, go)
-    click.echo("lab stopped", err=True)
+    code = run_async(ctx, go, interrupted="runbook: lab stopped; its devices are gone (the "
+                     "next `runbook lab` builds them anew)")
     sys.exit(0 if code == 130 else code)
 
 

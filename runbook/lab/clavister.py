@@ -25,7 +25,7 @@ import asyncssh
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import pki, state
+from . import children, pki, state
 from .pty import Lines
 
 PROMPT = "System:/{context}> "  # the seed: `System:/>`, `System:/CertificateStore/cmp>`
@@ -84,8 +84,9 @@ def build(lab_root: Path, devices: dict[str, dict[str, Any]], scenario: str) -> 
 class CmpServer:
     """OpenSSL's mock CMP server on loopback for the lab (None when openssl has no `cmp`)."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], lab_dir: Path | None = None) -> None:
         self.settings = settings
+        self.lab_dir = Path(lab_dir) if lab_dir else Path(settings["dir"]).parent
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -97,10 +98,15 @@ class CmpServer:
         probe = subprocess.run([exe, "cmp", "-help"], capture_output=True)
         return probe.returncode in (0, 1) and b"-srv_secret" in probe.stdout + probe.stderr
 
-    async def start(self) -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+    async def start(self, port: int = 0) -> int:
+        """Start the server on `port` (a free one when 0); returns the port. Raises OSError
+        when it does not come up (its port taken, say)."""
+        if port:
+            self.port = port
+        else:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
         d = Path(self.settings["dir"])
         # `-port` listens on every interface (an OpenSSL 3.0 limit); the lab only ever talks
         # to it over 127.0.0.1.
@@ -108,7 +114,9 @@ class CmpServer:
             ["openssl", "cmp", "-port", str(self.port), "-srv_ref", self.settings["ref"],
              "-srv_secret", f"pass:{self.settings['psk']}", "-rsp_cert", str(d / "issued.crt"),
              "-rsp_capubs", str(d / "ca.crt")], stdout=subprocess.DEVNULL,
-            stderr=open(d / "server.log", "wb"))
+            stderr=open(d / "server.log", "wb"), preexec_fn=children.die_with_lab(),
+            process_group=0)
+        children.record(self.lab_dir, self.proc.pid)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -119,12 +127,16 @@ class CmpServer:
                 if self.proc.poll() is not None:
                     break
                 await asyncio.sleep(0.02)  # the server is starting: there is no event for it
-        raise OSError("the mock CMP server did not start")
+        await self.stop()
+        raise OSError(f"the mock CMP server did not start on port {self.port} "
+                      f"(see {d / 'server.log'})")
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             await asyncio.to_thread(self.proc.wait, 5)
+        if self.proc is not None:
+            children.forget(self.lab_dir, self.proc.pid)
 
 
 def _props(words: list[str]) -> dict[str, str]:
@@ -304,7 +316,7 @@ class CosDevice:
             "-ref", opts["-username"], "-secret", f"pass:{opts['-password']}",
             "-newkey", str(self.root / ".lab/enrol.key"), "-subject", subject,
             "-certout", str(out), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            stderr=asyncio.subprocess.STDOUT, preexec_fn=children.die_with_lab())
         text, _ = await proc.communicate()
         if proc.returncode != 0:
             errors = [ln for ln in text.decode(errors="replace").splitlines()
@@ -338,6 +350,15 @@ class CosDevice:
             self._revert.cancel()
         self._revert = loop.call_later(secs, self._revert_now)
         return MSG["activated"].format(secs=secs), True
+
+    def resume_revert_timer(self) -> None:
+        """A lab brought back: a configuration activated but not committed before it stopped
+        still reverts when its time is up (at once if that passed meanwhile)."""
+        st = state.read(self.root)
+        if st.get("activated") is None:
+            return
+        left = st["activated"] + st["revert_seconds"] - time.time()
+        self._revert = asyncio.get_running_loop().call_later(max(0.0, left), self._revert_now)
 
     def _revert_now(self) -> None:
         with state.change(self.root) as st:

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncssh
 
+from .children import die_with_lab
 from .pty import Lines
 
 # Wording: [C] confirmed in public vendor documents, else unconfirmed (deliberately plain).
@@ -75,7 +76,7 @@ class Session:
         proc = await asyncio.create_subprocess_exec(
             "/bin/sh", "+m", "-i", cwd=dev.root, env=env, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=die_with_lab())
         assert proc.stdin and proc.stdout
         dropped = asyncio.Event()
         drop = [False]

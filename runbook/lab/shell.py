@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncssh
 
+from .children import die_with_lab
 from .server import pump
 
 
@@ -37,7 +38,8 @@ class ShellDevice:
         proc = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", command, cwd=self.root, env=self.env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            preexec_fn=die_with_lab())
         assert proc.stdin and proc.stdout and proc.stderr
 
         async def out(src: asyncio.StreamReader, dst: asyncssh.SSHWriter[bytes]) -> None:

@@ -40,9 +40,9 @@ def write_cert(path: Path) -> None:
 
 
 async def until(pilot: Pilot[Any], cond: Callable[[], bool], what: str) -> None:
-    """Let the app (and the device) work until `cond` holds; fail after 30 s."""
+    """Let the app (and the device) work until `cond` holds; fail after 120 s (loaded CI)."""
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(120):
             while not cond():
                 await pilot.pause()
     except TimeoutError:

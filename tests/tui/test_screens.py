@@ -25,8 +25,8 @@ async def test_run_screen_rebuilds_from_the_journal(recorded: Recorded) -> None:
         screen = app.screen
         assert isinstance(screen, RunScreen)
         table = screen.query_one(StepTable)
-        # one row per step and target; the fan-out step has one row per device of role=test
-        assert table.row_count == 7
+        # one row per step and target; the fan-out step is one grouped row (2 devices)
+        assert table.row_count == 6
         assert table.selected() == ("write-label", "fw1")  # where the run stopped
         assert "failed" in str(screen.query_one("#run-status", Static).render())
         await pilot.press("up")

@@ -6,14 +6,19 @@ and host are fixed, and inputs do not blink, so the pictures do not change betwe
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
+from runbook import Inventory, Journal, load_procedure
 from runbook.events import DecisionMade, DecisionNeeded, OutputLine, StepFinished, StepStarted
 from runbook.screens import create_app
+from runbook.screens import run as run_module
 from runbook.screens.decider import modal_for
 from runbook.screens.modals import TypedConfirmModal
 from runbook.screens.params import ParamsScreen
@@ -22,7 +27,7 @@ from runbook.screens.rollback import RollbackScreen
 from runbook.screens.run import RunScreen
 from runbook.screens.widgets import StepTable
 
-from .conftest import DEMO, HERE, Recorded, host_key_request, in_doubt_request
+from .conftest import DEMO, HERE, Recorded, _engine, host_key_request, in_doubt_request
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -75,6 +80,7 @@ def test_run_streaming_and_failed(snap_compare: Any, recorded: Recorded,
                                  "exit status 1, expected 0"))
         await pilot.pause()
         screen.flush()
+        screen.refresh_steps()  # now, not when the next redraw is due
         pilot.app.clear_notifications()
         await pilot.pause()
 
@@ -213,3 +219,61 @@ def test_plan_with_cli_lines(snap_compare: Any, recorded: Recorded,
         await pilot.pause()
 
     assert snap_compare(app_for(recorded), terminal_size=size, run_before=before)
+
+
+def record_fleet(tmp: Path) -> Recorded:
+    """A 200-device rollout in its last batch: 178 done, 2 failed, 10 running, 10 to go."""
+    data = tmp / "fleet-data"
+    data.mkdir(mode=0o700)
+    inv_path = tmp / "fleet.yaml"
+    inv_path.write_text(yaml.safe_dump({"all": {"vars": {"ansible_user": "admin"}, "hosts": {
+        f"dev{i:03d}": {"ansible_host": f"10.1.{i // 250}.{i % 250}", "runbook_role": "fleet"}
+        for i in range(200)}}}))
+    path = HERE / "procedures" / "fleet.yaml"
+    journal = Journal.open(data)
+    run_id = _engine(journal).create(load_procedure(path), path.read_text(), str(path),
+                                     {"fleet": "role=fleet"}, {}, Inventory.load(inv_path))
+    a = journal.start_attempt(run_id, "announce", None, "")
+    journal.finish_attempt(a.id, status="succeeded")
+    for i in range(190):
+        name = f"dev{i:03d}"
+        if i % 20 == 0:
+            journal.append_event(run_id, "batch_started", {
+                "rollout": "push", "batch": i // 20 + 1, "of": 10,
+                "targets": [f"dev{k:03d}" for k in range(i, i + 20)]}, step_id="push")
+        a = journal.start_attempt(run_id, "push", name, f"echo pushed {name}")
+        journal.append_output(a.id, f"pushed {name}\n")
+        if i < 180:
+            failed = name in ("dev017", "dev123")
+            journal.finish_attempt(a.id, status="failed" if failed else "succeeded",
+                                   exit_status=1 if failed else 0,
+                                   reason="exit status 1, expected 0" if failed else "")
+    journal.set_run_state(run_id, "running")
+    return Recorded(data, inv_path, run_id, journal)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_grouped_fanout(snap_compare: Any, tmp_path: Path, fixed_clock: None,
+                            monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
+    """A rollout on 200 devices, live: one grouped row with its counts and batch; `f` shows
+    the failed devices under it."""
+    rec = record_fleet(tmp_path)
+    monkeypatch.setattr(run_module, "now_iso", lambda: "2026-11-22T01:45:00.000000+00:00")
+
+    async def before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, RunScreen)
+        screen.run_worker(asyncio.Event().wait(), group="run")  # the run is live here
+        screen.query_one(StepTable).select("push", None)
+        await pilot.pause()
+        await pilot.press("f")
+        pilot.app.clear_notifications()
+        screen.refresh_steps()
+        await pilot.pause()
+
+    try:
+        assert snap_compare(app_for(rec, open_run=True), terminal_size=size,
+                            run_before=before)
+    finally:
+        rec.journal.close()
