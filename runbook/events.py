@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "in_doubt",
@@ -21,14 +22,24 @@ class Event:
     @property
     def kind(self) -> str:
         """Snake-case event name, as stored in the journal."""
-        name = type(self).__name__
-        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+        return _kind(type(self))
 
     def data(self) -> dict[str, Any]:
         """The event's fields except `run_id`, JSON-serialisable."""
-        d = asdict(self)
+        d = dict(self.__dict__)  # most events hold plain values: no deep copy needed
+        if not all(type(v) in _PLAIN for v in d.values()):
+            d = asdict(self)
         d.pop("run_id")
         return d
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@cache
+def _kind(cls: type) -> str:
+    name = cls.__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
 @dataclass(frozen=True)
