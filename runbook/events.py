@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from typing import Any, Literal
 
 StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "in_doubt",
@@ -36,10 +35,16 @@ class Event:
 _PLAIN = (str, int, float, bool, type(None))
 
 
-@cache
+_KINDS: dict[type, str] = {}
+
+
 def _kind(cls: type) -> str:
-    name = cls.__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    kind = _KINDS.get(cls)
+    if kind is None:
+        name = cls.__name__
+        kind = _KINDS[cls] = "".join("_" + c.lower() if c.isupper() else c
+                                     for c in name).lstrip("_")
+    return kind
 
 
 @dataclass(frozen=True)

@@ -164,11 +164,11 @@ def lookup(alias: str, *, user: str | None = None, port: int | None = None,
         config = _config_class()
         cfg: Any = config.load(None, files, False, False, False, getpass.getuser(),
                                user if user else (), alias, port if port else ())
-        assert isinstance(cfg, config)
     except Exception as exc:  # noqa: BLE001 - asyncssh raises several kinds for a bad file
         raise SshConfigError(f"{exc}") from None
-    if cfg.refused:
-        where, line, option, value = cfg.refused[0]
+    refused: list[tuple[str, int, str, str]] = cfg.refused
+    if refused:
+        where, line, option, value = refused[0]
         why = WHY.get(option.lower(), "runbook cannot honour it")
         raise SshConfigError(f"{where}:{line}: {option} {value} (for host {alias}) is not "
                              f"supported: {why}. Remove it for this host or use an option "
