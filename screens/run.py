@@ -94,7 +94,7 @@ class RunScreen(FanOutKeys, Decisions):
                 tooltip="Expand or collapse a fan-out step's devices (also Enter)"),
         Binding("f", "filter", "Filter", id="run.filter",
                 tooltip="Show all / failed / running / waiting devices of fan-out steps"),
-        Binding("n", "next_failure", "Next ✘", id="run.next_failure",
+        Binding("n", "next_failure", "Failed", id="run.next_failure",
                 tooltip="Jump to the next failed device (expands its step)"),
         Binding("escape", "back", "Home", id="run.back", show=False),
     ]

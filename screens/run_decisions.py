@@ -36,6 +36,9 @@ class Decisions(RunbookScreen[None]):
     def resume(self) -> None:
         raise NotImplementedError
 
+    def render_steps(self) -> None:
+        raise NotImplementedError
+
     async def ask_inline(self, request: DecisionNeeded) -> str:
         """Confirm and manual questions: the decision bar, answered by r / w / x."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -54,6 +57,8 @@ class Decisions(RunbookScreen[None]):
     def show_pending(self) -> None:
         """The decision bar shows the pending question, and nothing when none is pending."""
         bar = self.query_one(DecisionBar)
+        # the status line says "waiting for you" (or no longer) at once, not at the next redraw
+        self.render_steps()
         if self.pending is None:
             bar.clear()
             return
