@@ -335,6 +335,7 @@ class FanOut(Vertical):
             more = len(failed) - self.SHOWN_FAILED
             line += f"\n[red]✘ {names}{f' … and {more} more' if more > 0 else ''}[/]"
         static = self.query_one("#fanout-devices", Static)
-        if getattr(self, "shown", None) != line:
+        shown = getattr(self, "shown", None)
+        if shown != line:  # as many lines as before: the same size, no layout pass
             self.shown = line
-            static.update(line)
+            static.update(line, layout=shown is None or shown.count("\n") != line.count("\n"))

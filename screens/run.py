@@ -37,6 +37,7 @@ from runbook.events import (
 )
 
 from .decider import TuiDecider, take_over_first
+from .engine_thread import AskAcross, EngineThread, Outbox
 from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable, apply_event
 from .fanout_keys import FanOutKeys
 from .format import STATE_STYLE, icon, label, seconds
@@ -111,7 +112,9 @@ class RunScreen(FanOutKeys, Decisions):
         self.autostart = autostart
         self.decider = TuiDecider(self, self.ask_inline)
         self.engine = backend.engine(self.decider)
-        self.engine.subscribe(self.feed)
+        self.engine.subscribe(self.feed)  # the operator's own writes (comment, skip, close)
+        self.outbox = Outbox()  # the running engine's events, from its thread
+        self.engine_run: EngineThread[str] | None = None
         self.pending: tuple[DecisionNeeded, asyncio.Future[str]] | None = None
         self.facts: dict[str, dict[str | None, dict[str, Any]]] = {}
         self.dirty = True
@@ -178,8 +181,14 @@ class RunScreen(FanOutKeys, Decisions):
 
     # ---- engine events ---------------------------------------------------------------------
 
+    def deliver(self) -> None:
+        """Take what the engine's thread said since the last flush (in order)."""
+        for event in self.outbox.drain():
+            self.feed(event)
+
     def feed(self, event: Event) -> None:
-        """The engine's subscriber: output is batched, every other event becomes a message."""
+        """Each engine event, on the UI's thread: output is batched, every other event
+        becomes a message."""
         if isinstance(event, OutputLines):
             self.query_one(OutputPane).store.extend((event.step_id, event.target), event.lines)
         elif isinstance(event, OutputLine):
@@ -206,6 +215,7 @@ class RunScreen(FanOutKeys, Decisions):
         The engine's view of a 1,000-device run costs milliseconds to read, so it is read
         again only after READ_SHARE times that cost has passed: the event loop stays free for
         key presses, which redraw from the last view at once."""
+        self.deliver()
         self.query_one(OutputPane).flush()
         now = time.monotonic()
         if self.dirty and now - self.read_at >= self.read_cost * READ_SHARE and \
@@ -284,6 +294,7 @@ class RunScreen(FanOutKeys, Decisions):
         self.render_steps()
 
     drawn_at = draw_cost = 0.0
+    status_shown = ""
 
     def render_steps(self) -> None:
         """Draw the step list, status line and detail from the last view read."""
@@ -312,10 +323,15 @@ class RunScreen(FanOutKeys, Decisions):
         elapsed = ""
         if running and self.live_since is not None:
             elapsed = f" · {seconds(time.monotonic() - self.live_since)}"
-        self.query_one("#run-status", Static).update(
-            f"[{style or 'b'}]{icon(state)} {label(state)}{elapsed}[/] {rec.procedure_id} · "
-            f"{rec.user}@{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
-        self.sub_title = f"run {self.run_id} · {label(state)}{elapsed}"
+        status = (f"[{style or 'b'}]{icon(state)} {label(state)}{elapsed}[/] "
+                  f"{rec.procedure_id} · {rec.user}@{rec.hostname}"
+                  + (f"\n{escape(reason)}" if reason else hint))
+        if status != self.status_shown:  # a new text of as many lines keeps its size: no
+            lines = status.count("\n")  # layout pass over the whole screen every second
+            self.query_one("#run-status", Static).update(
+                status, layout=lines != self.status_shown.count("\n") or not self.status_shown)
+            self.status_shown = status
+        self.sub_title = f"run {self.run_id} · {label(state)}"  # the clock ticks in the status
         self.show_detail()
         self.drawn_at = time.monotonic()
         self.draw_cost = self.drawn_at - started
@@ -419,10 +435,22 @@ class RunScreen(FanOutKeys, Decisions):
 
     @work(exclusive=True, group="run", exit_on_error=False)
     async def execute(self) -> str:
-        """The engine, in this screen's event loop."""
+        """The engine, on its own thread and loop (engine_thread.py): this worker waits for
+        it, and cancelling the worker (x, quitting) stops it and waits for it to finish."""
         self.dirty = True
         self.live_since = time.monotonic()
-        return await self.engine.execute(self.run_id, self.secrets)
+        decider = AskAcross(self.decider, asyncio.get_running_loop())
+        self.engine_run = self.backend.start_run(self.run_id, self.secrets, decider,
+                                                 self.outbox.put)
+        try:
+            return await self.engine_run.result()
+        finally:
+            self.deliver()
+
+    def on_unmount(self) -> None:
+        """A closing app stops the engine and waits for it (the journal stays resumable)."""
+        if self.engine_run is not None and self.engine_run.thread.is_alive():
+            self.engine_run.join()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.dirty = True
