@@ -108,8 +108,18 @@ class Backend:
             if journal is not self.journal:
                 journal.close()
 
+    def read_view(self, run_id: str) -> tuple[RunRecord, list[StepView]]:
+        """The run and its steps' view, read on the calling thread's own connection (a
+        screen's reading thread while the engine runs), closed again after."""
+        journal = self._thread_journal()
+        try:
+            return journal.get_run(run_id), self.engine(_NoQuestions(), journal).view(run_id)
+        finally:
+            if journal is not self.journal:
+                journal.close()
+
     def _thread_journal(self) -> Journal:
-        """A connection of the engine's thread's own to the same run store."""
+        """A connection of the calling thread's own to the same run store."""
         if type(self.journal) is not Journal or self.journal.path is None:
             return self.journal  # not SQLite: its connection takes calls from any thread
         journal = Journal(self.journal.path)

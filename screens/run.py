@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -37,7 +37,7 @@ from runbook.events import (
 )
 
 from .decider import TuiDecider, take_over_first
-from .engine_thread import AskAcross, EngineThread, Outbox
+from .engine_thread import EngineThread, Outbox
 from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable, apply_event
 from .fanout_keys import FanOutKeys
 from .format import STATE_STYLE, icon, label, seconds
@@ -50,6 +50,7 @@ from .modals import (
     refuse_if_held,
 )
 from .run_decisions import Decisions
+from .run_live import LiveRun
 from .widgets import MAX_LINES, CertTable, DecisionBar, OutputPane
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it
             ("Next failure", "Jump to the next device that failed", "next_failure")]
 
 
-class RunScreen(FanOutKeys, Decisions):
+class RunScreen(LiveRun, FanOutKeys, Decisions):
     """One run: rebuilt from the engine's view and journal, kept current by its events."""
 
     BINDINGS = [
@@ -181,11 +182,6 @@ class RunScreen(FanOutKeys, Decisions):
 
     # ---- engine events ---------------------------------------------------------------------
 
-    def deliver(self) -> None:
-        """Take what the engine's thread said since the last flush (in order)."""
-        for event in self.outbox.drain():
-            self.feed(event)
-
     def feed(self, event: Event) -> None:
         """Each engine event, on the UI's thread: output is batched, every other event
         becomes a message."""
@@ -196,7 +192,8 @@ class RunScreen(FanOutKeys, Decisions):
         elif isinstance(event, QUIET):
             return
         elif isinstance(event, StepStarted | StepFinished | StepSkipped) and \
-                apply_event(self.views, self.view_index, event, now_iso()):
+                apply_event(self.views, self.view_index, event, now := now_iso()):
+            self.applied(event, now)
             self.redraw = True
             if isinstance(event, StepStarted) and event.step_id != self.last_started or \
                     isinstance(event, StepFinished) and event.status == "failed":
@@ -220,7 +217,10 @@ class RunScreen(FanOutKeys, Decisions):
         now = time.monotonic()
         if self.dirty and now - self.read_at >= self.read_cost * READ_SHARE and \
                 now - self.drawn_at >= REDRAW_SECONDS:
-            self.refresh_steps()
+            if self.running:
+                self.refresh_aside()  # a key press never waits for the read
+            else:
+                self.refresh_steps()
         elif self.redraw and now - self.drawn_at >= max(self.draw_cost * READ_SHARE,
                                                         REDRAW_SECONDS):
             self.render_steps()
@@ -281,17 +281,6 @@ class RunScreen(FanOutKeys, Decisions):
         self.notify(event.message, severity=LEVELS.get(event.level, "information"), timeout=8)
 
     # ---- state from the engine -------------------------------------------------------------
-
-    def refresh_steps(self) -> None:
-        """Re-read the run's state from the engine (the screen keeps none of its own)."""
-        self.dirty = False
-        started = time.monotonic()
-        self.record = self.backend.run(self.run_id)
-        self.views = self.engine.view(self.run_id)
-        self.view_index = {(v.step_id, v.target): i for i, v in enumerate(self.views)}
-        self.read_at = time.monotonic()
-        self.read_cost = self.read_at - started
-        self.render_steps()
 
     drawn_at = draw_cost = 0.0
     status_shown = ""
@@ -433,27 +422,7 @@ class RunScreen(FanOutKeys, Decisions):
             return
         self.execute()
 
-    @work(exclusive=True, group="run", exit_on_error=False)
-    async def execute(self) -> str:
-        """The engine, on its own thread and loop (engine_thread.py): this worker waits for
-        it, and cancelling the worker (x, quitting) stops it and waits for it to finish."""
-        self.dirty = True
-        self.live_since = time.monotonic()
-        decider = AskAcross(self.decider, asyncio.get_running_loop())
-        self.engine_run = self.backend.start_run(self.run_id, self.secrets, decider,
-                                                 self.outbox.put)
-        try:
-            return await self.engine_run.result()
-        finally:
-            self.deliver()
-
-    def on_unmount(self) -> None:
-        """A closing app stops the engine and waits for it (the journal stays resumable)."""
-        if self.engine_run is not None and self.engine_run.thread.is_alive():
-            self.engine_run.join()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.dirty = True
+    def run_worker_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "run":
             return
         if event.state == WorkerState.ERROR and event.worker.error is not None:
