@@ -40,7 +40,7 @@ from .decider import TuiDecider, take_over_first
 from .engine_thread import EngineThread, Outbox
 from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable, apply_event
 from .fanout_keys import FanOutKeys
-from .format import STATE_STYLE, icon, label, seconds
+from .format import STATE_STYLE, icon, label, same_shape, seconds
 from .messages import EngineEvent
 from .modals import (
     HostKeyModal,
@@ -315,10 +315,9 @@ class RunScreen(LiveRun, FanOutKeys, Decisions):
         status = (f"[{style or 'b'}]{icon(state)} {label(state)}{elapsed}[/] "
                   f"{rec.procedure_id} · {rec.user}@{rec.hostname}"
                   + (f"\n{escape(reason)}" if reason else hint))
-        if status != self.status_shown:  # a new text of as many lines keeps its size: no
-            lines = status.count("\n")  # layout pass over the whole screen every second
+        if status != self.status_shown:  # the clock ticks without a layout pass of the screen
             self.query_one("#run-status", Static).update(
-                status, layout=lines != self.status_shown.count("\n") or not self.status_shown)
+                status, layout=not same_shape(self.status_shown, status))
             self.status_shown = status
         self.sub_title = f"run {self.run_id} · {label(state)}"  # the clock ticks in the status
         self.show_detail()
