@@ -22,6 +22,13 @@ PLATFORMS = Path(__file__).parent / "platforms"
 DEFAULT = "shell"
 
 
+def safe_load(text: str) -> Any:
+    """yaml.safe_load, in C where PyYAML has libyaml (read at start-up: ten times faster)."""
+    if getattr(yaml, "__with_libyaml__", False):
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    return yaml.safe_load(text)
+
+
 def _regex(value: str) -> str:
     try:
         re.compile(value)
@@ -102,7 +109,7 @@ def platform(name: str) -> Platform:
         raise InventoryError(f"runbook_access: unknown access profile {name!r} (known: "
                              f"{', '.join(names())})")
     try:
-        data: Any = yaml.safe_load(path.read_text())
+        data: Any = safe_load(path.read_text())
         return Platform.model_validate(data)
     except (yaml.YAMLError, ValidationError) as exc:
         raise InventoryError(f"{path.name}: not a valid platform: {exc}") from None

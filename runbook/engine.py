@@ -25,11 +25,13 @@ from .errors import DiskFull, JournalError, RunbookError, TransportError, UsageE
 from .events import (
     BackupTaken,
     Comment,
+    Connected,
     DecisionMade,
     Event,
     Notice,
     OutputLine,
     OutputLines,
+    RemoteStarted,
     RunFinished,
     RunStarted,
     RunState,
@@ -48,7 +50,6 @@ from .orphans import StartedCommands
 from .params import resolve, storable
 from .redact import Redactor
 from .rollout import roll_out
-from .steps import RUNNERS
 from .steps.base import Outcome, Output, StepContext
 from .template import render
 
@@ -86,16 +87,42 @@ class Engine:
         self._subscribers.append(callback)
 
     def emit(self, event: Event) -> None:
-        """Journal the event (output lines go to the output table instead) and publish it."""
+        """Journal the event (output lines go to the output table instead) and publish it.
+
+        A command's process group (`remote_started`) is published only once it is durable,
+        and so is anything journaled with `later` before output is shown: whoever sees a
+        command's output or its group may rely on a resume finding the group (see `record`).
+        Without subscribers no output event is made, so nothing is committed early."""
         self.record(event)
+        if isinstance(event, RemoteStarted):
+            self.journal.after_commit(lambda: self.publish(event))
+            return
+        if isinstance(event, OutputLine | OutputLines):
+            self.journal.flush()
         self.publish(event)
 
     def record(self, event: Event) -> None:
-        """Append the event to the journal's hash chain (joins an open transaction)."""
-        if not isinstance(event, OutputLine | OutputLines):
-            data = event.data()
-            self.journal.append_event(event.run_id, event.kind, data,
-                                      data.get("step_id"), data.get("target"))
+        """Append the event to the journal's hash chain (joins an open transaction).
+
+        Two kinds are journaled with `later` (see Journal.later): `connected` (a device's
+        verified host key), which commits with that device's first attempt start, before
+        anything is sent to it; and a command's process group (`remote_started`), durable
+        LINGER (20 ms) after the command started or with its outcome, whichever is first. A
+        command that ends within those 20 ms thus costs one fsync, not two. What a crash in
+        those 20 ms loses: the group of a command that may still run, so a resume cannot see
+        it running and offers a rerun; the watchdog (orphans.py, on by default) stops such a
+        command within a second of the session's end, before anyone can resume. Before this,
+        the same held from the command's start until its group's line arrived."""
+        if isinstance(event, OutputLine | OutputLines):
+            return
+        data = event.data()
+        if isinstance(event, RemoteStarted | Connected):
+            with self.journal.later():
+                self.journal.append_event(event.run_id, event.kind, data,
+                                          data.get("step_id"), data.get("target"))
+            return
+        self.journal.append_event(event.run_id, event.kind, data,
+                                  data.get("step_id"), data.get("target"))
 
     def publish(self, event: Event) -> None:
         """Hand the event to every subscriber (the TUI, the CLI's printer)."""
@@ -280,7 +307,7 @@ class Engine:
         """Run one step on its devices (`only` those, in a rollout batch). A device that fails
         fails the run, unless `failures` collects it (a rollout counts against max_fail)."""
         run = ctx.run
-        latest = self.journal.latest_attempts(run.id)
+        latest = self.journal.latest_attempts(run.id, step.id)
         ref = step.target or step.foreach
         if ref and ref not in run.values:
             if (step.id, None) not in latest:
@@ -395,6 +422,8 @@ class Engine:
         return saved
 
     async def _attempt(self, ctx: RunContext, step: StepBase, target: Target) -> Outcome:
+        from .steps import RUNNERS  # the step kinds (and asyncssh) load with the first step
+
         run = ctx.run
         name = target.name
         values = run.template_values(target)
@@ -456,7 +485,10 @@ class Engine:
                                                       f"{name}: {exc}"), "warning", step.id, name))
         finished = StepFinished(run.id, step.id, name, outcome.status, outcome.exit_status,
                                 time.monotonic() - started, outcome.reason)
-        with self.journal.tx():  # the outcome, its captures and its event: one commit
+        # The outcome, its captures and its event: one transaction, committed with the next
+        # journal write (the next attempt's start at the latest; see Journal.later). A crash
+        # before that leaves this attempt `running`, so in doubt on resume, never lost.
+        with self.journal.later():
             self.journal.finish_attempt(
                 a.id, status=outcome.status, exit_status=outcome.exit_status,
                 output_sha256=output.digest.hexdigest(), output_bytes=output.bytes,

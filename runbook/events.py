@@ -21,14 +21,30 @@ class Event:
     @property
     def kind(self) -> str:
         """Snake-case event name, as stored in the journal."""
-        name = type(self).__name__
-        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+        return _kind(type(self))
 
     def data(self) -> dict[str, Any]:
         """The event's fields except `run_id`, JSON-serialisable."""
-        d = asdict(self)
+        d = dict(self.__dict__)  # most events hold plain values: no deep copy needed
+        if not all(type(v) in _PLAIN for v in d.values()):
+            d = asdict(self)
         d.pop("run_id")
         return d
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+_KINDS: dict[type, str] = {}
+
+
+def _kind(cls: type) -> str:
+    kind = _KINDS.get(cls)
+    if kind is None:
+        name = cls.__name__
+        kind = _KINDS[cls] = "".join("_" + c.lower() if c.isupper() else c
+                                     for c in name).lstrip("_")
+    return kind
 
 
 @dataclass(frozen=True)

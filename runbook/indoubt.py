@@ -21,7 +21,7 @@ UNCHECKED = " runbook could not check whether it still runs on the device"
 
 def remote_groups(ctx: RunContext, a: Attempt) -> list[int]:
     """The process groups journaled for attempt `a` (newest last)."""
-    return [int(e.data["pgid"]) for e in ctx.journal.events(ctx.run.id)
+    return [int(e.data["pgid"]) for e in ctx.journal.events(ctx.run.id, ("remote_started",))
             if e.kind == "remote_started" and e.step_id == a.step_id
             and e.target == a.target and e.data.get("attempt") == a.attempt]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import hashlib
 import json
@@ -9,7 +10,7 @@ import os
 import secrets as _random
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ MIGRATIONS: dict[int, str] = {
     3: "ALTER TABLE runs ADD COLUMN lock_user TEXT;",  # who holds a run, for handovers
 }
 GENESIS = "0" * 64
+LINGER = 0.02  # seconds at most that writes of `Journal.later` wait for the next commit
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output kept per attempt; the digest covers all of it
 
 _SCHEMA = """
@@ -95,6 +97,10 @@ class Journal:
 
     blobs_in_db = False  # backup objects live in files beside the journal (see backups.store_for)
     _depth = 0  # open transactions (see tx)
+    _deferred = False  # writes of `later` are in an open transaction, not yet committed
+    _timer: asyncio.TimerHandle | None = None  # commits them after LINGER seconds
+    _lost: BaseException | None = None  # a commit of deferred writes failed (see flush)
+    _on_commit: list[Callable[[], None]] | None = None  # see after_commit
 
     def __init__(self, path: Path) -> None:
         self.path: Path | None = path
@@ -175,19 +181,29 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        """Release this process's run locks and close the database."""
-        for run_id in list(self._held):
-            self.unlock(run_id)
-        self.db.close()
+        """Commit what `later` left open, release this process's run locks, close.
+
+        Raises (after closing) when the deferred writes could not be committed: the caller
+        must not report those outcomes as recorded."""
+        try:
+            self.flush()
+            for run_id in list(self._held):
+                self.unlock(run_id)
+        finally:
+            self.db.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, defer: bool = False) -> Iterator[sqlite3.Connection]:
         """A write transaction that commits on success (durably: synchronous=FULL).
 
         Transactions nest: an inner `tx()` joins the outer one, so several writes that belong
         together (an attempt's start and its event) commit at once, with one fsync. A full disk
         raises DiskFull (one line, exit 6); the transaction is rolled back, so the journal
-        keeps its last committed state and the run can be resumed."""
+        keeps its last committed state and the run can be resumed.
+
+        `defer=True` is for writes that need not be durable on their own (see `later`): they
+        are written but the transaction stays open; the next `tx()` commits them together with
+        its own writes, or the linger timer, `flush()` or `close()` does."""
         if self._depth:
             self._depth += 1
             try:
@@ -195,27 +211,117 @@ class Journal:
             finally:
                 self._depth -= 1
             return
+        self._raise_lost()
+        joined = self._deferred
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            # Joining writes left open by `later`: a savepoint, so that a body that fails
+            # takes back only its own writes, never the deferred ones before it.
+            self.db.execute("SAVEPOINT body" if joined else "BEGIN IMMEDIATE")
             self._depth = 1
             try:
                 yield self.db
             except BaseException:
                 self._depth = 0
-                self._rollback()
+                if joined:
+                    self._rollback_body()
+                else:
+                    self._rollback()
                 raise
             self._depth = 0
-            try:
-                self.db.execute("COMMIT")
-            except sqlite3.Error:
-                self._rollback()
-                raise
+            if joined:
+                self.db.execute("RELEASE body")
+            if defer and self._can_defer():
+                self._deferred = True
+                return
+            self._commit()
         except (sqlite3.Error, OSError) as exc:
             if is_disk_full(exc) and self.path is not None:
                 raise disk_full(self.path.parent) from None
             raise
 
+    @contextmanager
+    def later(self) -> Iterator[sqlite3.Connection]:
+        """Writes that become durable with the journal's next commit, at the latest after
+        LINGER seconds: an attempt's outcome, its output, its process group.
+
+        Why this keeps the write-ahead rule: what must be durable before a command is sent
+        is that command's *start*, and every start is a plain `tx()`, which commits whatever
+        `later` left open in the same transaction (one fsync). So when step N+1 is sent, step
+        N's outcome is durable too: the checkpoint after N and before N+1 is one commit. A
+        crash between N's end and that commit loses only N's outcome: N is then found
+        `running`, so *in doubt* on resume, and the operator decides (verify, done, rerun...);
+        it is never lost, never taken as done. Every question to the operator, notice, pause
+        and the run's end is journaled with a plain `tx()`, so nothing waits on an operator
+        with an outcome still open. A reader in another process sees the outcome only once it
+        is committed. The team journal (PostgreSQL) commits each at once."""
+        with self.tx(defer=True) as db:
+            yield db
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once what `later` wrote so far is durable (at once when nothing is
+        open); never, when that commit fails."""
+        if not self._deferred:
+            callback()
+            return
+        if self._on_commit is None:
+            self._on_commit = []
+        self._on_commit.append(callback)
+
+    def flush(self) -> None:
+        """Commit writes that `later` left open (no-op when there are none)."""
+        if self._deferred and not self._depth:
+            try:
+                self._commit()
+            except (sqlite3.Error, OSError) as exc:
+                self._lost = exc  # raised by the next tx(): the run must not go on as if
+                # those outcomes were recorded (they are `running`, in doubt, on resume)
+
+    def _can_defer(self) -> bool:
+        """Whether a linger timer can commit the open writes (needs a running event loop)."""
+        if self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return False
+            self._timer = loop.call_later(LINGER, self.flush)
+        return True
+
+    def _commit(self) -> None:
+        self._deferred = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            self._rollback()
+            raise
+        callbacks, self._on_commit = self._on_commit, None
+        for callback in callbacks or ():
+            callback()
+
+    def _rollback_body(self) -> None:
+        try:
+            self.db.execute("ROLLBACK TO body")
+            self.db.execute("RELEASE body")
+        except sqlite3.Error:  # SQLite rolled the whole transaction back (SQLITE_FULL does)
+            self._deferred = False
+        if not self.db.in_transaction:
+            self._deferred = False
+
+    def _raise_lost(self) -> None:
+        if self._lost is not None:
+            exc, self._lost = self._lost, None
+            if is_disk_full(exc) and self.path is not None:
+                raise disk_full(self.path.parent) from None
+            raise JournalError(f"the run store could not commit step outcomes: {exc}")
+
     def _rollback(self) -> None:
+        self._deferred = False
+        self._on_commit = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         try:
             self.db.execute("ROLLBACK")
         except sqlite3.Error:  # SQLite may have rolled back on its own (SQLITE_FULL does)
@@ -395,8 +501,10 @@ class Journal:
                        " WHERE id = ?", (status, reason, attempt_id))
 
     def append_output(self, attempt_id: int, data: str) -> None:
-        """Store a chunk of (already redacted) output; committed at once."""
-        with self.tx() as db:
+        """Store a chunk of (already redacted) output; durable with the next commit, at the
+        latest after LINGER seconds (see `later`): output of an attempt cut short is partial
+        anyway, and its outcome commits it."""
+        with self.later() as db:
             db.execute("INSERT INTO output(attempt_id, seq, data) VALUES (?, (SELECT"
                        " COALESCE(MAX(seq), 0) + 1 FROM output WHERE attempt_id = ?), ?)",
                        (attempt_id, attempt_id, data))
@@ -412,15 +520,21 @@ class Journal:
         row = self.db.execute("SELECT * FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
         return _attempt(row)
 
-    def attempts(self, run_id: str) -> list[Attempt]:
-        """Every attempt of a run, oldest first."""
-        rows = self.db.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
+    def attempts(self, run_id: str, step_id: str | None = None) -> list[Attempt]:
+        """Every attempt of a run (of one step), oldest first."""
+        if step_id is None:
+            rows = self.db.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY id",
+                                   (run_id,))
+        else:  # the engine asks this before every step: read that step's rows only (indexed)
+            rows = self.db.execute("SELECT * FROM attempts WHERE run_id = ? AND step_id = ?"
+                                   " ORDER BY id", (run_id, step_id))
         return [_attempt(r) for r in rows]
 
-    def latest_attempts(self, run_id: str) -> dict[tuple[str, str | None], Attempt]:
-        """The newest attempt of each (step, target)."""
+    def latest_attempts(self, run_id: str, step_id: str | None = None
+                        ) -> dict[tuple[str, str | None], Attempt]:
+        """The newest attempt of each (step, target) (of one step, given `step_id`)."""
         latest: dict[tuple[str, str | None], Attempt] = {}
-        for a in self.attempts(run_id):
+        for a in self.attempts(run_id, step_id):
             latest[(a.step_id, a.target)] = a
         return latest
 
@@ -497,10 +611,21 @@ class Journal:
                        (run_id, seq, rec.ts, kind, step_id, target, canonical(rec.data), prev, h))
         return EventRecord(**{**rec.__dict__, "hash": h})
 
-    def events(self, run_id: str) -> list[EventRecord]:
-        """The run's events in order."""
-        rows = self.db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [EventRecord(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
+    def events(self, run_id: str, kinds: tuple[str, ...] = ()) -> list[EventRecord]:
+        """The run's events in order (only those of `kinds`, when given: a resumed run looks
+        for a few kinds among thousands of events)."""
+        q = "SELECT run_id, seq, ts, kind, step_id, target, data, prev_hash, hash FROM events" \
+            " WHERE run_id = ?"
+        if kinds:
+            q += " AND kind IN (" + ", ".join("?" * len(kinds)) + ")"
+        rows = self.db.execute(q + " ORDER BY seq", (run_id, *kinds))
+        new, names = object.__new__, _STORED
+        out: list[EventRecord] = []
+        for r in rows:
+            e = new(StoredEvent)
+            e.__dict__.update(zip(names, r, strict=True))
+            out.append(e)
+        return out
 
     def get_meta(self, key: str) -> str | None:
         """A value of the journal's own settings (`meta` table), or None."""
@@ -538,6 +663,31 @@ class Journal:
 
 
 
+
+
+_FIELDS = ("run_id", "seq", "ts", "kind", "step_id", "target", "data", "prev_hash", "hash")
+_STORED = ("run_id", "seq", "ts", "kind", "step_id", "target", "_raw", "prev_hash", "hash")
+
+
+class StoredEvent(EventRecord):
+    """An event read back from the journal: `data` is decoded from its JSON on first use.
+
+    Resuming a run with 10,000 events needs their order and kinds at once, their data only
+    for the few that are looked at (a screen decodes the rest as it shows them)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "data":
+            raise AttributeError(name)
+        data = json.loads(self.__dict__["_raw"])
+        self.__dict__["data"] = data
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventRecord):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
+
+    __hash__ = EventRecord.__hash__
 
 
 def verify_chain(events: list[EventRecord] | list[dict[str, Any]]) -> int | None:

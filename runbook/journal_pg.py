@@ -166,6 +166,11 @@ class PgJournal(Journal):
     def _serialise(self, db: Any, run_id: str) -> None:
         db.execute("SELECT 1 FROM runs WHERE id = ? FOR UPDATE", (run_id,))
 
+    def _can_defer(self) -> bool:
+        """`later` commits at once here: a transaction left open on the server would hold
+        the run's row lock against the team's other sessions."""
+        return False
+
     # ---- locks: session advisory locks ----------------------------------------------------
 
     def lock(self, run_id: str) -> None:

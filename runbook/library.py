@@ -5,10 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from .errors import UsageError
+
+
+def safe_load(text: str) -> Any:
+    """yaml.safe_load, in C where PyYAML has libyaml (read at start-up: ten times faster)."""
+    if getattr(yaml, "__with_libyaml__", False):
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    return yaml.safe_load(text)
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ def catalogue() -> list[Entry]:
     base = root()
     for path in sorted(base.rglob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text())
+            data = safe_load(path.read_text())
             src = data.get("source") or {}
             out.append(Entry(str(path.relative_to(base).with_suffix("")), str(data["id"]),
                              str(data["title"]), str(data["vendor"]), str(data["risk"]),

@@ -31,7 +31,7 @@ def identity(journal: Journal | None = None) -> str:
 def operators(journal: Journal, run_id: str) -> list[str]:
     """Everyone who has driven the run, in order: its creator, then each handover."""
     seen: list[str] = []
-    for e in journal.events(run_id):
+    for e in journal.events(run_id, ("operator",)):
         if e.kind == "operator" and e.data.get("by") and e.data["by"] not in seen[-1:]:
             seen.append(str(e.data["by"]))
     if not seen:
@@ -42,7 +42,7 @@ def operators(journal: Journal, run_id: str) -> list[str]:
 
 def first_drive(journal: Journal, run_id: str) -> bool:
     """Whether nobody has driven the run yet (no operator recorded, no step attempted)."""
-    return not any(e.kind == "operator" for e in journal.events(run_id)) and \
+    return not any(e.kind == "operator" for e in journal.events(run_id, ("operator",))) and \
         not journal.attempts(run_id)
 
 
@@ -58,7 +58,7 @@ def take_over_from(journal: Journal, run_id: str) -> str | None:
 def approvers(journal: Journal, run_id: str, step_id: str) -> list[str]:
     """Distinct people who approved the step, in order of approval."""
     out: list[str] = []
-    for e in journal.events(run_id):
+    for e in journal.events(run_id, ("approved",)):
         if e.kind == "approved" and e.step_id == step_id and e.data.get("by") not in out:
             out.append(str(e.data["by"]))
     return out

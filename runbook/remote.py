@@ -12,14 +12,16 @@ import base64
 import shlex
 import stat as st
 from dataclasses import dataclass
-from typing import cast
-
-import asyncssh
+from typing import TYPE_CHECKING, cast
 
 from . import access
 from .errors import RemoteFileError, TransportError
 from .inventory import Target
-from .transport import Transport
+
+if TYPE_CHECKING:  # asyncssh is loaded with the transport, on the first connection
+    import asyncssh
+
+    from .transport import Transport
 
 EXEC_TIMEOUT = 120.0
 
@@ -57,6 +59,8 @@ class RemoteFiles:
         return "sftp" if self._use_sftp else "exec"
 
     async def _client(self) -> asyncssh.SFTPClient | None:
+        import asyncssh  # here and below: loaded by the transport already
+
         if self._use_sftp is False:
             return None
         if self._sftp is None:
@@ -83,6 +87,8 @@ class RemoteFiles:
 
     async def stat(self, path: str) -> RemoteStat:
         """Stat `path` (following links); kind `absent` when it does not exist."""
+        import asyncssh
+
         sftp = await self._client()
         if sftp is not None:
             try:
@@ -108,6 +114,8 @@ class RemoteFiles:
 
     async def read(self, path: str) -> bytes:
         """The file's bytes."""
+        import asyncssh
+
         sftp = await self._client()
         if sftp is not None:
             try:
@@ -123,6 +131,8 @@ class RemoteFiles:
 
     async def write(self, path: str, data: bytes, mode: int) -> None:
         """Replace `path` atomically (temp file + rename) with `data` and `mode`."""
+        import asyncssh
+
         tmp = f"{path}.runbook-tmp"
         sftp = await self._client()
         if sftp is not None:
@@ -156,6 +166,8 @@ class RemoteFiles:
 
     async def remove(self, path: str) -> None:
         """Delete `path` if it exists."""
+        import asyncssh
+
         sftp = await self._client()
         if sftp is not None:
             try:

@@ -136,8 +136,9 @@ def plan(journal: Journal, procedure: Procedure, run_id: str, to_step: str | Non
             superseded.setdefault(first[key].id, []).append(b)
         else:
             first[key] = b
-    done = {(e.step_id, e.target, e.data["index"]) for e in journal.events(run_id)
-            if e.kind == "rollback_command" and e.data["status"] == "succeeded"}
+    done = {(e.step_id, e.target, e.data["index"])
+            for e in journal.events(run_id, ("rollback_command",))
+            if e.data["status"] == "succeeded"}
     commands = []
     for step in reversed(steps):
         names = sorted({t for (sid, t), a in latest.items()

@@ -14,10 +14,9 @@ import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-from asyncssh.config import SSHClientConfig
+from typing import TYPE_CHECKING, Any
 
 from .errors import TransportError
 
@@ -96,16 +95,25 @@ def _record(self: Any, option: str, args: list[str]) -> None:
     self.refused.append((str(self._path), self._line_no, option, value))
 
 
-CANONICAL = {k: v[0] for k, v in SSHClientConfig._handlers.items()} | {
-    n.lower(): n for n in ("KnownHostsCommand", "ProxyUseFdpass", "BindInterface",
-                           "ControlMaster", "ControlPath", "ControlPersist", "LocalCommand")}
+if TYPE_CHECKING:
+    from asyncssh.config import SSHClientConfig
+
+
+@cache
+def _canonical() -> dict[str, str]:
+    """Options' spelling in messages, by lower-case name."""
+    from asyncssh.config import SSHClientConfig
+
+    return {k: v[0] for k, v in SSHClientConfig._handlers.items()} | {
+        n.lower(): n for n in ("KnownHostsCommand", "ProxyUseFdpass", "BindInterface",
+                               "ControlMaster", "ControlPath", "ControlPersist", "LocalCommand")}
 
 
 class _Handlers(dict[str, tuple[str, Callable[..., None]]]):
     """Handlers by lower-case option; an option not listed is recorded as refused."""
 
     def __missing__(self, key: str) -> tuple[str, Callable[..., None]]:
-        return CANONICAL.get(key, key), _record
+        return _canonical().get(key, key), _record
 
 
 def _strict(self: Any, option: str, args: list[str]) -> None:
@@ -114,18 +122,24 @@ def _strict(self: Any, option: str, args: list[str]) -> None:
         self._options[option] = value
 
 
-class _Config(SSHClientConfig):
-    """asyncssh's client config, recording every option runbook will not honour."""
+@cache
+def _config_class() -> type[SSHClientConfig]:
+    """asyncssh's client config, recording every option runbook will not honour (made on
+    first use: importing asyncssh is a good part of runbook's start-up)."""
+    from asyncssh.config import SSHClientConfig
 
-    _handlers = _Handlers({k: v for k, v in SSHClientConfig._handlers.items()
-                           if k in SUPPORTED})
-    _handlers["stricthostkeychecking"] = ("StrictHostKeyChecking", _strict)
-    for _name in IGNORED:
-        _handlers[_name] = (CANONICAL.get(_name, _name), _record)
+    class _Config(SSHClientConfig):
+        _handlers = _Handlers({k: v for k, v in SSHClientConfig._handlers.items()
+                               if k in SUPPORTED})
+        _handlers["stricthostkeychecking"] = ("StrictHostKeyChecking", _strict)
+        for _name in IGNORED:
+            _handlers[_name] = (_canonical().get(_name, _name), _record)
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.refused: list[tuple[str, int, str, str]] = []
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.refused: list[tuple[str, int, str, str]] = []
+
+    return _Config
 
 
 def default_paths() -> list[Path]:
@@ -147,14 +161,14 @@ def lookup(alias: str, *, user: str | None = None, port: int | None = None,
         if not f.is_file():
             raise SshConfigError(f"{f}: ssh config file not found")
     try:
-        loaded = _Config.load(None, files, False, False, False, getpass.getuser(),
-                              user if user else (), alias, port if port else ())
-        assert isinstance(loaded, _Config)
-        cfg = loaded
+        config = _config_class()
+        cfg: Any = config.load(None, files, False, False, False, getpass.getuser(),
+                               user if user else (), alias, port if port else ())
     except Exception as exc:  # noqa: BLE001 - asyncssh raises several kinds for a bad file
         raise SshConfigError(f"{exc}") from None
-    if cfg.refused:
-        where, line, option, value = cfg.refused[0]
+    refused: list[tuple[str, int, str, str]] = cfg.refused
+    if refused:
+        where, line, option, value = refused[0]
         why = WHY.get(option.lower(), "runbook cannot honour it")
         raise SshConfigError(f"{where}:{line}: {option} {value} (for host {alias}) is not "
                              f"supported: {why}. Remove it for this host or use an option "

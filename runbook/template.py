@@ -31,6 +31,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from .errors import TemplateError
@@ -121,6 +122,11 @@ class Placement:
 
 def placements(template: str) -> list[Placement]:
     """Lex `template` as a shell command; raises TemplateError if it cannot be lexed."""
+    return list(_placements(template))
+
+
+@lru_cache(maxsize=1024)  # a step's command is rendered for every device and attempt
+def _placements(template: str) -> tuple[Placement, ...]:
     refs = references(template)
     spans = [m.span() for m in _EXPR.finditer(template)]
     masked: list[str] = []
@@ -133,8 +139,8 @@ def placements(template: str) -> list[Placement]:
         found = contexts("".join(masked))
     except ShellSyntaxError as exc:
         raise TemplateError(f"cannot read the command as shell: {exc}") from None
-    return [Placement(r, template[a:b], c)
-            for r, (a, b), c in zip(refs, spans, found, strict=True)]
+    return tuple(Placement(r, template[a:b], c)
+                 for r, (a, b), c in zip(refs, spans, found, strict=True))
 
 
 def _as_text(value: Any) -> str:

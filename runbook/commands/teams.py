@@ -7,11 +7,8 @@ from typing import Any
 
 import click
 
-from .. import operators
 from ..errors import UsageError
-from ..journal_copy import copy_runs
 from ..journals import open_journal
-from ..loader import load_procedure_text
 
 
 @click.command("approve")
@@ -21,6 +18,8 @@ from ..loader import load_procedure_text
 @click.pass_obj
 def approve_cmd(ctx: Any, run: str, step: str, comment: str) -> None:
     """Approve STEP of RUN as a second pair of eyes (you must not be driving RUN)."""
+    from .. import operators  # here, not at import: `runbook --help` stays quick
+    from ..loader import load_procedure_text
     from .common import fail
 
     try:
@@ -54,6 +53,7 @@ def journal_group() -> None:
 def journal_copy_cmd(ctx: Any, src: str, dst: str, runs: tuple[str, ...]) -> None:
     """Copy RUNS (default: all) from SRC to DST, each a postgresql:// URL or a SQLite file;
     hash chains travel intact, runs already in DST are left alone."""
+    from ..journal_copy import copy_runs  # brings the backup store: loaded when used
     from .common import fail
 
     try:
