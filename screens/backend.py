@@ -5,6 +5,13 @@ types and the engine–UI contract: `runbook.events` (what the engine says and a
 `runbook.errors` (what can go wrong), and the read-only types `runbook.model.Procedure`/`Param`,
 `runbook.engine.StepView` and `runbook.library.Entry`. Nothing else: no loader, templates,
 params or journal reads in a screen.
+
+Threading: a run executes on its own thread and event loop (`start_run`, see
+engine_thread.py), with its own connection to the run store opened and closed on that thread
+(SQLite connections belong to the thread that uses them); everything else here is called on
+the UI's thread and reads through the app's connection. In WAL mode the UI reads while the
+engine writes; an operator's own write during a run (a comment) waits its turn (busy
+timeout). The engine's events and questions cross over through the screen, never directly.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from runbook.paths import private_file, write_private
 from runbook.rollback import RollbackPlan, plan, rollback
 from runbook.template import Value
 from runbook.template import render as render_template
+
+from .engine_thread import EngineThread
 
 EXPORT_FORMATS = ("md", "json", "html")
 SECRET_SHOWN = "•••••• (secret, not stored)"
@@ -74,11 +83,48 @@ class Backend:
         self.inventory = Inventory.load(path)
         self.inventory_path = str(path)
 
-    def engine(self, decider: Any) -> Engine:
-        """A fresh engine answering questions through `decider`."""
-        return Engine(self.journal, decider,
+    def engine(self, decider: Any, journal: Journal | None = None) -> Engine:
+        """A fresh engine answering questions through `decider` (on the app's run store
+        connection unless `journal` is given)."""
+        return Engine(journal or self.journal, decider,
                       transport_factory=self.transports or transport_factory(self.data_dir),
                       inventory_from_snapshot=Inventory.from_snapshot)
+
+    def start_run(self, run_id: str, secrets: dict[str, str], decider: Any,
+                  listener: Callable[[Any], None]) -> EngineThread[str]:
+        """Execute (or resume) a run on the engine's own thread; `decider` is called on
+        that thread (see AskAcross) and `listener` with every event, on that thread too."""
+        return EngineThread(f"runbook-run-{run_id}", lambda: self._execute(
+            run_id, dict(secrets), decider, listener)).start()
+
+    async def _execute(self, run_id: str, secrets: dict[str, str], decider: Any,
+                       listener: Callable[[Any], None]) -> str:
+        journal = self._thread_journal()
+        try:
+            engine = self.engine(decider, journal)
+            engine.subscribe(listener)
+            return await engine.execute(run_id, secrets)
+        finally:
+            if journal is not self.journal:
+                journal.close()
+
+    def read_view(self, run_id: str) -> tuple[RunRecord, list[StepView]]:
+        """The run and its steps' view, read on the calling thread's own connection (a
+        screen's reading thread while the engine runs), closed again after."""
+        journal = self._thread_journal()
+        try:
+            return journal.get_run(run_id), self.engine(_NoQuestions(), journal).view(run_id)
+        finally:
+            if journal is not self.journal:
+                journal.close()
+
+    def _thread_journal(self) -> Journal:
+        """A connection of the calling thread's own to the same run store."""
+        if type(self.journal) is not Journal or self.journal.path is None:
+            return self.journal  # not SQLite: its connection takes calls from any thread
+        journal = Journal(self.journal.path)
+        journal.operator = self.journal.operator
+        return journal
 
     # ---- reading ---------------------------------------------------------------------------
 

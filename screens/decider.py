@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +40,10 @@ def modal_for(request: DecisionNeeded) -> Screen[str] | None:
 
 
 class TuiDecider:
-    """The engine awaits `decide` (in the screen's run worker); a modal answers it.
+    """The engine awaits `decide` (on the UI's loop: through AskAcross from the engine's
+    thread, or in a screen's worker); a modal answers it.
 
-    `screen` is the screen whose app shows the modals, with `push_screen_wait` (the engine
-    runs in a worker, where waiting for a modal is allowed). `inline` is called for confirm
+    `screen` is the screen whose app shows the modals. `inline` is called for confirm
     and manual questions: the Run screen shows them in its decision bar.
     """
 
@@ -61,9 +62,26 @@ class TuiDecider:
         elif modal is None:
             answer = safe_answer(request)
         else:
-            answer = await self.screen.app.push_screen_wait(modal)
+            answer = await self._ask(modal)
         choices = request.details.get("choices", [])
         return answer if answer is not None and answer in choices else safe_answer(request)
+
+    async def _ask(self, modal: Screen[str]) -> str | None:
+        """Show `modal` and wait for its answer (from any task on the UI's loop: the engine
+        asks from its own thread); a withdrawn question closes its modal unanswered."""
+        answered: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+        def got(answer: str | None) -> None:
+            if not answered.done():
+                answered.set_result(answer)
+
+        self.screen.app.push_screen(modal, callback=got)
+        try:
+            return await answered
+        except asyncio.CancelledError:
+            if modal.is_attached and modal is self.screen.app.screen:
+                modal.dismiss(None)
+            raise
 
 
 def take_over_first(screen: RunbookScreen[Any], decider: TuiDecider, run_id: str,

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 from runbook.engine import StepView
 from runbook.events import StepFinished, StepSkipped, StepStarted
 
-from .format import STATE_STYLE, duration, icon
+from .format import STATE_STYLE, duration, icon, same_shape
 
 Key = tuple[str, str | None]
 TITLE_WIDTH = 24
@@ -335,6 +335,7 @@ class FanOut(Vertical):
             more = len(failed) - self.SHOWN_FAILED
             line += f"\n[red]✘ {names}{f' … and {more} more' if more > 0 else ''}[/]"
         static = self.query_one("#fanout-devices", Static)
-        if getattr(self, "shown", None) != line:
+        shown = getattr(self, "shown", None)
+        if shown != line:  # counts that move keep their size: no layout pass
             self.shown = line
-            static.update(line)
+            static.update(line, layout=shown is None or not same_shape(shown, line))

@@ -54,3 +54,12 @@ def seconds(secs: float) -> str:
 def short_time(iso: str) -> str:
     """`2026-11-22 01:31` from an ISO timestamp."""
     return iso[:16].replace("T", " ")
+
+
+def same_shape(before: str, after: str) -> bool:
+    """Whether `after` takes exactly the room `before` took at any width: the same length,
+    spaces and non-ASCII characters in the same places, only ASCII letters and digits
+    changed (a ticking clock, a count). Then a Static can skip the layout pass."""
+    def shape(text: str) -> list[tuple[int, str]]:
+        return [(i, c) for i, c in enumerate(text) if c.isspace() or not c.isascii()]
+    return len(before) == len(after) and shape(before) == shape(after)

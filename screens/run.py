@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -37,9 +37,10 @@ from runbook.events import (
 )
 
 from .decider import TuiDecider, take_over_first
+from .engine_thread import EngineThread, Outbox
 from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable, apply_event
 from .fanout_keys import FanOutKeys
-from .format import STATE_STYLE, icon, label, seconds
+from .format import STATE_STYLE, icon, label, same_shape, seconds
 from .messages import EngineEvent
 from .modals import (
     HostKeyModal,
@@ -49,6 +50,7 @@ from .modals import (
     refuse_if_held,
 )
 from .run_decisions import Decisions
+from .run_live import LiveRun
 from .widgets import MAX_LINES, CertTable, DecisionBar, OutputPane
 
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ COMMANDS = [("Run / confirm", "Start or resume the run, or answer yes to what it
             ("Next failure", "Jump to the next device that failed", "next_failure")]
 
 
-class RunScreen(FanOutKeys, Decisions):
+class RunScreen(LiveRun, FanOutKeys, Decisions):
     """One run: rebuilt from the engine's view and journal, kept current by its events."""
 
     BINDINGS = [
@@ -111,7 +113,9 @@ class RunScreen(FanOutKeys, Decisions):
         self.autostart = autostart
         self.decider = TuiDecider(self, self.ask_inline)
         self.engine = backend.engine(self.decider)
-        self.engine.subscribe(self.feed)
+        self.engine.subscribe(self.feed)  # the operator's own writes (comment, skip, close)
+        self.outbox = Outbox()  # the running engine's events, from its thread
+        self.engine_run: EngineThread[str] | None = None
         self.pending: tuple[DecisionNeeded, asyncio.Future[str]] | None = None
         self.facts: dict[str, dict[str | None, dict[str, Any]]] = {}
         self.dirty = True
@@ -179,7 +183,8 @@ class RunScreen(FanOutKeys, Decisions):
     # ---- engine events ---------------------------------------------------------------------
 
     def feed(self, event: Event) -> None:
-        """The engine's subscriber: output is batched, every other event becomes a message."""
+        """Each engine event, on the UI's thread: output is batched, every other event
+        becomes a message."""
         if isinstance(event, OutputLines):
             self.query_one(OutputPane).store.extend((event.step_id, event.target), event.lines)
         elif isinstance(event, OutputLine):
@@ -187,7 +192,8 @@ class RunScreen(FanOutKeys, Decisions):
         elif isinstance(event, QUIET):
             return
         elif isinstance(event, StepStarted | StepFinished | StepSkipped) and \
-                apply_event(self.views, self.view_index, event, now_iso()):
+                apply_event(self.views, self.view_index, event, now := now_iso()):
+            self.applied(event, now)
             self.redraw = True
             if isinstance(event, StepStarted) and event.step_id != self.last_started or \
                     isinstance(event, StepFinished) and event.status == "failed":
@@ -206,11 +212,15 @@ class RunScreen(FanOutKeys, Decisions):
         The engine's view of a 1,000-device run costs milliseconds to read, so it is read
         again only after READ_SHARE times that cost has passed: the event loop stays free for
         key presses, which redraw from the last view at once."""
+        self.deliver()
         self.query_one(OutputPane).flush()
         now = time.monotonic()
         if self.dirty and now - self.read_at >= self.read_cost * READ_SHARE and \
                 now - self.drawn_at >= REDRAW_SECONDS:
-            self.refresh_steps()
+            if self.running:
+                self.refresh_aside()  # a key press never waits for the read
+            else:
+                self.refresh_steps()
         elif self.redraw and now - self.drawn_at >= max(self.draw_cost * READ_SHARE,
                                                         REDRAW_SECONDS):
             self.render_steps()
@@ -272,18 +282,8 @@ class RunScreen(FanOutKeys, Decisions):
 
     # ---- state from the engine -------------------------------------------------------------
 
-    def refresh_steps(self) -> None:
-        """Re-read the run's state from the engine (the screen keeps none of its own)."""
-        self.dirty = False
-        started = time.monotonic()
-        self.record = self.backend.run(self.run_id)
-        self.views = self.engine.view(self.run_id)
-        self.view_index = {(v.step_id, v.target): i for i, v in enumerate(self.views)}
-        self.read_at = time.monotonic()
-        self.read_cost = self.read_at - started
-        self.render_steps()
-
     drawn_at = draw_cost = 0.0
+    status_shown = ""
 
     def render_steps(self) -> None:
         """Draw the step list, status line and detail from the last view read."""
@@ -312,10 +312,14 @@ class RunScreen(FanOutKeys, Decisions):
         elapsed = ""
         if running and self.live_since is not None:
             elapsed = f" · {seconds(time.monotonic() - self.live_since)}"
-        self.query_one("#run-status", Static).update(
-            f"[{style or 'b'}]{icon(state)} {label(state)}{elapsed}[/] {rec.procedure_id} · "
-            f"{rec.user}@{rec.hostname}" + (f"\n{escape(reason)}" if reason else hint))
-        self.sub_title = f"run {self.run_id} · {label(state)}{elapsed}"
+        status = (f"[{style or 'b'}]{icon(state)} {label(state)}{elapsed}[/] "
+                  f"{rec.procedure_id} · {rec.user}@{rec.hostname}"
+                  + (f"\n{escape(reason)}" if reason else hint))
+        if status != self.status_shown:  # the clock ticks without a layout pass of the screen
+            self.query_one("#run-status", Static).update(
+                status, layout=not same_shape(self.status_shown, status))
+            self.status_shown = status
+        self.sub_title = f"run {self.run_id} · {label(state)}"  # the clock ticks in the status
         self.show_detail()
         self.drawn_at = time.monotonic()
         self.draw_cost = self.drawn_at - started
@@ -417,15 +421,7 @@ class RunScreen(FanOutKeys, Decisions):
             return
         self.execute()
 
-    @work(exclusive=True, group="run", exit_on_error=False)
-    async def execute(self) -> str:
-        """The engine, in this screen's event loop."""
-        self.dirty = True
-        self.live_since = time.monotonic()
-        return await self.engine.execute(self.run_id, self.secrets)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.dirty = True
+    def run_worker_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "run":
             return
         if event.state == WorkerState.ERROR and event.worker.error is not None:
