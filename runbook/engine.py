@@ -45,11 +45,12 @@ from .inventory import Inventory, Target
 from .journal import Journal
 from .journal_records import Backup, RunRecord, StepView
 from .loader import load_procedure_text, procedure_hash
-from .model import BackupStep, CopyStep, ManualStep, Procedure, RestoreStep, StepBase
+from .model import BackupStep, ManualStep, Procedure, StepBase
 from .orphans import StartedCommands
 from .params import resolve, storable
 from .redact import Redactor
 from .rollout import roll_out
+from .step_facts import critical, describe, paths_to_save, posix_shell
 from .steps.base import Outcome, Output, StepContext
 from .template import render
 
@@ -395,24 +396,11 @@ class Engine:
                 await asyncio.sleep(step.retry_delay)
         raise AssertionError("unreachable")
 
-    def paths_to_save(self, run: LoadedRun, step: StepBase, target: Target) -> list[str]:
-        """Remote paths backed up before the step runs: `modifies`, plus what the kind changes."""
-        values = run.template_values(target)
-        paths = [render(p, values, "text").text for p in step.modifies]
-        if isinstance(step, BackupStep):
-            paths += [render(p, values, "text").text for p in step.paths]
-        elif isinstance(step, CopyStep):
-            paths.append(render(step.path, values, "text").text)
-        elif isinstance(step, RestoreStep):
-            paths += sorted({b.path for b in self.journal.backups(run.id, step.from_step)
-                             if b.target == target.name and b.state != "dir"})
-        return list(dict.fromkeys(paths))
-
     async def _save(self, ctx: RunContext, step: StepBase, target: Target) -> list[Backup]:
         """Back up every path the step changes; the bytes and records are durable on return."""
         run = ctx.run
         saved: list[Backup] = []
-        for path in self.paths_to_save(run, step, target):
+        for path in paths_to_save(self.journal, run, step, target):
             self.journal.lock_file(f"{target.host}:{target.port}", path, run.id)
             for b in await take(self.journal, ctx.store, ctx.files(target), run_id=run.id,
                                 step_id=step.id, host=target.host, path=path):
@@ -428,7 +416,7 @@ class Engine:
         name = target.name
         values = run.template_values(target)
         command = getattr(step, "command", None)
-        handed = handover(step, values, _posix(target)) if command else None
+        handed = handover(step, values, posix_shell(target)) if command else None
         rendered = handed.command if handed else render(describe(step), values, "text")
         run.redactor.add(rendered.secrets)
         match = [render(p, values, "regex").text for p in step.expect.match]
@@ -501,26 +489,3 @@ class Engine:
             run.captures.update(output.captured)
         self.publish(finished)
         return outcome
-
-
-def critical(procedure: Procedure, step: StepBase) -> bool:
-    """Whether confirming `step` needs more than a yes: it cannot be undone, or the whole
-    procedure is critical. The TUI asks to type the device's name; headless `--yes` does not
-    cover it, only `--confirm STEP`."""
-    return bool(step.irreversible) or procedure.risk == "critical"
-
-
-def _posix(target: Target) -> bool:
-    return str(target.vars.get("runbook_shell", "posix")) == "posix"
-
-
-def describe(step: StepBase) -> str:
-    """What a step without a command does, in one line (shown and journaled as its command)."""
-    if isinstance(step, BackupStep):
-        return "backup " + " ".join(step.paths)
-    if isinstance(step, RestoreStep):
-        return f"restore the backups of step {step.from_step}" + (
-            ": " + " ".join(step.paths) if step.paths else "")
-    if isinstance(step, CopyStep):
-        return f"copy {{{{ {step.source.target}.name }}}}:{step.source.path} to {step.path}"
-    return ""

@@ -2,75 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-import hashlib
 import json
 import os
 import secrets as _random
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import JournalError, RunNotFound
+from .journal_chain import _STORED, GENESIS, StoredEvent, canonical, event_hash
 from .journal_records import Attempt, Backup, EventRecord, RunRecord
+from .journal_schema import _SCHEMA, MIGRATIONS, SCHEMA_VERSION
+from .journal_tx import Transactions
 from .paths import data_dir, disk_full, is_disk_full, private_file
 
-SCHEMA_VERSION = 3  # PRAGMA user_version of a journal this runbook writes
-# Forward migrations: MIGRATIONS[n] takes a journal from version n-1 to n. A change to _SCHEMA
-# below (new tables, columns, indexes) needs a migration here too, or existing journals miss it.
-MIGRATIONS: dict[int, str] = {
-    # 1: journals from before versioning (user_version 0, meta 'schema' = '1'): no change.
-    2: "CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);",
-    3: "ALTER TABLE runs ADD COLUMN lock_user TEXT;",  # who holds a run, for handovers
-}
-GENESIS = "0" * 64
-LINGER = 0.02  # seconds at most that writes of `Journal.later` wait for the next commit
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output kept per attempt; the digest covers all of it
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs(
-    id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
-    procedure_id TEXT NOT NULL, procedure_title TEXT NOT NULL, procedure_path TEXT NOT NULL,
-    procedure_hash TEXT NOT NULL, procedure_text TEXT NOT NULL,
-    params TEXT NOT NULL, secret_names TEXT NOT NULL, inventory TEXT NOT NULL,
-    user TEXT NOT NULL, hostname TEXT NOT NULL,
-    lock_pid INTEGER, lock_host TEXT, lock_at TEXT, lock_user TEXT);
-CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
-CREATE TABLE IF NOT EXISTS attempts(
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
-    step_id TEXT NOT NULL, target TEXT NOT NULL, attempt INTEGER NOT NULL,
-    status TEXT NOT NULL, command TEXT NOT NULL, started_at TEXT NOT NULL,
-    finished_at TEXT, exit_status INTEGER, output_sha256 TEXT, output_bytes INTEGER,
-    output_lines INTEGER, reason TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS attempts_run ON attempts(run_id, step_id, target);
-CREATE TABLE IF NOT EXISTS output(
-    attempt_id INTEGER NOT NULL REFERENCES attempts(id), seq INTEGER NOT NULL,
-    data TEXT NOT NULL, PRIMARY KEY(attempt_id, seq));
-CREATE TABLE IF NOT EXISTS captures(
-    run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value TEXT NOT NULL,
-    step_id TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY(run_id, name));
-CREATE TABLE IF NOT EXISTS backups(
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
-    step_id TEXT NOT NULL, target TEXT NOT NULL, host TEXT NOT NULL, path TEXT NOT NULL,
-    state TEXT NOT NULL, sha256 TEXT, size INTEGER, mode INTEGER, uid INTEGER, gid INTEGER,
-    mtime INTEGER, method TEXT NOT NULL, taken_at TEXT NOT NULL, after_sha256 TEXT,
-    after_state TEXT, restored_at TEXT, restore_note TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS backups_run ON backups(run_id, step_id, target);
-CREATE TABLE IF NOT EXISTS file_locks(
-    device TEXT NOT NULL, path TEXT NOT NULL, run_id TEXT NOT NULL, pid INTEGER NOT NULL,
-    host TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY(device, path));
-CREATE TABLE IF NOT EXISTS events(
-    run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL, ts TEXT NOT NULL,
-    kind TEXT NOT NULL, step_id TEXT, target TEXT, data TEXT NOT NULL,
-    prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY(run_id, seq));
-"""
 
 
 def now() -> str:
@@ -78,29 +27,14 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def canonical(obj: Any) -> str:
-    """The JSON form that hashes are computed over."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    """Hash of one event: sha256 over the previous hash and the event's canonical JSON."""
-    return hashlib.sha256((prev_hash + canonical(body)).encode()).hexdigest()
-
-
 def _t(target: str | None) -> str:
     return target or ""
 
 
-class Journal:
+class Journal(Transactions):
     """The SQLite run store. Every write that matters commits before the method returns."""
 
     blobs_in_db = False  # backup objects live in files beside the journal (see backups.store_for)
-    _depth = 0  # open transactions (see tx)
-    _deferred = False  # writes of `later` are in an open transaction, not yet committed
-    _timer: asyncio.TimerHandle | None = None  # commits them after LINGER seconds
-    _lost: BaseException | None = None  # a commit of deferred writes failed (see flush)
-    _on_commit: list[Callable[[], None]] | None = None  # see after_commit
 
     def __init__(self, path: Path) -> None:
         self.path: Path | None = path
@@ -191,141 +125,6 @@ class Journal:
                 self.unlock(run_id)
         finally:
             self.db.close()
-
-    @contextmanager
-    def tx(self, *, defer: bool = False) -> Iterator[sqlite3.Connection]:
-        """A write transaction that commits on success (durably: synchronous=FULL).
-
-        Transactions nest: an inner `tx()` joins the outer one, so several writes that belong
-        together (an attempt's start and its event) commit at once, with one fsync. A full disk
-        raises DiskFull (one line, exit 6); the transaction is rolled back, so the journal
-        keeps its last committed state and the run can be resumed.
-
-        `defer=True` is for writes that need not be durable on their own (see `later`): they
-        are written but the transaction stays open; the next `tx()` commits them together with
-        its own writes, or the linger timer, `flush()` or `close()` does."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self.db
-            finally:
-                self._depth -= 1
-            return
-        self._raise_lost()
-        joined = self._deferred
-        try:
-            # Joining writes left open by `later`: a savepoint, so that a body that fails
-            # takes back only its own writes, never the deferred ones before it.
-            self.db.execute("SAVEPOINT body" if joined else "BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield self.db
-            except BaseException:
-                self._depth = 0
-                if joined:
-                    self._rollback_body()
-                else:
-                    self._rollback()
-                raise
-            self._depth = 0
-            if joined:
-                self.db.execute("RELEASE body")
-            if defer and self._can_defer():
-                self._deferred = True
-                return
-            self._commit()
-        except (sqlite3.Error, OSError) as exc:
-            if is_disk_full(exc) and self.path is not None:
-                raise disk_full(self.path.parent) from None
-            raise
-
-    @contextmanager
-    def later(self) -> Iterator[sqlite3.Connection]:
-        """Writes that become durable with the journal's next commit, at the latest after
-        LINGER seconds: an attempt's outcome, its output, its process group.
-
-        Why this keeps the write-ahead rule: what must be durable before a command is sent
-        is that command's *start*, and every start is a plain `tx()`, which commits whatever
-        `later` left open in the same transaction (one fsync). So when step N+1 is sent, step
-        N's outcome is durable too: the checkpoint after N and before N+1 is one commit. A
-        crash between N's end and that commit loses only N's outcome: N is then found
-        `running`, so *in doubt* on resume, and the operator decides (verify, done, rerun...);
-        it is never lost, never taken as done. Every question to the operator, notice, pause
-        and the run's end is journaled with a plain `tx()`, so nothing waits on an operator
-        with an outcome still open. A reader in another process sees the outcome only once it
-        is committed. The team journal (PostgreSQL) commits each at once."""
-        with self.tx(defer=True) as db:
-            yield db
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` once what `later` wrote so far is durable (at once when nothing is
-        open); never, when that commit fails."""
-        if not self._deferred:
-            callback()
-            return
-        if self._on_commit is None:
-            self._on_commit = []
-        self._on_commit.append(callback)
-
-    def flush(self) -> None:
-        """Commit writes that `later` left open (no-op when there are none)."""
-        if self._deferred and not self._depth:
-            try:
-                self._commit()
-            except (sqlite3.Error, OSError) as exc:
-                self._lost = exc  # raised by the next tx(): the run must not go on as if
-                # those outcomes were recorded (they are `running`, in doubt, on resume)
-
-    def _can_defer(self) -> bool:
-        """Whether a linger timer can commit the open writes (needs a running event loop)."""
-        if self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return False
-            self._timer = loop.call_later(LINGER, self.flush)
-        return True
-
-    def _commit(self) -> None:
-        self._deferred = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        try:
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            self._rollback()
-            raise
-        callbacks, self._on_commit = self._on_commit, None
-        for callback in callbacks or ():
-            callback()
-
-    def _rollback_body(self) -> None:
-        try:
-            self.db.execute("ROLLBACK TO body")
-            self.db.execute("RELEASE body")
-        except sqlite3.Error:  # SQLite rolled the whole transaction back (SQLITE_FULL does)
-            self._deferred = False
-        if not self.db.in_transaction:
-            self._deferred = False
-
-    def _raise_lost(self) -> None:
-        if self._lost is not None:
-            exc, self._lost = self._lost, None
-            if is_disk_full(exc) and self.path is not None:
-                raise disk_full(self.path.parent) from None
-            raise JournalError(f"the run store could not commit step outcomes: {exc}")
-
-    def _rollback(self) -> None:
-        self._deferred = False
-        self._on_commit = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        try:
-            self.db.execute("ROLLBACK")
-        except sqlite3.Error:  # SQLite may have rolled back on its own (SQLITE_FULL does)
-            pass
 
     # ---- runs ------------------------------------------------------------------------------
 
@@ -661,46 +460,6 @@ class Journal:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-
-
-
-
-_FIELDS = ("run_id", "seq", "ts", "kind", "step_id", "target", "data", "prev_hash", "hash")
-_STORED = ("run_id", "seq", "ts", "kind", "step_id", "target", "_raw", "prev_hash", "hash")
-
-
-class StoredEvent(EventRecord):
-    """An event read back from the journal: `data` is decoded from its JSON on first use.
-
-    Resuming a run with 10,000 events needs their order and kinds at once, their data only
-    for the few that are looked at (a screen decodes the rest as it shows them)."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name != "data":
-            raise AttributeError(name)
-        data = json.loads(self.__dict__["_raw"])
-        self.__dict__["data"] = data
-        return data
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, EventRecord):
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
-
-    __hash__ = EventRecord.__hash__
-
-
-def verify_chain(events: list[EventRecord] | list[dict[str, Any]]) -> int | None:
-    """Return the seq of the first event whose link is broken, or None when the chain holds."""
-    prev = GENESIS
-    for e in events:
-        rec = e if isinstance(e, EventRecord) else EventRecord(**e)
-        if rec.prev_hash != prev or event_hash(prev, rec.body()) != rec.hash:
-            return rec.seq
-        prev = rec.hash
-    return None
-
-
 def _attempt(row: sqlite3.Row) -> Attempt:
     d = dict(row)
     d["target"] = d["target"] or None
@@ -709,8 +468,6 @@ def _attempt(row: sqlite3.Row) -> Attempt:
 
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 
 
 def _alive(pid: int) -> bool:

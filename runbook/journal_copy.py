@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from .backups import store_for
 from .errors import JournalError
-from .journal import Journal, canonical, verify_chain
+from .journal import Journal
+from .journal_chain import canonical, verify_chain
 
 _RUN_COLUMNS = ("id", "created_at", "updated_at", "state", "reason", "procedure_id",
                 "procedure_title", "procedure_path", "procedure_hash", "procedure_text",

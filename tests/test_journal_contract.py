@@ -15,7 +15,7 @@ import pytest
 
 from runbook.backups import CorruptBackup, store_for
 from runbook.errors import JournalError
-from runbook.journal import verify_chain
+from runbook.journal_chain import verify_chain
 from runbook.journals import open_journal
 
 pytestmark = pytest.mark.usefixtures("journal_backend")

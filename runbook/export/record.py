@@ -8,7 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..journal import Journal, canonical, verify_chain
+from ..journal import Journal
+from ..journal_chain import canonical, verify_chain
 from ..journal_records import EventRecord
 from ..loader import load_procedure_text
 from ..paths import write_private

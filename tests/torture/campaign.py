@@ -88,7 +88,7 @@ async def campaign(seed: int, kills: int, work: Path, journal: str | None = None
     """
     sys.path.insert(0, str(REPO))
     from runbook.backups import store_for
-    from runbook.journal import verify_chain
+    from runbook.journal_chain import verify_chain
     from runbook.journals import open_journal
     from runbook.lab.lab import Lab
 

@@ -8,7 +8,8 @@ from textual.widgets import Log, Static
 
 from runbook.export import build_record, render, verify_record
 from runbook.inventory import Inventory
-from runbook.journal import Journal, verify_chain
+from runbook.journal import Journal
+from runbook.journal_chain import verify_chain
 from runbook.loader import load_procedure_text
 from runbook.screens import create_app
 from runbook.screens.modals import ConfirmModal
