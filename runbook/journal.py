@@ -18,6 +18,7 @@ from .journal_records import Attempt, Backup, EventRecord, RunRecord
 from .journal_schema import _SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from .journal_tx import Transactions
 from .paths import data_dir, disk_full, is_disk_full, private_file
+from .run_locks import pid_alive
 
 OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of output kept per attempt; the digest covers all of it
 
@@ -190,7 +191,7 @@ class Journal(Transactions):
             if row is None:
                 raise RunNotFound(f"no run {run_id!r}")
             pid, lock_host = row["lock_pid"], row["lock_host"]
-            if pid and pid != me and (lock_host != host or _alive(pid)):
+            if pid and pid != me and (lock_host != host or pid_alive(pid)):
                 raise JournalError(f"run {run_id} is in use by process {pid} on {lock_host} "
                                    f"since {row['lock_at']}; wait for it or stop it first")
             db.execute("UPDATE runs SET lock_pid = ?, lock_host = ?, lock_at = ?, lock_user = ?"
@@ -210,7 +211,7 @@ class Journal(Transactions):
         rec = self.get_run(run_id)
         if not rec.lock_pid:
             return False
-        return rec.lock_host != socket.gethostname() or _alive(rec.lock_pid)
+        return rec.lock_host != socket.gethostname() or pid_alive(rec.lock_pid)
 
     def holder(self, run_id: str) -> str | None:
         """Who holds the run, as `user@host since HH:MM` (UTC), or None when it is free."""
@@ -237,7 +238,7 @@ class Journal(Transactions):
         with self.tx() as db:
             row = db.execute("SELECT run_id, pid, host, at FROM file_locks WHERE device = ? AND"
                              " path = ?", (device, path)).fetchone()
-            if row and row["run_id"] != run_id and (row["host"] != host or _alive(row["pid"])):
+            if row and row["run_id"] != run_id and (row["host"] != host or pid_alive(row["pid"])):
                 raise JournalError(f"{path} on {device} is being changed by run {row['run_id']}"
                                    f" (process {row['pid']} on {row['host']}, since "
                                    f"{row['at'][:19]}); wait for that run to finish")
@@ -469,12 +470,3 @@ def _attempt(row: sqlite3.Row) -> Attempt:
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

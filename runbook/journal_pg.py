@@ -11,7 +11,6 @@ run's row (`SELECT … FOR UPDATE`), so two events never get the same sequence n
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import re
 import socket
@@ -21,8 +20,9 @@ from typing import Any
 import psycopg
 
 from .errors import JournalError, RunNotFound
-from .journal import SCHEMA_VERSION, Journal, _alive, now
+from .journal import SCHEMA_VERSION, Journal, now
 from .journal_url import redact_url
+from .run_locks import lock_key, pid_alive
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,11 +126,6 @@ class _Connection:
         self.conn.close()
 
 
-def lock_key(run_id: str) -> int:
-    """The advisory-lock key of a run: 64 bits of its id's sha256, as PostgreSQL's bigint."""
-    return int.from_bytes(hashlib.sha256(b"runbook-run:" + run_id.encode()).digest()[:8],
-                          "big", signed=True)
-
 
 class PgJournal(Journal):
     """The run store on a PostgreSQL server; same methods and guarantees as `Journal`."""
@@ -180,7 +175,7 @@ class PgJournal(Journal):
             (got,) = self.db.execute("SELECT pg_try_advisory_lock(?)",
                                      (lock_key(run_id),)).fetchone()
             if not got and rec.lock_host == socket.gethostname() and rec.lock_pid \
-                    and not _alive(int(rec.lock_pid)):
+                    and not pid_alive(int(rec.lock_pid)):
                 got = self._await_crashed_session(run_id)
             if not got:
                 raise JournalError(f"run {run_id} is in use by {self.holder(rec.id) or 'another'}"

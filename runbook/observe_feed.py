@@ -15,7 +15,6 @@ to that), so the observer that uses it cannot resume, roll back, approve or answ
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -29,6 +28,7 @@ from typing import Any
 import yaml
 
 from .errors import JournalError
+from .run_locks import lock_key, pid_alive
 
 POLL_SECONDS = 0.5  # how often an observer looks at the journal: cheap, and live enough
 RUNS_SHOWN = 500  # the newest runs listed; `runbook observe RUN` opens an older one
@@ -109,20 +109,6 @@ class Update:
     output: list[OutputChunk] = field(default_factory=list)
 
 
-def lock_key(run_id: str) -> int:
-    """A run's advisory-lock key on a team journal (the same as the writing journal's)."""
-    return int.from_bytes(hashlib.sha256(b"runbook-run:" + run_id.encode()).digest()[:8],
-                          "big", signed=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _first_line(exc: BaseException) -> str:
@@ -171,7 +157,7 @@ class JournalReader:
             if (key >> 32, key & 0xFFFFFFFF) not in pg_held:
                 return None
         elif not r["lock_pid"] or (r["lock_host"] == socket.gethostname()
-                                   and not _alive(int(r["lock_pid"]))):
+                                   and not pid_alive(int(r["lock_pid"]))):
             return None
         who = f"{r['lock_user']}@{r['lock_host']}" if r["lock_user"] else str(r["lock_host"])
         return f"{who} since {(r['lock_at'] or '')[11:16]} UTC"
