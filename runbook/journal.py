@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import JournalError, RunNotFound
+from .errors import DiskFull, JournalError, RunNotFound
 from .journal_chain import _STORED, GENESIS, StoredEvent, canonical, event_hash
 from .journal_records import Attempt, Backup, EventRecord, RunRecord
 from .journal_schema import _SCHEMA, MIGRATIONS, SCHEMA_VERSION
@@ -123,7 +123,12 @@ class Journal(Transactions):
         try:
             self.flush()
             for run_id in list(self._held):
-                self.unlock(run_id)
+                try:
+                    self.unlock(run_id)
+                except (JournalError, DiskFull, sqlite3.Error, OSError):
+                    # A full disk or a lost file: the lock names this process, and `lock`
+                    # takes over a dead holder's lock on this host, so it frees itself.
+                    self._held.discard(run_id)
         finally:
             self.db.close()
 

@@ -166,3 +166,18 @@ async def test_a_full_disk_is_one_clear_line_and_the_run_resumes(ssh_device, tmp
     with Journal.open(small_disk) as j:
         assert j.get_run(run_id).state == "succeeded"
         assert j.integrity() == "ok"
+
+
+def test_closing_a_journal_that_can_no_longer_write_raises_nothing(tmp_path) -> None:
+    """A full disk at the very end (releasing the run's lock) must not print a traceback
+    after the one clear line: the lock names this process and frees itself when it ends."""
+    journal = Journal.open(tmp_path)
+    run_id = journal.create_run(procedure_id="p", procedure_title="P", procedure_path="p",
+                                procedure_hash="0" * 64, procedure_text="id: p", params={},
+                                secret_names=[], inventory={"hosts": {}})
+    journal.lock(run_id)
+    journal.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a full disk
+    journal.close()
+    with Journal.open(tmp_path) as again:
+        assert again.get_run(run_id).lock_pid == os.getpid()  # the release could not be written
+        again.lock(run_id)  # ...and this process may still take it

@@ -295,7 +295,10 @@ def _guarded(ctx: Ctx, start: Callable[[], tuple[Journal, Any, str, dict[str, st
         return fail(exc, ctx)
     finally:
         if journal is not None:
-            journal.close()
+            try:
+                journal.close()
+            except Exception:  # noqa: BLE001 - the run's own outcome was already reported
+                pass
 
 
 @main.command("runs")

@@ -81,7 +81,10 @@ def rollback_cmd(ctx: Ctx, run: str, to_step: str | None, only_step: str | None,
         sys.exit(fail(exc, ctx))
     finally:
         if journal is not None:
-            journal.close()
+            try:
+                journal.close()
+            except Exception:  # noqa: BLE001 - the rollback's own outcome was already reported
+                pass
 
 
 @click.command("export")
