@@ -24,6 +24,7 @@ class Transactions:
     _timer: asyncio.TimerHandle | None = None  # commits them after LINGER seconds
     _lost: BaseException | None = None  # a commit of deferred writes failed (see flush)
     _on_commit: list[Callable[[], None]] | None = None  # see after_commit
+    _before_output = False  # an open `later(before_output=True)` write (see flush_for_output)
 
     @contextmanager
     def tx(self, *, defer: bool = False) -> Iterator[sqlite3.Connection]:
@@ -73,7 +74,7 @@ class Transactions:
             raise
 
     @contextmanager
-    def later(self) -> Iterator[sqlite3.Connection]:
+    def later(self, *, before_output: bool = False) -> Iterator[sqlite3.Connection]:
         """Writes that become durable with the journal's next commit, at the latest after
         LINGER seconds: an attempt's outcome, its output, its process group.
 
@@ -86,9 +87,14 @@ class Transactions:
         it is never lost, never taken as done. Every question to the operator, notice, pause
         and the run's end is journaled with a plain `tx()`, so nothing waits on an operator
         with an outcome still open. A reader in another process sees the outcome only once it
-        is committed. The team journal (PostgreSQL) commits each at once."""
+        is committed. The team journal (PostgreSQL) commits each at once.
+
+        `before_output=True` marks writes that must be durable before any output is shown
+        (a command's process group, a device's host key): see `flush_for_output`."""
         with self.tx(defer=True) as db:
             yield db
+        if before_output and self._deferred:
+            self._before_output = True
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once what `later` wrote so far is durable (at once when nothing is
@@ -109,6 +115,14 @@ class Transactions:
                 self._lost = exc  # raised by the next tx(): the run must not go on as if
                 # those outcomes were recorded (they are `running`, in doubt, on resume)
 
+    def flush_for_output(self) -> None:
+        """Before output is shown: commit the open `later(before_output=True)` writes, so who
+        saw a command's output can rely on a resume finding its process group. Output alone
+        is not committed here (it rides with the next commit, LINGER at the latest): a
+        fsync per chunk was most of the cost of streaming output to a screen."""
+        if self._before_output:
+            self.flush()
+
     def _can_defer(self) -> bool:
         """Whether a linger timer can commit the open writes (needs a running event loop)."""
         if self._timer is None:
@@ -120,7 +134,7 @@ class Transactions:
         return True
 
     def _commit(self) -> None:
-        self._deferred = False
+        self._deferred = self._before_output = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -138,9 +152,9 @@ class Transactions:
             self.db.execute("ROLLBACK TO body")
             self.db.execute("RELEASE body")
         except sqlite3.Error:  # SQLite rolled the whole transaction back (SQLITE_FULL does)
-            self._deferred = False
+            self._deferred = self._before_output = False
         if not self.db.in_transaction:
-            self._deferred = False
+            self._deferred = self._before_output = False
 
     def _raise_lost(self) -> None:
         if self._lost is not None:
@@ -150,7 +164,7 @@ class Transactions:
             raise JournalError(f"the run store could not commit step outcomes: {exc}")
 
     def _rollback(self) -> None:
-        self._deferred = False
+        self._deferred = self._before_output = False
         self._on_commit = None
         if self._timer is not None:
             self._timer.cancel()

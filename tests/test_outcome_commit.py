@@ -140,3 +140,41 @@ async def test_deferred_writes_commit_with_the_next_commit_and_survive_a_failed_
     finally:
         other.close()
         journal.close()
+
+
+async def test_output_is_shown_without_a_commit_of_its_own_but_a_process_group_is_not(
+        tmp_path) -> None:
+    """Showing output commits what a resume relies on (a command's process group), never the
+    output alone: one fsync per chunk was most of the cost of streaming to a screen."""
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    other = sqlite3.connect(path)
+
+    def outputs() -> int:
+        return other.execute("SELECT COUNT(*) FROM output").fetchone()[0]
+
+    def groups() -> int:
+        return other.execute("SELECT COUNT(*) FROM events WHERE kind = 'remote_started'"
+                             ).fetchone()[0]
+
+    try:
+        run_id = journal.create_run(
+            procedure_id="p", procedure_title="P", procedure_path="p.yaml", procedure_hash="0",
+            procedure_text="", params={}, secret_names=[], inventory={})
+        one = journal.start_attempt(run_id, "one", None, "seq 1 9")
+        journal.append_output(one.id, "1\n2\n")
+        journal.flush_for_output()
+        assert outputs() == 0  # rides with the next commit (or the linger timer)
+
+        with journal.later(before_output=True):
+            journal.append_event(run_id, "remote_started", {"step_id": "one", "pgid": 42},
+                                 "one", None)
+        assert groups() == 0
+        journal.flush_for_output()
+        assert groups() == 1 and outputs() == 1  # the group, and what was open with it
+        journal.append_output(one.id, "3\n")
+        journal.flush_for_output()
+        assert outputs() == 1
+    finally:
+        other.close()
+        journal.close()
