@@ -125,34 +125,46 @@ def cli_stream(sshd: Sshd, work: Path, text: str) -> dict[str, float]:
 
 
 def tui_stream(sshd: Sshd, work: Path, text: str) -> dict[str, float]:
-    """The same step run in the headless Textual app: time until the run has succeeded."""
+    """The same step run in the headless Textual app, as `runbook run` runs it in a fresh
+    process: the whole (process start and imports included) until the run has succeeded,
+    start-up (until the step starts, from the journal) and the step itself."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     work.mkdir(parents=True, exist_ok=True)
     data, proc = work / "tui-data", work / "tui-stream.yaml"
     proc.write_text(text)
-    code = f"""
-import asyncio, resource, time
+    prepare = f"""
 from bench.run import engine
 from runbook.inventory import Inventory
 from runbook.loader import load_procedure_text
-from runbook.screens import create_app
 text = open({str(proc)!r}).read()
 e = engine(__import__("pathlib").Path({str(data)!r}))
-inv = {str(sshd.inventory(1))!r}
-run_id = e.create(load_procedure_text(text), text, "bench.yaml", {{"dev": "dev000"}}, {{}},
-                  Inventory.load(inv))
+print(e.create(load_procedure_text(text), text, "bench.yaml", {{"dev": "dev000"}}, {{}},
+               Inventory.load({str(sshd.inventory(1))!r})))
+"""
+    run_id = subprocess.run([sys.executable, "-c", prepare], env=env, capture_output=True,
+                            text=True, check=True).stdout.split()[-1]
+    code = f"""
+import asyncio, resource, time
+from datetime import datetime
+from runbook.screens import create_app
 async def main():
-    t = time.perf_counter()
-    app = create_app(data_dir={str(data)!r}, inventory_path=inv, open_run=run_id, resume=True)
+    app = create_app(data_dir={str(data)!r}, inventory_path={str(sshd.inventory(1))!r},
+                     open_run={run_id!r}, resume=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        while e.journal.get_run(run_id).state != "succeeded":
+        journal = app.backend.journal
+        while journal.get_run({run_id!r}).state != "succeeded":
             await pilot.pause(0.02)
-        print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        a = journal.attempts({run_id!r})[-1]
+        step = (datetime.fromisoformat(a.finished_at) - datetime.fromisoformat(a.started_at))
+        print(time.time(), datetime.fromisoformat(a.started_at).timestamp(),
+              step.total_seconds(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 asyncio.run(main())
 """
+    t0 = time.time()
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
-    return {"s": float(out[-2]), "peak_rss_mib": int(out[-1]) / 1024}
+    end, started, step, rss = float(out[-4]), float(out[-3]), float(out[-2]), int(out[-1])
+    return {"s": end - t0, "startup_s": started - t0, "step_s": step, "peak_rss_mib": rss / 1024}
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

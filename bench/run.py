@@ -204,9 +204,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             tui = c.tui_stream(sshd, work / f"tui{lines}", text)
             stream[lines] = {"ssh_s": plain, "engine_s": engine_s, "cli_s": cli["s"],
                              "cli_peak_rss_mib": cli["peak_rss_mib"], "tui_s": tui["s"],
+                             "tui_startup_s": tui["startup_s"], "tui_step_s": tui["step_s"],
                              "tui_peak_rss_mib": tui["peak_rss_mib"],
                              "engine_over_ssh": engine_s / plain, "cli_over_ssh": cli["s"] / plain,
-                             "tui_over_ssh": tui["s"] / plain}
+                             "tui_over_ssh": tui["s"] / plain,
+                             "tui_step_over_ssh": tui["step_s"] / plain}
         results["streaming"] = stream
         if not args.quick:
             log("TUI key presses while 1,000 targets stream")
@@ -255,7 +257,8 @@ def table(r: dict[str, Any]) -> str:
                     f"({s['engine_over_ssh']:.2f}x), `runbook run` {s['cli_s']:.2f}s "
                     f"({s['cli_over_ssh']:.2f}x, peak RSS {s['cli_peak_rss_mib']:.0f} MiB), "
                     f"TUI {s['tui_s']:.2f}s ({s['tui_over_ssh']:.2f}x, peak RSS "
-                    f"{s['tui_peak_rss_mib']:.0f} MiB)")
+                    f"{s['tui_peak_rss_mib']:.0f} MiB): start-up {s['tui_startup_s']:.2f}s, "
+                    f"the step {s['tui_step_s']:.2f}s ({s['tui_step_over_ssh']:.2f}x)")
     if "tui_latency" in r:
         rows.append(tui_latency.line(r["tui_latency"]))
     rows.append(f"resume with {r['resume']['events']} events: {r['resume']['ready_s'] * 1000:.0f}"

@@ -39,11 +39,13 @@ class RunbookApp(App[int]):
         self.lab_started = False
 
     def on_mount(self) -> None:
-        from .home import HomeScreen  # screens import this module for their typed `app`
+        # A run opened from the command line is shown at once; the home screen is built
+        # only when the operator leaves it (see `back`): composing both cost start-up.
+        if not (self.initial_run and self.open_run(self.initial_run,
+                                                   resume=self.resume_initial)):
+            from .home import HomeScreen  # screens import this module for their typed `app`
 
-        self.push_screen(HomeScreen(self.backend))
-        if self.initial_run:
-            self.open_run(self.initial_run, resume=self.resume_initial)
+            self.push_screen(HomeScreen(self.backend))
         if self.lab is not None:
             self.start_lab()
 
@@ -129,12 +131,26 @@ class RunbookApp(App[int]):
     # ---- navigation ------------------------------------------------------------------------
 
     def open_run(self, run_id: str, resume: bool = False,
-                 secrets: dict[str, str] | None = None) -> None:
+                 secrets: dict[str, str] | None = None) -> bool:
         """Show a run (and resume it when asked); a missing run is a notification."""
         from .run import RunScreen
 
-        self.call_with_errors(lambda: self.push_screen(
-            RunScreen(self.backend, run_id, secrets, autostart=resume)))
+        screen = self.call_with_errors(
+            lambda: RunScreen(self.backend, run_id, secrets, autostart=resume))
+        if screen is None:
+            return False
+        self.push_screen(screen)
+        return True
+
+    def back(self) -> None:
+        """Leave the current screen: to the one below, or to the home screen when the run
+        was opened directly and nothing is below."""
+        from .home import HomeScreen
+
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+        else:
+            self.switch_screen(HomeScreen(self.backend))
 
     # ---- errors: never a traceback at the user ---------------------------------------------
 

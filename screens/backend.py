@@ -7,11 +7,12 @@ types and the engine–UI contract: `runbook.events` (what the engine says and a
 params or journal reads in a screen.
 
 Threading: a run executes on its own thread and event loop (`start_run`, see
-engine_thread.py), with its own connection to the run store opened and closed on that thread
-(SQLite connections belong to the thread that uses them); everything else here is called on
-the UI's thread and reads through the app's connection. In WAL mode the UI reads while the
-engine writes; an operator's own write during a run (a comment) waits its turn (busy
-timeout). The engine's events and questions cross over through the screen, never directly.
+engine_thread.py), with its own connection to the run store, opened on the UI's thread
+before the engine's starts, then used and closed by the engine's thread alone; everything
+else here is called on the UI's thread and reads through the app's connection. In WAL mode
+the UI reads while the engine writes; an operator's own write during a run (a comment)
+waits its turn (busy timeout). The engine's events and questions cross over through the
+screen, never directly.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +48,11 @@ from .engine_thread import EngineThread
 EXPORT_FORMATS = ("md", "json", "html")
 SECRET_SHOWN = "•••••• (secret, not stored)"
 PARAMS_FILE = "params.json"  # last values per procedure, in the data directory
+# How long one thread may hold the interpreter while another waits (Python's default is
+# 5 ms). The engine's thread gives it up at each socket read and journal write and waited
+# up to that long to get it back while the UI drew: a quarter of a run's start-up, and of
+# the time a key press waited while devices streamed.
+SWITCH_INTERVAL = 0.001
 
 
 def transport_factory(data: Path) -> Callable[[Any], Any]:
@@ -94,19 +101,22 @@ class Backend:
                   listener: Callable[[Any], None]) -> EngineThread[str]:
         """Execute (or resume) a run on the engine's own thread; `decider` is called on
         that thread (see AskAcross) and `listener` with every event, on that thread too."""
-        return EngineThread(f"runbook-run-{run_id}", lambda: self._execute(
-            run_id, dict(secrets), decider, listener)).start()
-
-    async def _execute(self, run_id: str, secrets: dict[str, str], decider: Any,
-                       listener: Callable[[Any], None]) -> str:
+        # The engine's own connection and the engine are made here: opened on the engine's
+        # thread, each of the dozen SQLite calls of an open waited for the UI's thread to let
+        # go of the interpreter while it drew the screen's first frame (~0.1 s).
         journal = self._thread_journal()
+        engine = self.engine(decider, journal)
+        engine.subscribe(listener)
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        return EngineThread(f"runbook-run-{run_id}", lambda: self._execute(
+            engine, run_id, dict(secrets))).start()
+
+    async def _execute(self, engine: Engine, run_id: str, secrets: dict[str, str]) -> str:
         try:
-            engine = self.engine(decider, journal)
-            engine.subscribe(listener)
             return await engine.execute(run_id, secrets)
         finally:
-            if journal is not self.journal:
-                journal.close()
+            if engine.journal is not self.journal:
+                engine.journal.close()
 
     def read_view(self, run_id: str) -> tuple[RunRecord, list[StepView]]:
         """The run and its steps' view, read on the calling thread's own connection (a

@@ -10,12 +10,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Header, Label, Select, Static
+from textual.widgets import Button, Header, Label, Select, Static
 
 from runbook.errors import RunbookError
 
 from .backend import EXPORT_FORMATS
 from .base import RunbookScreen
+from .footer import Footer
 from .widgets import Field
 
 if TYPE_CHECKING:

@@ -9,9 +9,10 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from .base import RunbookScreen
+from .footer import Footer
 from .format import STATE_STYLE, icon, label, short_time
 from .modals import confirm_resume
 from .widgets import Field

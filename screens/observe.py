@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.widgets import DataTable, Header, Log, Static
 
 from runbook.observe_feed import (
     POLL_SECONDS,
@@ -26,6 +26,7 @@ from runbook.observe_feed import (
     open_reader,
 )
 
+from .footer import Footer
 from .format import STATE_STYLE, clean, duration, icon, short_time
 
 LABELS = {"waiting": "waiting for the operator", "rolled_back": "rolled back",

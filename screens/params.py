@@ -10,12 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Label, Select, Static, Switch
+from textual.widgets import Button, Header, Label, Select, Static, Switch
 
 from runbook.errors import RunbookError, UsageError
 from runbook.model import Param
 
 from .base import RunbookScreen
+from .footer import Footer
 from .prefill import host_var, prefill
 from .widgets import Field
 

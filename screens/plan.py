@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Markdown
+from textual.widgets import Header, Markdown
 
 from .base import RunbookScreen
+from .footer import Footer
 
 if TYPE_CHECKING:
     from .backend import Backend

@@ -8,7 +8,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
+from textual.widgets import DataTable, Header, Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from runbook.errors import RunbookError
@@ -25,6 +25,7 @@ from runbook.events import (
 
 from .base import RunbookScreen
 from .decider import TuiDecider
+from .footer import Footer
 from .format import clean
 from .messages import EngineEvent
 from .modals import ConfirmModal, SecretsModal

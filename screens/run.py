@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.notifications import SeverityLevel
-from textual.widgets import DataTable, Footer, Header, Markdown, Static
+from textual.widgets import DataTable, Header, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from runbook.engine import StepView
@@ -40,6 +40,7 @@ from .decider import TuiDecider, take_over_first
 from .engine_thread import EngineThread, Outbox
 from .fanout import BATCH, FAILED, FanOut, Groups, Key, StepTable, apply_event
 from .fanout_keys import FanOutKeys
+from .footer import Footer
 from .format import STATE_STYLE, icon, label, same_shape, seconds
 from .messages import EngineEvent
 from .modals import (
@@ -477,7 +478,7 @@ class RunScreen(LiveRun, FanOutKeys, Decisions):
             self.notify("the run is in progress: interrupt it (x) before leaving",
                         severity="warning")
             return
-        self.app.pop_screen()
+        self.app.back()
 
     def on_screen_resume(self) -> None:
         self.dirty = True

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from rich.markup import escape
+from rich.style import Style as RichStyle
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable, Input, Log, Markdown, Static
 
 from .fanout import FanOut, Key, StepTable, parse_key, row_key
@@ -19,6 +23,8 @@ __all__ = ["MAX_LINES", "CertTable", "DecisionBar", "FanOut", "Field", "Key", "O
            "OutputStore", "StepTable", "parse_key", "row_key"]
 
 MAX_LINES = 5000  # lines kept on screen per step; the journal keeps everything
+BURST = 200  # lines one flush writes while output pours in (more than a screen is tall)
+BURST_SECONDS = 0.25  # ...and how often, at most
 
 
 class Field(Input):
@@ -30,7 +36,11 @@ class Field(Input):
 
 
 class OutputStore:
-    """Recent output lines per step, bounded; lines for the shown step wait to be flushed."""
+    """Recent output lines per step, bounded; lines for the shown step wait to be flushed.
+
+    Lines are kept as the engine sent them (redacted) and made terminal-safe by `clean` only
+    when they reach the screen: a step that prints a million lines shows its last few
+    thousand, so cleaning each on arrival was most of the cost of streaming it."""
 
     def __init__(self, max_lines: int = MAX_LINES) -> None:
         self.max_lines = max_lines
@@ -41,21 +51,47 @@ class OutputStore:
 
     def add(self, key: Key, line: str) -> None:
         """Take one line (already redacted by the engine)."""
-        self.extend(key, [line])
+        self.extend(key, (line,))
 
-    def extend(self, key: Key, lines: Iterable[str]) -> None:
+    def extend(self, key: Key, lines: Sequence[str]) -> None:
         """Take a chunk of lines (already redacted by the engine)."""
-        cleaned = [clean(line) for line in lines]
-        self.received += len(cleaned)
-        self.lines.setdefault(key, deque(maxlen=self.max_lines)).extend(cleaned)
+        self.received += len(lines)
+        kept = self.lines.get(key)
+        if kept is None:
+            kept = self.lines[key] = deque(maxlen=self.max_lines)
+        kept.extend(lines)
         if key == self.shown:
-            self.pending.extend(cleaned)
+            self.pending.extend(lines)
 
-    def take(self) -> list[str]:
-        """Lines to write to the screen now."""
-        out = list(self.pending)
+    def recent(self, key: Key) -> list[str]:
+        """The lines kept for `key`, terminal-safe."""
+        return [clean(line) for line in self.lines.get(key, ())]
+
+    def take(self, most: int | None = None) -> tuple[list[str], int]:
+        """Lines to write to the screen now (at most the newest `most`), terminal-safe, and
+        how many waiting lines were passed over."""
+        waiting = list(self.pending)
         self.pending.clear()
-        return out
+        shown = waiting if most is None else waiting[-most:]
+        return [clean(line) for line in shown], len(waiting) - len(shown)
+
+
+class OutputLog(Log):
+    """Textual's Log, with its style worked out once per redraw instead of once per line
+    (walking the widget's ancestors each time was most of drawing an idle output pane)."""
+
+    _style: RichStyle | None = None
+
+    @property
+    def rich_style(self) -> RichStyle:
+        return self._style if self._style is not None else super().rich_style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._style = super().rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._style = None
 
 
 class OutputPane(Vertical):
@@ -64,9 +100,11 @@ class OutputPane(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.store = OutputStore()
+        self.behind = False  # lines were passed over while output poured in
+        self.burst_at = 0.0  # when the pane was last written during such a burst
 
     def compose(self) -> ComposeResult:
-        yield Log(max_lines=MAX_LINES, id="output-log")
+        yield OutputLog(max_lines=MAX_LINES, id="output-log")
 
     @property
     def log_widget(self) -> Log:
@@ -76,18 +114,39 @@ class OutputPane(Vertical):
         """Switch to another step's output (from memory, else `fallback` from the journal)."""
         self.store.shown = key
         self.store.pending.clear()
+        self.behind = False
         log = self.log_widget
         log.clear()
-        lines = list(self.store.lines.get(key, ())) or [clean(x) for x in fallback]
+        lines = self.store.recent(key) or [clean(x) for x in fallback]
         if lines:
             log.write_lines(lines[-MAX_LINES:])
         self.border_subtitle = f"{key[0]}{' on ' + key[1] if key[1] else ''}"
 
     def flush(self) -> int:
-        """Write waiting lines; return how many."""
-        lines = self.store.take()
-        if lines:
-            self.log_widget.write_lines(lines)
+        """Write waiting lines; return how many.
+
+        While output pours in faster than anyone reads, the pane is written at most every
+        BURST_SECONDS, with only the newest BURST lines (a screenful is what is seen) behind
+        a marker saying lines are passed over; the first flush with nothing new rewrites the
+        pane with the step's last MAX_LINES lines, in full and in order, for scrolling back."""
+        if len(self.store.pending) > BURST:
+            now = time.monotonic()
+            if now - self.burst_at < BURST_SECONDS:
+                return 0
+            self.burst_at = now
+        lines, passed = self.store.take(BURST)
+        log = self.log_widget
+        if passed:
+            self.behind = True
+            log.write_lines([f"… {passed} more lines (all shown when the output pauses)",
+                             *lines])
+        elif lines:
+            log.write_lines(lines)
+        elif self.behind and self.store.shown is not None:
+            self.behind = False
+            following = log.is_vertical_scroll_end
+            log.clear()
+            log.write_lines(self.store.recent(self.store.shown), scroll_end=following)
         return len(lines)
 
 
