@@ -34,6 +34,7 @@ class HostKeyStore:
     def __init__(self, data_dir: Path, user_known_hosts: Path | None = None) -> None:
         self.trust_file = data_dir / "known_hosts"
         self.user_file = user_known_hosts or Path("~/.ssh/known_hosts").expanduser()
+        self._parsed: dict[tuple[tuple[str, int, int], ...], asyncssh.SSHKnownHosts] = {}
 
     def files(self, target: Any) -> list[Path]:
         """The known_hosts files that apply to `target` and exist.
@@ -52,9 +53,25 @@ class HostKeyStore:
         return [p for p in paths if p.name.lower() != "none" and p.is_file()]
 
     def known_hosts(self, target: Any) -> asyncssh.SSHKnownHosts:
-        """All trusted entries, as one asyncssh known_hosts object."""
-        text = "".join(p.read_text(errors="replace") + "\n" for p in self.files(target))
-        return asyncssh.import_known_hosts(text)
+        """All trusted entries, as one asyncssh known_hosts object.
+
+        Parsed once per set of files as they are now (path, size, modification time): a
+        fan-out over a thousand devices whose keys are all in `~/.ssh/known_hosts` parsed
+        that whole file once per device. Accepting a key changes the trust file, so the
+        next connection reads it again."""
+        files = self.files(target)
+        try:
+            key = tuple((str(p), st.st_size, st.st_mtime_ns) for p in files
+                        for st in (p.stat(),))
+        except OSError:
+            key = None
+        known = self._parsed.get(key) if key is not None else None
+        if known is None:
+            text = "".join(p.read_text(errors="replace") + "\n" for p in files)
+            known = asyncssh.import_known_hosts(text)
+            if key is not None:
+                self._parsed = {key: known}  # the latest only: files change, sets differ
+        return known
 
     def known_keys(self, target: Any) -> list[asyncssh.SSHKey]:
         """The keys already trusted for `target`'s host and port."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -108,8 +109,16 @@ def _construct_scalar(node: yaml.ScalarNode) -> Any:
 def load_procedure_text(text: str, name: str = "<procedure>", strict: bool = False) -> Procedure:
     """Parse and validate a procedure; raises ProcedureError (file:line:col: message).
 
-    `strict` also refuses output patterns without evidence (see runbook.evidence).
+    `strict` also refuses output patterns without evidence (see runbook.evidence). The same
+    text is parsed once per process: `runbook run` validates a procedure, stores the run,
+    then executes the journal's copy; a screen reads a run's view many times. (The models
+    are frozen, so the one parsed copy is shared safely; errors are never remembered.)
     """
+    return _parsed(text, name, strict)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str, name: str, strict: bool) -> Procedure:
     root = _compose(text, name)
     if root is None:
         raise ProcedureError(name, 1, 1, "the file is empty; a procedure needs id, title, "

@@ -120,6 +120,7 @@ class Transport:
         self._sftp: dict[str, asyncssh.SFTPClient] = {}
         self._offered: dict[str, tuple[Hop, asyncssh.SSHKey]] = {}
         self._opened: set[str] = set()
+        self._jumps: set[str] = set()  # keys of connections other connections tunnel through
         # told (device name, process group) as each POSIX command starts; the engine journals it
         self.on_remote_start: Callable[[str, int], None] | None = None
         self._keys: dict[str, str] = {}  # device name -> key of its connection
@@ -195,6 +196,7 @@ class Transport:
         last, before = hop.jumps[-1], hop.jumps[:-1]
         via = hop.via_of or hop.name
         jump = self.hop(last, jumps=before or None, via_of=via)
+        self._jumps.add(jump.key)
         return await self._connect(jump, depth + 1)
 
     async def _open(self, t: Hop, depth: int = 0) -> asyncssh.SSHClientConnection:
@@ -481,9 +483,17 @@ class Transport:
             await session.close()
         conns = list(self._conns.items())
         self._conns.clear()
-        for _name, conn in reversed(conns):
-            conn.close()
-            try:
-                await asyncio.wait_for(conn.wait_closed(), 5)
-            except (TimeoutError, OSError, asyncssh.Error):
-                pass
+        # All at once (a fan-out holds hundreds: one after the other, each waited a round
+        # trip), the devices before the jump hosts their connections run through.
+        for last in (False, True):
+            closing = [conn for key, conn in conns if (key in self._jumps) == last]
+            for conn in closing:
+                conn.close()
+            await asyncio.gather(*(_closed(conn) for conn in closing))
+
+
+async def _closed(conn: asyncssh.SSHClientConnection) -> None:
+    try:
+        await asyncio.wait_for(conn.wait_closed(), 5)
+    except (TimeoutError, OSError, asyncssh.Error):
+        pass

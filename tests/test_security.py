@@ -167,3 +167,24 @@ def test_engine_imports_without_textual() -> None:
     code = ("import sys, runbook.engine, runbook.commands.main, runbook.headless, runbook.journal;"
             "sys.exit(1 if 'textual' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_trusted_keys_are_read_once_per_version_of_the_files(tmp_path) -> None:
+    """A fan-out parses known_hosts once, not once per device; accepting a key is seen by
+    the very next connection."""
+    from types import SimpleNamespace
+
+    from runbook.hostkeys import HostKeyStore
+
+    user = tmp_path / "known_hosts"
+    first, second = generate_key(), generate_key()
+    user.write_text(f"10.0.0.1 {first.export_public_key('openssh').decode()}")
+    store = HostKeyStore(tmp_path / "data", user_known_hosts=user)
+    (tmp_path / "data").mkdir()
+    fw1 = SimpleNamespace(name="fw1", host="10.0.0.1", port=22, known_hosts=None)
+    fw2 = SimpleNamespace(name="fw2", host="10.0.0.2", port=22, known_hosts=None)
+    assert store.known_hosts(fw1) is store.known_hosts(fw2)
+    assert store.known_keys(fw2) == []
+    store.trust(fw2, second)
+    assert {k.get_fingerprint() for k in store.known_keys(fw2)} == {second.get_fingerprint()}
+    assert {k.get_fingerprint() for k in store.known_keys(fw1)} == {first.get_fingerprint()}
