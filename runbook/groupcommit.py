@@ -3,10 +3,8 @@
 A fan-out over 200 devices starts up to `concurrency` attempts in the same turn of the event
 loop. Each used to be its own committed transaction (an fsync each); now the first request of
 a turn schedules one flush at the end of that turn, and every request made meanwhile joins it.
-The commit itself runs on the journal's committer thread (`commit_in_background`), so the
-other devices' SSH traffic goes on during the fsync. The write-ahead rule is unchanged: each
-caller gets its attempt back only after the shared transaction has committed, and sends
-nothing before that.
+The write-ahead rule is unchanged: each caller gets its attempt back only after the shared
+transaction has committed, and sends nothing before that.
 """
 
 from __future__ import annotations
@@ -45,29 +43,16 @@ class AttemptStarter:
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         try:
-            with self.journal.later():
+            with self.journal.tx():
                 attempts = self.journal.start_attempts([start for start, _, _ in batch])
                 events = [make(a) for (_, make, _), a in zip(batch, attempts, strict=True)]
                 for event in events:
                     self.record(event)
-            durable = self.journal.commit_in_background()
         except BaseException as exc:  # noqa: BLE001 - every waiter learns the commit failed
-            _fail(batch, exc)
-            return
-
-        def landed(done: asyncio.Future[None]) -> None:
-            exc = done.exception()
-            if exc is not None:
-                _fail(batch, exc)
-                return
-            for (_, _, future), attempt, event in zip(batch, attempts, events, strict=True):
+            for _, _, future in batch:
                 if not future.done():
-                    future.set_result((attempt, event))
-
-        durable.add_done_callback(landed)
-
-
-def _fail(batch: list[Pending], exc: BaseException) -> None:
-    for _, _, future in batch:
-        if not future.done():
-            future.set_exception(exc)
+                    future.set_exception(exc)
+            return
+        for (_, _, future), attempt, event in zip(batch, attempts, events, strict=True):
+            if not future.done():
+                future.set_result((attempt, event))

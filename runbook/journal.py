@@ -16,7 +16,7 @@ from .errors import DiskFull, JournalError, RunNotFound
 from .journal_chain import _STORED, GENESIS, StoredEvent, canonical, event_hash
 from .journal_records import Attempt, Backup, EventRecord, RunRecord
 from .journal_schema import _SCHEMA, MIGRATIONS, SCHEMA_VERSION
-from .journal_tx import Settling, Transactions
+from .journal_tx import Transactions
 from .paths import data_dir, disk_full, is_disk_full, private_file
 from .run_locks import pid_alive
 
@@ -48,8 +48,7 @@ class Journal(Transactions):
             raise
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=10,
-                                      check_same_thread=False, factory=Settling)
-            self.db.settle = self._settle
+                                      check_same_thread=False)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -131,7 +130,6 @@ class Journal(Transactions):
                     # takes over a dead holder's lock on this host, so it frees itself.
                     self._held.discard(run_id)
         finally:
-            self._stop_committer()
             self.db.close()
 
     # ---- runs ------------------------------------------------------------------------------

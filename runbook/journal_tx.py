@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from .errors import DiskFull, JournalError
+from .errors import JournalError
 from .paths import disk_full, is_disk_full
 
 LINGER = 0.02  # seconds at most that writes of `Journal.later` wait for the next commit
@@ -27,8 +25,6 @@ class Transactions:
     _lost: BaseException | None = None  # a commit of deferred writes failed (see flush)
     _on_commit: list[Callable[[], None]] | None = None  # see after_commit
     _before_output = False  # an open `later(before_output=True)` write (see flush_for_output)
-    _inflight: concurrent.futures.Future[None] | None = None  # see commit_in_background
-    _committer: concurrent.futures.ThreadPoolExecutor | None = None
 
     @contextmanager
     def tx(self, *, defer: bool = False) -> Iterator[sqlite3.Connection]:
@@ -134,85 +130,8 @@ class Transactions:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return False
-            self._timer = loop.call_later(LINGER, self._flush_in_background)
+            self._timer = loop.call_later(LINGER, self.flush)
         return True
-
-    def _flush_in_background(self) -> None:
-        """The linger timer: commit what `later` left open without stalling the event loop
-        for the fsync; a failure is raised by the next `tx()`, as `flush` does."""
-        self._timer = None
-        if not self._deferred or self._depth:
-            return
-        done = self.commit_in_background()
-        done.add_done_callback(self._note_lost)
-
-    def _note_lost(self, done: asyncio.Future[None]) -> None:
-        if not done.cancelled() and done.exception() is not None:
-            self._lost = done.exception()
-
-    def commit_in_background(self) -> asyncio.Future[None]:
-        """Commit the writes `later` left open on the committer thread; the returned future
-        is done once they are durable (or the commit failed: it holds the error, and they
-        are rolled back). The event loop goes on meanwhile: with a fan-out's devices sharing
-        one loop, each fsync stalled every other device's SSH traffic (2-3 ms each, a sixth
-        of a 200-device run). Anything else this journal is asked meanwhile waits for the
-        commit first (see `Settling`), so nothing reads or writes around it.
-
-        What stays true: a caller that needs its writes durable (an attempt's start, before
-        its command is sent) awaits the future before acting on them."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        if not self._deferred or self._depth:
-            done.set_result(None)
-            return done
-        self._deferred = self._before_output = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        callbacks, self._on_commit = self._on_commit, None
-        if self._committer is None:
-            self._committer = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="runbook-journal-commit")
-        flight = self._committer.submit(_commit_on_thread, self.db)
-        self._inflight = flight
-
-        def landed(_: concurrent.futures.Future[None]) -> None:
-            if self._inflight is flight:
-                self._inflight = None
-            exc = flight.exception()
-            if done.done():
-                return
-            if exc is None:
-                for callback in callbacks or ():
-                    callback()
-                done.set_result(None)
-            elif is_disk_full(exc) and self.path is not None:
-                done.set_exception(disk_full(self.path.parent))
-            else:
-                done.set_exception(exc)
-
-        def hand_back(f: concurrent.futures.Future[None]) -> None:
-            try:
-                loop.call_soon_threadsafe(landed, f)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
-
-        flight.add_done_callback(hand_back)
-        return done
-
-    def _settle(self) -> None:
-        """Wait for a commit in flight on the committer thread (its error, if any, goes to
-        whoever awaits it)."""
-        flight = self._inflight
-        if flight is not None:
-            self._inflight = None
-            concurrent.futures.wait([flight])
-
-    def _stop_committer(self) -> None:
-        self._settle()
-        if self._committer is not None:
-            self._committer.shutdown(wait=True)
-            self._committer = None
 
     def _commit(self) -> None:
         self._deferred = self._before_output = False
@@ -229,7 +148,6 @@ class Transactions:
             callback()
 
     def _rollback_body(self) -> None:
-        self._settle()
         try:
             self.db.execute("ROLLBACK TO body")
             self.db.execute("RELEASE body")
@@ -241,8 +159,6 @@ class Transactions:
     def _raise_lost(self) -> None:
         if self._lost is not None:
             exc, self._lost = self._lost, None
-            if isinstance(exc, DiskFull):  # a background commit's, already in words
-                raise exc
             if is_disk_full(exc) and self.path is not None:
                 raise disk_full(self.path.parent) from None
             raise JournalError(f"the run store could not commit step outcomes: {exc}")
@@ -257,48 +173,3 @@ class Transactions:
             self.db.execute("ROLLBACK")
         except sqlite3.Error:  # SQLite may have rolled back on its own (SQLITE_FULL does)
             pass
-
-
-def _commit_on_thread(db: sqlite3.Connection) -> None:
-    """COMMIT on the committer thread (the base method: `Settling.execute` would wait for
-    this very commit); a failed commit is rolled back, as `tx()` does."""
-    try:
-        sqlite3.Connection.execute(db, "COMMIT")
-    except sqlite3.Error:
-        try:
-            sqlite3.Connection.execute(db, "ROLLBACK")
-        except sqlite3.Error:  # SQLite may have rolled back on its own (SQLITE_FULL does)
-            pass
-        raise
-
-
-class Settling(sqlite3.Connection):
-    """The journal's SQLite connection: every use first waits for a commit in flight on the
-    committer thread, so that the connection is never used by two threads at once and
-    nothing is read or written around a commit that is not finished."""
-
-    settle: Callable[[], None]
-
-    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
-        self.settle()
-        return super().execute(*args, **kwargs)
-
-    def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
-        self.settle()
-        return super().executemany(*args, **kwargs)
-
-    def executescript(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
-        self.settle()
-        return super().executescript(*args, **kwargs)
-
-    def cursor(self, *args: Any, **kwargs: Any) -> Any:
-        self.settle()
-        return super().cursor(*args, **kwargs)
-
-    def backup(self, *args: Any, **kwargs: Any) -> None:
-        self.settle()
-        super().backup(*args, **kwargs)
-
-    def close(self) -> None:
-        self.settle()
-        super().close()
