@@ -178,3 +178,49 @@ async def test_output_is_shown_without_a_commit_of_its_own_but_a_process_group_i
     finally:
         other.close()
         journal.close()
+
+
+async def test_a_start_is_handed_back_only_once_durable_and_never_when_its_commit_failed(
+        tmp_path) -> None:
+    """Starts made together share one commit; each is handed back (and its command sent)
+    only once that commit landed, and a commit that fails hands back its error and keeps
+    nothing, not even the starts that did nothing wrong."""
+    from runbook.events import StepStarted
+    from runbook.groupcommit import AttemptStarter
+
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    other = sqlite3.connect(path)
+    sabotage = False
+
+    def record(event) -> None:  # noqa: ANN001 - called inside the starts' transaction
+        if sabotage:  # a row the commit will refuse (foreign keys checked at COMMIT)
+            journal.db.execute("PRAGMA defer_foreign_keys = ON")
+            journal.db.execute("INSERT INTO attempts(run_id, step_id, attempt, status, command,"
+                               " started_at) VALUES ('no-such-run', 'x', 1, 'running', '', '')")
+
+    def committed() -> list[tuple[str, str]]:
+        return other.execute("SELECT step_id, status FROM attempts ORDER BY id").fetchall()
+
+    try:
+        run_id = journal.create_run(
+            procedure_id="p", procedure_title="P", procedure_path="p.yaml", procedure_hash="0",
+            procedure_text="", params={}, secret_names=[], inventory={})
+        starter = AttemptStarter(journal, record)
+        made = lambda a: StepStarted(run_id, a.step_id, a.target, a.attempt, a.command)  # noqa: E731
+        got = await asyncio.gather(*(starter.start(run_id, "one", t, "true", made)
+                                     for t in ("fw1", "fw2")))
+        assert [a.target for a, _ in got] == ["fw1", "fw2"]
+        assert committed() == [("one", "running"), ("one", "running")]  # durable on return
+
+        sabotage = True
+        with pytest.raises(sqlite3.IntegrityError):
+            await asyncio.gather(*(starter.start(run_id, "two", t, "true", made)
+                                   for t in ("fw1", "fw2")))
+        assert committed() == [("one", "running"), ("one", "running")]  # nothing of "two"
+        sabotage = False
+        a, _ = await starter.start(run_id, "two", "fw1", "true", made)  # the journal goes on
+        assert committed()[-1] == ("two", "running") and a.step_id == "two"
+    finally:
+        other.close()
+        journal.close()
