@@ -70,6 +70,13 @@ async def crash_at(device, tmp_path, kind: str, step: str) -> tuple[str, dict[st
     return out.decode().split()[0], env
 
 
+def new_run(journal: Journal) -> str:
+    """A run with nothing in it, straight in the journal (no device, no engine)."""
+    return journal.create_run(
+        procedure_id="p", procedure_title="P", procedure_path="p.yaml", procedure_hash="0",
+        procedure_text="", params={}, secret_names=[], inventory={})
+
+
 def statuses(device, run_id: str) -> dict[str, str]:
     journal = journal_at(device.data_dir)
     try:
@@ -121,9 +128,7 @@ async def test_deferred_writes_commit_with_the_next_commit_and_survive_a_failed_
         return other.execute("SELECT step_id, status FROM attempts ORDER BY id").fetchall()
 
     try:
-        run_id = journal.create_run(
-            procedure_id="p", procedure_title="P", procedure_path="p.yaml", procedure_hash="0",
-            procedure_text="", params={}, secret_names=[], inventory={})
+        run_id = new_run(journal)
         one = journal.start_attempt(run_id, "one", None, "echo one")
         with journal.later():
             journal.finish_attempt(one.id, status="succeeded", exit_status=0)
@@ -158,9 +163,7 @@ async def test_output_is_shown_without_a_commit_of_its_own_but_a_process_group_i
                              ).fetchone()[0]
 
     try:
-        run_id = journal.create_run(
-            procedure_id="p", procedure_title="P", procedure_path="p.yaml", procedure_hash="0",
-            procedure_text="", params={}, secret_names=[], inventory={})
+        run_id = new_run(journal)
         one = journal.start_attempt(run_id, "one", None, "seq 1 9")
         journal.append_output(one.id, "1\n2\n")
         journal.flush_for_output()
@@ -203,9 +206,7 @@ async def test_a_start_is_handed_back_only_once_durable_and_never_when_its_commi
         return other.execute("SELECT step_id, status FROM attempts ORDER BY id").fetchall()
 
     try:
-        run_id = journal.create_run(
-            procedure_id="p", procedure_title="P", procedure_path="p.yaml", procedure_hash="0",
-            procedure_text="", params={}, secret_names=[], inventory={})
+        run_id = new_run(journal)
         starter = AttemptStarter(journal, record)
         made = lambda a: StepStarted(run_id, a.step_id, a.target, a.attempt, a.command)  # noqa: E731
         got = await asyncio.gather(*(starter.start(run_id, "one", t, "true", made)
