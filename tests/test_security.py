@@ -181,8 +181,8 @@ def test_trusted_keys_are_read_once_per_version_of_the_files(tmp_path) -> None:
     user.write_text(f"10.0.0.1 {first.export_public_key('openssh').decode()}")
     store = HostKeyStore(tmp_path / "data", user_known_hosts=user)
     (tmp_path / "data").mkdir()
-    fw1 = SimpleNamespace(name="fw1", host="10.0.0.1", port=22, known_hosts=None)
-    fw2 = SimpleNamespace(name="fw2", host="10.0.0.2", port=22, known_hosts=None)
+    fw1 = SimpleNamespace(name="fw1", host="10.0.0.1", port=22)  # no pinned key file
+    fw2 = SimpleNamespace(name="fw2", host="10.0.0.2", port=22)
     assert store.known_hosts(fw1) is store.known_hosts(fw2)
     assert store.known_keys(fw2) == []
     store.trust(fw2, second)
