@@ -483,13 +483,17 @@ class Transport:
             await session.close()
         conns = list(self._conns.items())
         self._conns.clear()
-        # All at once (a fan-out holds hundreds: one after the other, each waited a round
-        # trip), the devices before the jump hosts their connections run through.
-        for last in (False, True):
-            closing = [conn for key, conn in conns if (key in self._jumps) == last]
-            for conn in closing:
+        # The devices all at once (a fan-out holds hundreds: one after the other, each waited
+        # a round trip), then the jump hosts they ran through, the last opened first (a jump
+        # host may itself be reached through another).
+        devices = [conn for key, conn in conns if key not in self._jumps]
+        for conn in devices:
+            conn.close()
+        await asyncio.gather(*(_closed(conn) for conn in devices))
+        for key, conn in reversed(conns):
+            if key in self._jumps:
                 conn.close()
-            await asyncio.gather(*(_closed(conn) for conn in closing))
+                await _closed(conn)
 
 
 async def _closed(conn: asyncssh.SSHClientConnection) -> None:
