@@ -473,7 +473,9 @@ class Transport:
                                          encoding="utf-8", errors="replace")
 
     async def close(self) -> None:
-        """Close every connection (jump hosts last)."""
+        """Close every connection: the devices all at once (a fan-out holds hundreds; one
+        by one, each waited a round trip), then the jump hosts, the last opened first (a
+        jump host may itself be reached through another)."""
         for client in self._sftp.values():
             client.exit()
         self._sftp.clear()
@@ -483,20 +485,14 @@ class Transport:
             await session.close()
         conns = list(self._conns.items())
         self._conns.clear()
-        # The devices all at once (a fan-out holds hundreds: one after the other, each waited
-        # a round trip), then the jump hosts they ran through, the last opened first (a jump
-        # host may itself be reached through another).
-        devices = [conn for key, conn in conns if key not in self._jumps]
-        for conn in devices:
-            conn.close()
-        await asyncio.gather(*(_closed(conn) for conn in devices))
+        await asyncio.gather(*(_close(c) for k, c in conns if k not in self._jumps))
         for key, conn in reversed(conns):
             if key in self._jumps:
-                conn.close()
-                await _closed(conn)
+                await _close(conn)
 
 
-async def _closed(conn: asyncssh.SSHClientConnection) -> None:
+async def _close(conn: asyncssh.SSHClientConnection) -> None:
+    conn.close()
     try:
         await asyncio.wait_for(conn.wait_closed(), 5)
     except (TimeoutError, OSError, asyncssh.Error):
