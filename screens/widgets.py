@@ -192,20 +192,28 @@ class CertTable(DataTable[str | Text]):
     STATUS_STYLE = {"ok": "green", "warn": "bold yellow", "fail": "bold red"}
 
     def show(self, facts: dict[str | None, dict[str, Any]]) -> None:
-        """Status and problems first (visible without scrolling), then the facts."""
-        self.clear(columns=True)
-        self.add_column("fact", key="fact")
-        for target in facts:
-            self.add_column(target or "value", key=target or "value")
+        """Status and problems first (visible without scrolling), then the facts.
+
+        Columns get their widths here, from their cells: left to the table, they were
+        worked out at its next idle moment, and a screen drawn before that showed every
+        column cut to its heading."""
         status = [Text(("⚠ " if f.get("status") == "warn" else "") + _fact(f.get("status")),
                        style=self.STATUS_STYLE.get(str(f.get("status")), ""))
                   for f in facts.values()]
-        self.add_row("status", *status)
+        rows: list[tuple[str, list[str | Text]]] = [("status", list(status))]
         if any(f.get("problems") for f in facts.values()):
-            self.add_row("problems", *[Text("; ".join(f.get("problems", [])), style="yellow")
-                                       for f in facts.values()])
-        for name in self.ROWS:
-            self.add_row(name, *[_fact(f.get(name)) for f in facts.values()])
+            rows.append(("problems", [Text("; ".join(f.get("problems", [])), style="yellow")
+                                      for f in facts.values()]))
+        rows += [(name, [_fact(f.get(name)) for f in facts.values()]) for name in self.ROWS]
+        self.clear(columns=True)
+        self.add_column("fact", key="fact", width=max(len("fact"), *(len(n) for n, _ in rows)))
+        for i, target in enumerate(facts):
+            label = target or "value"
+            self.add_column(label, key=label, width=max(
+                len(label), *(Text(c).cell_len if isinstance(c, str) else c.cell_len
+                              for _, cells in rows for c in cells[i:i + 1])))
+        for name, cells in rows:
+            self.add_row(name, *cells)
 
 
 def _fact(value: Any) -> str:
