@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from runbook.errors import InventoryError, UsageError
 from runbook.headless import FlagDecider
 from runbook.inventory import Inventory
+from runbook.linesplit import LINE_PIECE, Splitter
 from runbook.loader import load_procedure
 from runbook.model import Param
 from runbook.params import coerce
-from runbook.transport import LINE_PIECE, _Splitter
 
 from .helpers import engine_for, write_procedure
 
@@ -67,7 +67,7 @@ def test_any_param_value_is_typed_or_refused_cleanly(kind, raw) -> None:
 @given(st.lists(st.binary(max_size=3000), max_size=20))
 def test_any_device_bytes_become_bounded_text_lines(chunks) -> None:
     lines: list[str] = []
-    splitter = _Splitter("stdout", lambda s, chunk: lines.extend(chunk))
+    splitter = Splitter("stdout", lambda s, chunk: lines.extend(chunk))
     for c in chunks:
         splitter.feed(c)
     splitter.close()
