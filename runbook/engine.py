@@ -360,6 +360,8 @@ class Engine:
         if self.default_concurrency and "concurrency" not in step.model_fields_set:
             limit = self.default_concurrency
         sem = asyncio.Semaphore(limit)
+        if len(devices) > limit:
+            ctx.transport.warm([t.name for t in devices[limit:]], limit)
         outcomes = await asyncio.gather(*(self._instance(ctx, step, t, sem) for t in devices))
         for t, o in zip(devices, outcomes, strict=True):
             if o.status == "in_doubt":

@@ -14,6 +14,7 @@ import asyncssh
 
 from . import access
 from .access_session import AccessSession
+from .clientkeys import ClientKeys
 from .errors import AccessError, ConnectionLost, HostKeyError, InventoryError, TransportError
 from .hops import MAX_HOPS, Hop, resolve
 from .hostkeys import HostKeyStore, fingerprint, host_key_error
@@ -81,6 +82,8 @@ class Transport:
         self.on_remote_start: Callable[[str, int], None] | None = None
         self._keys: dict[str, str] = {}  # device name -> key of its connection
         self._hops: dict[tuple[str, tuple[str, ...] | None, str | None], Hop] = {}
+        self._warming: dict[str, asyncio.Task[asyncssh.SSHClientConnection]] = {}  # see warm
+        self._client_keys = ClientKeys()
         self._access: dict[str, AccessSession] = {}
         self._access_locks: dict[str, asyncio.Lock] = {}
         self._passwords: dict[tuple[str, str], str] = {}
@@ -113,9 +116,32 @@ class Transport:
         Raises HostKeyError for an unknown or changed key (naming the hop it belongs to),
         SshConfigError for ssh settings runbook cannot honour, TransportError otherwise.
         """
+        warming = self._warming.pop(name, None)
+        if warming is not None:
+            await warming  # its failure is this connect's: a device is not tried twice
         hop = self.hop(name)
         self._keys[name] = hop.key
         return await self._connect(hop, 0)
+
+    def warm(self, names: list[str], width: int) -> None:
+        """Open the connections to `names`, `width` at a time, while the devices before them
+        run: a step over more devices than its concurrency finds them open in their turn.
+        Nothing is sent; each device's own `connect` takes over the opening, or its failure."""
+        sem = asyncio.Semaphore(width)
+
+        async def one(name: str) -> asyncssh.SSHClientConnection:
+            async with sem:
+                hop = self.hop(name)
+                self._keys[name] = hop.key
+                return await self._connect(hop, 0)
+
+        for name in names:
+            conn = self._conns.get(self._keys.get(name, ""))
+            if name in self._warming or (conn is not None and not conn.is_closed()):
+                continue
+            task = asyncio.ensure_future(one(name))
+            task.add_done_callback(_seen)
+            self._warming[name] = task
 
     async def _connect(self, hop: Hop, depth: int) -> asyncssh.SSHClientConnection:
         if depth > MAX_HOPS:
@@ -170,13 +196,13 @@ class Transport:
         if t.user:
             options["username"] = t.user
         options.update(self.secrets.options(t.vars, where))
-        if t.key_files:
-            options["client_keys"] = list(t.key_files)
         if t.identities_only or (t.agent_path or "").lower() == "none":
             options["agent_path"] = None
         elif t.agent_path and t.agent_path != "SSH_AUTH_SOCK":
             options["agent_path"] = t.agent_path
         try:
+            options["client_keys"] = self._client_keys.load(t.key_files,
+                                                             options.get("passphrase"), where)
             conn, _ = await asyncssh.create_connection(lambda: client, t.host, t.port,
                                                        **options)
             return conn
@@ -439,6 +465,11 @@ class Transport:
         self._access.clear()
         for session in sessions:
             await session.close()
+        warming = list(self._warming.values())
+        self._warming.clear()
+        for task in warming:
+            task.cancel()
+        await asyncio.gather(*warming, return_exceptions=True)
         conns = list(self._conns.items())
         self._conns.clear()
         await asyncio.gather(*(_close(c) for k, c in conns if k not in self._jumps))
@@ -453,3 +484,10 @@ async def _close(conn: asyncssh.SSHClientConnection) -> None:
         await asyncio.wait_for(conn.wait_closed(), 5)
     except (TimeoutError, OSError, asyncssh.Error):
         pass
+
+
+def _seen(task: asyncio.Task[Any]) -> None:
+    """A warm-up's failure is raised by the device's own connect, or never wanted (the run
+    stopped first): asyncio must not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
