@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DiskFull, JournalError, RunNotFound
-from .journal_chain import _STORED, GENESIS, StoredEvent, canonical, event_hash
+from .journal_chain import (
+    _STORED,
+    GENESIS,
+    StoredEvent,
+    body_json,
+    canonical,
+    chain_hash,
+)
 from .journal_records import Attempt, Backup, EventRecord, RunRecord
 from .journal_schema import _SCHEMA, MIGRATIONS, SCHEMA_VERSION
 from .journal_tx import Transactions
@@ -269,7 +276,7 @@ class Journal(Transactions):
         """Commit several attempts as started in ONE transaction (one fsync): devices of a
         fan-out that start at the same moment share it. Each tuple is (run_id, step_id,
         target, command, status). Nothing may be sent for any of them before this returns."""
-        ids = []
+        made = []
         with self.tx() as db:
             for run_id in dict.fromkeys(s[0] for s in starts):
                 self._serialise(db, run_id)
@@ -277,14 +284,13 @@ class Journal(Transactions):
                 (n,) = db.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ? AND"
                                   " step_id = ? AND target = ?",
                                   (run_id, step_id, _t(target))).fetchone()
-                (new_id,) = db.execute(
+                made.append(_attempt(db.execute(
                     "INSERT INTO attempts(run_id, step_id, target, attempt, status, command,"
-                    " started_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (run_id, step_id, _t(target), n + 1, status, command, now())).fetchone()
-                ids.append(int(new_id))
+                    " started_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                    (run_id, step_id, _t(target), n + 1, status, command, now())).fetchone()))
             for run_id in dict.fromkeys(s[0] for s in starts):
                 db.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (now(), run_id))
-        return [self.attempt(i) for i in ids]
+        return made
 
     def finish_attempt(self, attempt_id: int, *, status: str, exit_status: int | None = None,
                        output_sha256: str | None = None, output_bytes: int | None = None,
@@ -409,12 +415,11 @@ class Journal(Transactions):
             last = db.execute("SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC"
                               " LIMIT 1", (run_id,)).fetchone()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            rec = EventRecord(run_id, seq, now(), kind, step_id, target,
-                              json.loads(canonical(data)), prev, "")
-            h = event_hash(prev, rec.body())
+            ts, raw = now(), canonical(data)
+            h = chain_hash(prev, body_json(run_id, seq, ts, kind, step_id, target, raw))
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, seq, rec.ts, kind, step_id, target, canonical(rec.data), prev, h))
-        return EventRecord(**{**rec.__dict__, "hash": h})
+                       (run_id, seq, ts, kind, step_id, target, raw, prev, h))
+        return EventRecord(run_id, seq, ts, kind, step_id, target, json.loads(raw), prev, h)
 
     def events(self, run_id: str, kinds: tuple[str, ...] = ()) -> list[EventRecord]:
         """The run's events in order (only those of `kinds`, when given: a resumed run looks

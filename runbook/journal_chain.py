@@ -18,7 +18,23 @@ def canonical(obj: Any) -> str:
 
 def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
     """Hash of one event: sha256 over the previous hash and the event's canonical JSON."""
-    return hashlib.sha256((prev_hash + canonical(body)).encode()).hexdigest()
+    return chain_hash(prev_hash, canonical(body))
+
+
+def chain_hash(prev_hash: str, body: str) -> str:
+    """`event_hash` of a body already in canonical JSON."""
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def body_json(run_id: str, seq: int, ts: str, kind: str, step_id: str | None,
+              target: str | None, data: str) -> str:
+    """`canonical(body)` of an event whose data is already canonical JSON (`data`): the
+    same text, composed in the keys' sorted order, without encoding the data twice more."""
+    return (f'{{"data":{data},"kind":{_text(kind)},"run_id":{_text(run_id)},"seq":{seq},'
+            f'"step_id":{_text(step_id)},"target":{_text(target)},"ts":{_text(ts)}}}')
 
 
 _FIELDS = ("run_id", "seq", "ts", "kind", "step_id", "target", "data", "prev_hash", "hash")

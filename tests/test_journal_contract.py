@@ -63,6 +63,26 @@ def test_events_from_two_writers_form_one_unbroken_chain(journal_backend, tmp_pa
     first.close(), second.close()
 
 
+AWKWARD = [{}, {"é": "ü\u2028", "quote": "a\"b\\c", "nl": "x\ny"}, {"n": 2 ** 70, "f": 0.1,
+            "neg": -1.5e-300, "t": True, "none": None}, {"z": {"b": [1, {"a": []}], "a": "\x00"}}]
+
+
+@pytest.mark.parametrize("data", AWKWARD)
+def test_an_event_is_hashed_over_exactly_what_is_stored(journal_backend, tmp_path,
+                                                        data) -> None:
+    """The hash of an appended event is the one a check computes again from the stored
+    event, whatever its data holds (escapes, other scripts, big numbers, nesting)."""
+    j = _open(journal_backend, tmp_path)
+    run_id = _run(j)
+    made = [j.append_event(run_id, "note", data, step_id=s, target=t)
+            for s, t in ((None, None), ("s\u00e9", "fw\"1"))]
+    stored = j.events(run_id)
+    assert verify_chain(stored) is None
+    assert [(e.hash, e.data, e.step_id, e.target) for e in made] == \
+        [(e.hash, e.data, e.step_id, e.target) for e in stored]
+    j.close()
+
+
 def test_a_held_run_is_refused_to_another_process_and_names_its_holder(journal_backend,
                                                                        tmp_path) -> None:
     holder, other = _open(journal_backend, tmp_path), _open(journal_backend, tmp_path)
