@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import threading
@@ -114,10 +113,22 @@ def load_procedure_text(text: str, name: str = "<procedure>", strict: bool = Fal
     then executes the journal's copy; a screen reads a run's view many times. (The models
     are frozen, so the one parsed copy is shared safely; errors are never remembered.)
     """
-    return _parsed(text, name, strict)
+    key = (text, strict)
+    procedure = _PARSED.pop(key, None)  # popped and put back: the newest last
+    if procedure is None:
+        procedure = _parsed(text, name, strict)
+        while len(_PARSED) >= 32:
+            del _PARSED[next(iter(_PARSED))]
+    _PARSED[key] = procedure
+    return procedure
 
 
-@functools.lru_cache(maxsize=32)
+# Parsed procedures by text alone: the name only ever appears in an error, and errors are
+# never remembered, so the same text read under another name (a file, then the journal's
+# copy of it under the run's path) is not parsed again.
+_PARSED: dict[tuple[str, bool], Procedure] = {}
+
+
 def _parsed(text: str, name: str, strict: bool) -> Procedure:
     root = _compose(text, name)
     if root is None:

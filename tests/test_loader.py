@@ -158,3 +158,16 @@ def test_every_shipped_procedure_has_a_readable_plan(path: Path) -> None:
     for step in proc.steps:
         assert f"(`{step.id}`)" in md
     assert "•••••• (secret, not stored)" in md or not proc.secret_params
+
+
+def test_a_text_is_parsed_once_whatever_it_is_called_and_errors_name_each_caller() -> None:
+    """A run's procedure is read from its file, then from the journal's copy under the run's
+    path: the second read is the first one's result. An error is never remembered: each
+    caller is told of it under the name it gave."""
+    text = SHIPPED[0].read_text()
+    assert load_procedure_text(text, "first.yaml") is load_procedure_text(text, "other.yaml")
+    broken = text.replace("steps:", "stepz:", 1)
+    for name in ("one.yaml", "two.yaml"):
+        with pytest.raises(ProcedureError) as err:
+            load_procedure_text(broken, name)
+        assert str(err.value).startswith(f"{name}:")
