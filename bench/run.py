@@ -307,8 +307,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="Smaller sizes (a smoke run).")
     parser.add_argument("--no-ansible", action="store_true", help="Leave Ansible out.")
     parser.add_argument("--out", default=str(REPO / "bench" / "results.json"))
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="Runs of each contender per comparison; the best counts (3).")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="Runs of each contender per comparison; the best counts (5).")
     a = parser.parse_args()
     res = asyncio.run(main(a))
     Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
