@@ -83,6 +83,12 @@ class Relay:
             self.server.close()
 
 
+def port_of(device) -> int:  # noqa: ANN001
+    """The port of the test sshd, as its inventory gives it."""
+    (host,) = yaml.safe_load(Path(device.inventory_path).read_text())["all"]["hosts"].values()
+    return int(host["ansible_port"])
+
+
 def fleet(device, tmp_path: Path, ports: dict[str, int]) -> Path:  # noqa: ANN001
     """An inventory of the named devices, each at its own port of 127.0.0.1, all trusting
     the test sshd's host key (a relay passes that key on)."""
@@ -115,8 +121,7 @@ async def test_devices_past_the_concurrency_are_connected_before_their_turn(sshd
                                                                             tmp_path) -> None:
     """One device at a time: the first device's command waits until the third device has
     been connected to. Connecting only in each device's turn, it would wait for ever."""
-    sshd_port = int(yaml.safe_load(sshd.inventory_path.read_text())["all"]["hosts"]["sshd1"]
-                    ["ansible_port"])
+    sshd_port = port_of(sshd)
     third = await Relay(sshd_port).start()
     fifo = tmp_path / "go"
     os.mkfifo(fifo)
@@ -142,8 +147,7 @@ async def test_devices_past_the_concurrency_are_connected_before_their_turn(sshd
 async def test_a_device_that_cannot_be_reached_is_tried_once_not_twice(sshd, tmp_path) -> None:
     """The third device's connection fails while it is opened ahead of its turn; its turn
     reports that failure instead of connecting again."""
-    sshd_port = int(yaml.safe_load(sshd.inventory_path.read_text())["all"]["hosts"]["sshd1"]
-                    ["ansible_port"])
+    sshd_port = port_of(sshd)
     dead = await Relay(None).start()
     inv = fleet(sshd, tmp_path, {"dev1": sshd_port, "dev2": sshd_port, "dev3": dead.port})
     try:
@@ -176,8 +180,7 @@ async def test_a_run_decodes_its_login_key_once_for_all_its_devices(sshd, tmp_pa
                                                                     monkeypatch) -> None:
     """Decoding an RSA key costs tens of milliseconds of processor time: a fleet of a
     thousand devices on one key decoded it a thousand times."""
-    sshd_port = int(yaml.safe_load(sshd.inventory_path.read_text())["all"]["hosts"]["sshd1"]
-                    ["ansible_port"])
+    sshd_port = port_of(sshd)
     decoded: list[object] = []
     real = asyncssh.load_keypairs
 
